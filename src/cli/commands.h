@@ -1,0 +1,42 @@
+// The subcommands of the tttmem binary. Each lives in its own cmd_<name>.cpp, registers its
+// flags on a CLI11 subcommand and returns the action main() runs once parsing succeeded.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace tttmem::cli {
+
+// Flags accepted by every subcommand (given before or after the subcommand name).
+struct GlobalOptions {
+  std::string device = "cpu";   // cpu | cuda | cuda:N
+  std::string dtype = "auto";   // auto (bf16 on cuda, fp32 on cpu) | bf16 | fp16 | fp32
+  std::uint64_t seed = 42;
+  std::string log_level = "info";
+  std::string log_file;
+};
+
+using Action = std::function<int()>;
+
+// Exit code 2, like a usage error: the subcommand's flags parse, but its engine is a later issue.
+struct NotBuiltYet : std::runtime_error {
+  explicit NotBuiltYet(const std::string& what)
+      : std::runtime_error("`tttmem " + what + "` is not built yet in this version of tttmem; "
+                           "see the open issues") {}
+};
+
+Action add_build_benchmark(CLI::App& app, const GlobalOptions& global);
+Action add_train_minimal(CLI::App& app, const GlobalOptions& global);
+Action add_sanity(CLI::App& app, const GlobalOptions& global);
+Action add_run(CLI::App& app, const GlobalOptions& global);
+Action add_evaluate(CLI::App& app, const GlobalOptions& global);
+Action add_init_model(CLI::App& app, const GlobalOptions& global);
+Action add_forward(CLI::App& app, const GlobalOptions& global);
+Action add_tokenize(CLI::App& app, const GlobalOptions& global);
+Action add_info(CLI::App& app, const GlobalOptions& global);
+
+}  // namespace tttmem::cli

@@ -1,0 +1,84 @@
+// tttmem: one binary, one subcommand per pipeline step. Parsing and error reporting live here;
+// each subcommand's flags and action live in its own cmd_*.cpp.
+#include "commands.h"
+
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <vector>
+
+#include "tttmem/log.h"
+
+namespace {
+
+using namespace tttmem::cli;
+
+void add_global_flags(CLI::App& app, GlobalOptions& g) {
+  app.add_option("--device", g.device, "Compute device: cpu, cuda or cuda:N")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "cpu" || v == "cuda") return {};
+        if (v.rfind("cuda:", 0) == 0 && v.size() > 5 &&
+            v.find_first_not_of("0123456789", 5) == std::string::npos)
+          return {};
+        return "expected cpu, cuda or cuda:N, got '" + v + "'";
+      })
+      ->capture_default_str();
+  app.add_option("--dtype", g.dtype, "Compute dtype: auto (bf16 on cuda, fp32 on cpu), bf16, fp16, fp32")
+      ->check(CLI::IsMember({"auto", "bf16", "fp16", "fp32"}))
+      ->capture_default_str();
+  app.add_option("--seed", g.seed, "Seed for every random draw")->capture_default_str();
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.add_option("--log-file", g.log_file, "Also append the log to this file");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tttmem: In-Place Test-Time-Training fast weights as conversation memory"};
+  app.name("tttmem");
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may also follow the subcommand name
+  app.set_version_flag("--version", "tttmem 0.1.0");
+  GlobalOptions global;
+  add_global_flags(app, global);
+
+  using Adder = Action (*)(CLI::App&, const GlobalOptions&);
+  const std::vector<Adder> adders{add_build_benchmark, add_train_minimal, add_sanity, add_run,
+                                  add_evaluate, add_init_model, add_forward, add_tokenize,
+                                  add_info};
+  std::map<const CLI::App*, Action> actions;
+  for (Adder add : adders) {
+    Action action = add(app, global);
+    actions[app.get_subcommands({}).back()] = std::move(action);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "tttmem: %s\nRun `tttmem --help` (or `tttmem SUBCOMMAND --help`).\n",
+                 e.what());
+    return 2;
+  }
+
+  tttmem::log::configure(global.log_level, global.log_file);
+  for (const CLI::App* sub : app.get_subcommands()) {
+    try {
+      return actions.at(sub)();
+    } catch (const NotBuiltYet& e) {
+      std::fprintf(stderr, "tttmem: %s\n", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tttmem %s: error: %s\n", sub->get_name().c_str(), e.what());
+      return 1;
+    }
+  }
+  return 2;
+}
