@@ -6,6 +6,8 @@ find_package(CLI11 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+# ICU: the NFC normalizer of Hugging Face tokenizer.json files.
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 
 find_program(CCACHE_PROGRAM ccache)
 if(CCACHE_PROGRAM)

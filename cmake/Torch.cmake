@@ -24,6 +24,10 @@ find_package(Torch REQUIRED)
 
 add_library(tttmem_torch_iface INTERFACE)
 target_link_libraries(tttmem_torch_iface INTERFACE ${TORCH_LIBRARIES})
+# The wheel's libtorch.so exports its own std::filesystem symbols, and some (remove_all) crash
+# when called from our code; listing libstdc++ before libtorch makes the dynamic linker bind
+# std:: symbols to the system library.
+target_link_options(tttmem_torch_iface INTERFACE "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
 target_include_directories(tttmem_torch_iface SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 # TORCH_CXX_FLAGS carries the C++ ABI define the wheel was built with.
 separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")

@@ -1,11 +1,42 @@
 // tttmem init-model: Write a random-initialised checkpoint in the real Hugging Face layout.
+#include <filesystem>
+
 #include "commands.h"
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+#include "tttmem/model.h"
+#include "tttmem/tensor_io.h"
 
 namespace tttmem::cli {
 
-Action add_init_model(CLI::App& app, const GlobalOptions&) {
-  app.add_subcommand("init-model", "Write a random-initialised checkpoint in the real Hugging Face layout [not built yet]");
-  return [] () -> int { throw NotBuiltYet("init-model"); };
+Action add_init_model(CLI::App& app, const GlobalOptions& global) {
+  auto* sub = app.add_subcommand(
+      "init-model", "Write a random-initialised checkpoint in the real Hugging Face layout");
+  struct Options {
+    std::string config, out;
+    int shards = 1;
+  };
+  auto options = std::make_shared<Options>();
+  sub->add_option("--config", options->config, "Model config (e.g. configs/models/tiny-qwen3.json)")
+      ->required();
+  sub->add_option("--out", options->out, "Output folder (config.json + safetensors)")->required();
+  sub->add_option("--shards", options->shards,
+                  "Number of safetensors shards (1: model.safetensors; more: shards + index)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  return [options, &global]() -> int {
+    const ModelConfig config = ModelConfig::load(options->config);
+    const std::filesystem::path out = options->out;
+    std::filesystem::create_directories(out);
+    log::info("init-model: ", config.num_hidden_layers, " layers, hidden ", config.hidden_size,
+              ", vocab ", config.vocab_size, ", seed ", global.seed, " -> ", out.string());
+    const auto tensors = model::init_qwen3_weights(config, global.seed);
+    io::save_checkpoint(out, tensors, options->shards);
+    io::atomic_write_file(out / "config.json", config.to_json().dump(2) + "\n");
+    log::info("init-model: wrote ", tensors.size(), " tensors in ", options->shards, " shard(s)");
+    return 0;
+  };
 }
 
 }  // namespace tttmem::cli

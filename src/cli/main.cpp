@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "tttmem/log.h"
@@ -26,7 +27,10 @@ void add_global_flags(CLI::App& app, GlobalOptions& g) {
   app.add_option("--dtype", g.dtype, "Compute dtype: auto (bf16 on cuda, fp32 on cpu), bf16, fp16, fp32")
       ->check(CLI::IsMember({"auto", "bf16", "fp16", "fp32"}))
       ->capture_default_str();
-  app.add_option("--seed", g.seed, "Seed for every random draw")->capture_default_str();
+  // NonNegativeNumber: CLI11 would otherwise wrap "-3" around into a huge unsigned seed.
+  app.add_option("--seed", g.seed, "Seed for every random draw")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -63,8 +67,22 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 checks required flags before leftovers, so `info --bogus` would only say "--model is
+    // required" and `tttmem bogus` "A subcommand is required"; name the unknown word instead.
+    const std::vector<std::string> unknown = app.remaining(true);
+    std::string what = e.what();
+    if (!unknown.empty()) {
+      const bool no_subcommand = app.get_subcommands().empty();
+      if (no_subcommand && unknown.front().rfind('-', 0) != 0) {
+        what = "unknown subcommand '" + unknown.front() + "'";
+      } else {
+        what = "unknown argument(s):";
+        for (const auto& u : unknown) what += " '" + u + "'";
+        if (!no_subcommand) what += " for `tttmem " + app.get_subcommands().front()->get_name() + "`";
+      }
+    }
     std::fprintf(stderr, "tttmem: %s\nRun `tttmem --help` (or `tttmem SUBCOMMAND --help`).\n",
-                 e.what());
+                 what.c_str());
     return 2;
   }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <random>
 #include <stdexcept>
+#include <ftw.h>
 #include <sys/wait.h>
 
 namespace tttmem::test {
@@ -22,9 +23,12 @@ ScratchDir::ScratchDir() {
           ("tttmem-test-" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(path_);
 }
+// Not std::filesystem::remove_all: libtorch.so exports its own copy of that symbol, which the
+// dynamic linker binds in torch test executables and which crashes (null call) there.
 ScratchDir::~ScratchDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  nftw(path_.c_str(),
+       [](const char* file, const struct stat*, int, struct FTW*) { return ::remove(file); },
+       16, FTW_DEPTH | FTW_PHYS);
 }
 
 CommandResult run_command(const std::string& command_line) {

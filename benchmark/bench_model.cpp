@@ -1,0 +1,117 @@
+// Qwen3 decoder speed: prefill of N tokens (logits of the last one, as generation needs) and one
+// decode step after an N-token prefix, for each checkpoint given with --model DIR. The driver
+// scripts/bench_model.py runs transformers on the same checkpoints in the same run.
+//
+//   bench_model --model DIR [--model DIR2 ...] [--device cpu|cuda] [--dtype fp32|bf16]
+//               [--tokens 512] [--threads N] [google-benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/model.h"
+
+namespace {
+
+using namespace tttmem;
+
+struct Loaded {
+  std::string name;
+  ModelConfig config;
+  io::Checkpoint checkpoint;
+  model::Qwen3Model model;
+  Loaded(const std::filesystem::path& dir, at::Device device, at::ScalarType dtype)
+      : name(dir.filename().string()),
+        config(ModelConfig::load(dir)),
+        checkpoint(io::Checkpoint::open(dir)),
+        model(config, checkpoint, device, dtype) {}
+};
+
+// Reading one value back waits for the device, so GPU timings cover the whole step.
+void wait_for(const at::Tensor& logits) { benchmark::DoNotOptimize(logits.sum().item<float>()); }
+
+void prefill(benchmark::State& state, Loaded* m, std::int64_t tokens) {
+  const c10::InferenceMode inference;
+  const at::Tensor ids =
+      at::randint(m->config.vocab_size, {1, tokens}, at::TensorOptions().dtype(at::kLong))
+          .to(m->model.device());
+  model::ForwardOptions options;
+  options.last_logits_only = true;
+  model::KVCache cache = m->model.make_cache(1, tokens);
+  for (auto _ : state) {
+    cache.reset();
+    wait_for(m->model.forward(ids, cache, options));
+  }
+  state.counters["tokens_per_s"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void decode(benchmark::State& state, Loaded* m, std::int64_t tokens) {
+  const c10::InferenceMode inference;
+  const at::Tensor ids =
+      at::randint(m->config.vocab_size, {1, tokens + 1}, at::TensorOptions().dtype(at::kLong))
+          .to(m->model.device());
+  model::ForwardOptions options;
+  options.last_logits_only = true;
+  model::KVCache cache = m->model.make_cache(1, tokens + 1);
+  m->model.forward(ids.narrow(1, 0, tokens), cache, options);
+  const at::Tensor next = ids.narrow(1, tokens, 1);
+  for (auto _ : state) {
+    cache.crop(tokens);
+    wait_for(m->model.forward(next, cache, options));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  std::vector<std::string> dirs;
+  std::string device_name = "cpu", dtype_name = "fp32";
+  std::int64_t tokens = 512;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench_model: %s needs a value\n", arg.c_str());
+      return 2;
+    }
+    const std::string value = argv[++i];
+    if (arg == "--model") dirs.push_back(value);
+    else if (arg == "--device") device_name = value;
+    else if (arg == "--dtype") dtype_name = value;
+    else if (arg == "--tokens") tokens = std::stoll(value);
+    else if (arg == "--threads") at::set_num_threads(std::stoi(value));
+    else {
+      std::fprintf(stderr, "bench_model: unknown flag %s\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (dirs.empty()) {
+    std::fprintf(stderr, "bench_model: give --model DIR (made by `tttmem init-model`)\n");
+    return 2;
+  }
+  const at::Device device = model::parse_device(device_name);
+  const at::ScalarType dtype = model::parse_compute_dtype(dtype_name, device);
+  std::vector<std::unique_ptr<Loaded>> models;
+  for (const std::string& dir : dirs) {
+    models.push_back(std::make_unique<Loaded>(dir, device, dtype));
+    Loaded* m = models.back().get();
+    benchmark::RegisterBenchmark(("prefill/" + m->name).c_str(), prefill, m, tokens)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("decode/" + m->name).c_str(), decode, m, tokens)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

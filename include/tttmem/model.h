@@ -1,0 +1,189 @@
+// model: the Qwen3 decoder (src/model/qwen3.cpp), its KV cache and greedy generation.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+
+namespace tttmem::model {
+
+// The weights of one SwiGLU MLP, as stored: gate/up [F, D], down [D, F].
+struct MlpWeights {
+  at::Tensor gate_proj, up_proj, down_proj;
+};
+
+// What the decoder hands a replacement MLP for one layer and one forward call.
+struct MlpContext {
+  std::int64_t layer = 0;
+  const at::Tensor& x;           // post_attention_layernorm output, [B, L, D] (new rows only)
+  const at::Tensor& embeddings;  // token embeddings of the same rows, [B, L, D] (no norm)
+  const MlpWeights& weights;
+};
+
+// The seam the TTT graft plugs into: the decoder asks `handles(layer)` and, when true, uses
+// `forward` instead of the plain MLP. The model knows nothing else about TTT.
+class MlpOverride {
+ public:
+  virtual ~MlpOverride() = default;
+  virtual bool handles(std::int64_t layer) const = 0;
+  virtual at::Tensor forward(const MlpContext& context) = 0;  // returns [B, L, D]
+};
+
+// The plain MLP: down(silu(gate(x)) * up(x)), the exact op order of HF Qwen3MLP.
+at::Tensor mlp_forward(const at::Tensor& x, const MlpWeights& weights);
+
+
+// ---- checkpoint layout -------------------------------------------------------------------------
+
+// One tensor of a Qwen3 checkpoint as Hugging Face names and shapes it.
+struct TensorSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  bool is_norm = false;  // RMSNorm weight: initialised to 1
+  std::int64_t numel() const;
+};
+// Every tensor of the checkpoint in Hugging Face state-dict order (embed, layers, norm,
+// lm_head unless tied). Allocates nothing.
+std::vector<TensorSpec> qwen3_tensor_specs(const ModelConfig& config);
+
+// HF-like random init (normal(0, initializer_range), norms 1) in config.torch_dtype on the CPU,
+// drawn from a CPU generator seeded with `seed`, tensor by tensor in spec order.
+std::vector<std::pair<std::string, at::Tensor>> init_qwen3_weights(const ModelConfig& config,
+                                                                   std::uint64_t seed);
+
+// ---- attention backends ------------------------------------------------------------------------
+
+enum class Attention {
+  sdpa,  // at::scaled_dot_product_attention (fused kernels where the device has them)
+  math,  // HF "eager": matmul, additive mask, fp32 softmax cast back, matmul (checking on CPU)
+};
+
+// ---- KV cache ----------------------------------------------------------------------------------
+
+// Preallocated keys/values [B, kv_heads, capacity, head_dim] per layer (post-RoPE, as HF caches
+// them). All rows share slot indices; padding is tracked per slot in `valid` so rows with left
+// or right padding attend only to their real tokens and take positions from their own count.
+class KVCache {
+ public:
+  KVCache() = default;
+  KVCache(std::int64_t num_layers, std::int64_t batch, std::int64_t kv_heads,
+          std::int64_t capacity, std::int64_t head_dim, at::ScalarType dtype, at::Device device);
+
+  std::int64_t length() const { return length_; }      // slots filled
+  std::int64_t capacity() const { return capacity_; }
+  std::int64_t batch() const { return batch_; }
+  std::int64_t num_layers() const { return static_cast<std::int64_t>(keys_.size()); }
+  const at::Tensor& valid() const { return valid_; }              // [B, capacity] bool
+  const at::Tensor& real_counts() const { return real_counts_; }  // [B] int64: real tokens so far
+  bool has_padding() const { return padded_; }  // some filled slot is not a real token
+
+  // Writes k, v [B, kv_heads, L, head_dim] at slots [length, length + L) of `layer` and returns
+  // the filled views [B, kv_heads, length + L, head_dim]. `length` moves only in `advance`,
+  // so every layer of one forward call writes to the same slots.
+  std::pair<at::Tensor, at::Tensor> write(std::int64_t layer, const at::Tensor& k,
+                                          const at::Tensor& v);
+  // Ends a forward call of L new slots; `new_valid` [B, L] bool marks the real tokens.
+  void advance(const at::Tensor& new_valid);
+
+  void crop(std::int64_t length);  // forget every slot from `length` on
+  KVCache clone() const;           // deep copy
+  void reset();                    // empty, keeps the memory
+  void release();                  // empty, frees the memory (capacity 0)
+
+ private:
+  std::vector<at::Tensor> keys_, values_;
+  at::Tensor valid_, real_counts_;
+  std::int64_t batch_ = 0, capacity_ = 0, length_ = 0;
+  bool padded_ = false;
+};
+
+// ---- the decoder -------------------------------------------------------------------------------
+
+struct ForwardOptions {
+  at::Tensor attention_mask;            // [B, L], nonzero = real token; undefined: all real
+  MlpOverride* mlp_override = nullptr;  // replaces the MLP of the layers it handles
+  bool last_logits_only = false;        // logits [B, 1, V] of each row's last real new token
+  // When set, receives num_layers + 1 tensors [B, L, D] in the activation dtype, as HF's
+  // output_hidden_states: the embeddings, each layer's output, the last one after the final norm.
+  std::vector<at::Tensor>* hidden_states = nullptr;
+};
+
+class Qwen3Model {
+ public:
+  // Loads and checks every tensor of `checkpoint` against `config` (a missing tensor or a
+  // wrong shape throws naming the tensor and both shapes) and converts it to `dtype` on
+  // `device`. Tensors the decoder does not use (e.g. a TTT graft's) are left for their owner.
+  Qwen3Model(const ModelConfig& config, const io::Checkpoint& checkpoint, at::Device device,
+             at::ScalarType dtype, Attention attention = Attention::sdpa);
+
+  const ModelConfig& config() const { return config_; }
+  at::Device device() const { return device_; }
+  at::ScalarType dtype() const { return dtype_; }
+  Attention attention() const { return attention_; }
+  void set_attention(Attention attention) { attention_ = attention; }
+  const MlpWeights& mlp_weights(std::int64_t layer) const;
+
+  KVCache make_cache(std::int64_t batch, std::int64_t capacity) const;
+
+  // ids [B, L] int64 (new tokens after what `cache` holds) -> logits [B, L, V] (or [B, 1, V])
+  // in the activation dtype; appends the new keys/values to `cache`.
+  at::Tensor forward(const at::Tensor& ids, KVCache& cache, const ForwardOptions& options = {});
+  // One-shot forward with a cache sized to the input.
+  at::Tensor forward(const at::Tensor& ids, const ForwardOptions& options = {});
+
+ private:
+  struct Layer {
+    at::Tensor q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
+    at::Tensor input_layernorm, post_attention_layernorm;
+    MlpWeights mlp;
+  };
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    const std::optional<at::Tensor>& mask) const;
+
+  ModelConfig config_;
+  at::Device device_;
+  at::ScalarType dtype_;
+  Attention attention_;
+  at::Tensor embed_tokens_, norm_, lm_head_, inv_freq_;
+  std::vector<Layer> layers_;
+};
+
+// RMSNorm in HF's op order: fp32 mean of squares, rsqrt(var + eps), cast back, times weight.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// The CLI's --device/--dtype: "cpu" | "cuda" | "cuda:N"; "auto" (bf16 on cuda, fp32 on cpu) |
+// "bf16" | "fp16" | "fp32". Throws naming the flag value; cuda without a device throws too.
+at::Device parse_device(const std::string& name);
+at::ScalarType parse_compute_dtype(const std::string& name, const at::Device& device);
+
+// ---- greedy generation -------------------------------------------------------------------------
+
+// Stop ids: the config's eos ids plus <|endoftext|> 151643 and <|im_end|> 151645.
+std::vector<std::int64_t> default_stop_ids(const ModelConfig& config);
+
+struct GenerateOptions {
+  std::int64_t max_new_tokens = 64;
+  std::optional<std::vector<std::int64_t>> stop_ids;  // unset: default_stop_ids; empty: none
+  at::Tensor attention_mask;            // prompt mask [B, L]; undefined: no padding
+  std::int64_t pad_id = 151643;         // written after a row stopped
+  MlpOverride* mlp_override = nullptr;  // e.g. the TTT graft; runs on prefill and every step
+};
+
+struct GenerateResult {
+  at::Tensor ids;                        // [B, steps] int64 on the CPU, pad_id after a stop
+  std::vector<std::int64_t> lengths;     // new tokens per row, the stop token included
+  std::vector<double> step_seconds;      // [0] prefill (and first token), then one per step
+};
+
+// Batched greedy decoding (argmax) until every row stopped or max_new_tokens.
+GenerateResult generate_greedy(Qwen3Model& model, const at::Tensor& prompt_ids,
+                               const GenerateOptions& options = {});
+
+}  // namespace tttmem::model

@@ -1,0 +1,211 @@
+// ttt: In-Place TTT (ByteDance-Seed/In-Place-TTT) grafted onto chosen Qwen3 MLP layers: its
+// config, its parameters (ttt_proj, ttt_conv), the fast-weight math (sequential chunk loop,
+// parallel cumsum form, streaming with pending tails) and TTTState, the per-sequence memory.
+// Ground truth: ../shared/specs/inplace-ttt.md; deviations are listed in DECISIONS.md `## ttt`.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/model.h"
+
+namespace tttmem::ttt {
+
+// Where the update's target rows come from: the MLP input X, or the raw token embeddings.
+enum class Target { hidden_states, input_embed };
+// A partial final chunk: `seed` never writes it into W (upstream); `flush` writes it, zero-padded
+// like upstream pads it, when the stream ends (TTTState::drop_kv, or a stateless call).
+enum class PartialChunk { seed, flush };
+// `upstream`: W is one dense matrix in the model dtype, rounded in upstream's order after every
+// step (bit-faithful in bf16). `fp32`: the delta W - W0 accumulates in fp32, low-rank while small.
+enum class Precision { upstream, fp32 };
+
+Target parse_target(const std::string& name);           // throws naming the value and the choices
+PartialChunk parse_partial_chunk(const std::string& name);
+Precision parse_precision(const std::string& name);
+std::string to_string(Target target);
+std::string to_string(PartialChunk policy);
+std::string to_string(Precision precision);
+
+struct TTTConfig {
+  // Defaults are upstream's getattr fallbacks (spec 1): no layers, chunk 8192, lr 0.3.
+  std::vector<std::int64_t> layers;  // sorted, unique
+  std::int64_t chunk = 8192;
+  double lr = 0.3;
+  Target target = Target::hidden_states;
+  bool proj = true;  // false: V = conv(T), no ttt_proj tensor
+  PartialChunk partial_chunk = PartialChunk::seed;
+  Precision precision = Precision::upstream;
+  // fp32 precision: the delta stays as factors while their rank is below this; -1 means
+  // min(D, F) / 2, 0 means always dense.
+  std::int64_t max_low_rank = -1;
+
+  // "paper": every 6th layer of the model, chunk 4096, lr 3. "seed": layers 0,6,...,30,
+  // chunk 64, lr 3.0. Validated against `model`.
+  static TTTConfig preset(const std::string& name, const ModelConfig& model);
+  // The config.json fields ttt_mode, ttt_layers, ttt_chunk, ttt_lr, ttt_target, ttt_proj (and
+  // tttmem's ttt_partial_chunk, ttt_precision); missing fields keep the defaults above.
+  // ttt_mode false means no TTT layers. Validated against `model`; errors name `source`.
+  static TTTConfig from_json(const nlohmann::json& raw, const ModelConfig& model,
+                             const std::string& source);
+  nlohmann::json to_json() const;  // the same field names; round-trips through from_json
+
+  // Throws when a layer is outside [0, num_hidden_layers) (upstream silently drops it), chunk
+  // <= 0, lr not finite, or max_low_rank < -1.
+  void validate(const ModelConfig& model) const;
+  bool is_ttt_layer(std::int64_t layer) const;
+};
+std::vector<std::int64_t> parse_layers(const std::string& csv);  // "0,6,12" (flags)
+
+// The slow TTT parameters of one layer, as stored: proj [D, D] ([out, in]), conv [D, 1, 5].
+struct LayerParams {
+  at::Tensor proj;  // undefined when TTTConfig::proj is false
+  at::Tensor conv;
+};
+
+enum class Init { dense, diagonal };  // dense: N(0, 0.02^2) (inference code); diagonal: training code's
+Init parse_init(const std::string& name);
+
+std::string proj_name(std::int64_t layer);  // model.layers.{i}.mlp.ttt_proj.weight
+std::string conv_name(std::int64_t layer);  // model.layers.{i}.mlp.ttt_conv.weight
+
+class TTTParams {
+ public:
+  std::map<std::int64_t, LayerParams> layers;
+
+  // Fresh parameters: proj per `init` with std `model.initializer_range`, conv zero (so the
+  // graft starts as an exact no-op), drawn on the CPU in fp32 from `seed` then converted.
+  static TTTParams init(const TTTConfig& config, const ModelConfig& model, Init init,
+                        std::uint64_t seed, const at::Device& device, at::ScalarType dtype);
+  // From the model checkpoint or a separate TTT checkpoint. Shapes are checked against the
+  // model. A missing tensor is an error, unless `missing` says how to initialise it.
+  static TTTParams load(const io::Checkpoint& checkpoint, const TTTConfig& config,
+                        const ModelConfig& model, const at::Device& device, at::ScalarType dtype,
+                        std::optional<Init> missing = std::nullopt, std::uint64_t seed = 0);
+  // HF key names, so the file loads back as a TTT checkpoint.
+  void save(const std::filesystem::path& file) const;
+
+  void zero();                // the seed's conditions A and C
+  void scale(double alpha);   // multiplies every tensor (conv and proj)
+  TTTParams snapshot() const; // a deep copy
+  void restore(const TTTParams& snapshot);  // copies values back into the existing tensors
+  const LayerParams& at(std::int64_t layer) const;  // throws naming the layer
+};
+
+// ---- the math (spec 3). Rows are tokens; every tensor has a leading batch dimension B, and each
+// batch row has its own fast weight.
+
+// Z = silu(X Wg^T) * (X Wu^T), in HF Qwen3MLP's op (and rounding) order. x: [B, L, D] -> [B, L, F].
+at::Tensor intermediate(const at::Tensor& x, const model::MlpWeights& weights);
+// Depthwise 5-tap cross-correlation along the sequence, each chunk of `chunk` rows on its own
+// with 2 zero rows of padding at both edges. t: [B, N*chunk, D] -> same shape.
+at::Tensor chunk_conv(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk);
+// V^T = Wp^T Tc^T ([..., C, D] -> [..., D, C]), i.e. V = Tc Wp with Wp as stored (spec 3.3 trap:
+// not Tc Wp^T), contracted in upstream's order (spec 3.4 step 1). V = Tc when proj is undefined.
+at::Tensor target_values_t(const at::Tensor& tc, const at::Tensor& proj);
+
+// The fast down-projection of one layer: W = W0 + delta, W0 = down_proj [D, F] (never modified).
+// Stored tensors are never written in place, so copies of a FastWeight share storage safely.
+struct FastWeight {
+  at::Tensor full;         // upstream precision: the whole W [B, D, F], model dtype; undefined = W0
+  at::Tensor delta;        // fp32 precision, dense: W - W0 [B, D, F] fp32
+  at::Tensor left, right;  // fp32 precision, low-rank: W - W0 = left @ right, [B, D, r], [B, r, F]
+  std::int64_t updates = 0;
+
+  std::int64_t rank() const;  // columns of `left` (0 when dense or untouched)
+  // Z W^T for z [B, M, F] -> [B, M, D] in z's dtype.
+  at::Tensor apply(const at::Tensor& z, const at::Tensor& w0) const;
+  // W += lr V^T Z for one chunk (vt = V^T [B, D, C], z [B, C, F]), in upstream's contraction and
+  // rounding order (spec 3.4) or in fp32.
+  void update(const at::Tensor& vt, const at::Tensor& z, const at::Tensor& w0,
+              const TTTConfig& config);
+  // W as [B, D, F] ([1, D, F] before any update), fp32 under fp32 precision.
+  at::Tensor materialize(const at::Tensor& w0) const;
+};
+
+struct ChunkedResult {
+  at::Tensor out;  // [B, L, D]
+  FastWeight weight;
+};
+// The inference MLP (spec 3.2-3.6): the sequential chunk loop over rows that start at a chunk
+// boundary. Chunk k's output uses the weight from before its own update; every full chunk
+// updates; a partial final chunk updates only when `flush_partial`.
+ChunkedResult chunked_forward(const TTTConfig& config, const LayerParams& params,
+                              const model::MlpWeights& weights, const at::Tensor& x,
+                              const at::Tensor& t, FastWeight weight, bool flush_partial);
+// The training MLP (spec 3.6): every dW at once, a prefix sum over chunks, one batched product
+// for every O_k. Differentiable (no in-place ops, nothing detached). Upstream precision only;
+// same outputs and final W as chunked_forward.
+ChunkedResult parallel_forward(const TTTConfig& config, const LayerParams& params,
+                               const model::MlpWeights& weights, const at::Tensor& x,
+                               const at::Tensor& t, bool flush_partial);
+
+// ---- the per-sequence memory
+
+// One TTT layer's streaming state (spec 4.1): the fast weight and the rows since the last chunk
+// boundary (X and target rows; Z is recomputed from X when the chunk completes).
+struct LayerState {
+  FastWeight weight;
+  at::Tensor tail_x, tail_t;  // [B, r, D], undefined when r = 0
+  at::Tensor w0;  // the layer's down_proj as last seen (a shared handle, not saved): scale_delta
+  std::int64_t tail_rows() const;
+};
+
+class TTTState {
+ public:
+  std::map<std::int64_t, LayerState> layers;  // created on first use
+  bool frozen = false;  // true: no updates and no tail growth (probes leave no trace)
+
+  void reset();                    // fresh: W = W0, no tails, not frozen
+  void zero_delta();               // W = W0 again, tails kept
+  // W = W0 + alpha (W - W0), tails kept. Under upstream precision W0 must be known (a forward
+  // ran since load).
+  void scale_delta(double alpha);
+  // Keeps the fast weights, discards the tails (the seed's KV-stripped clone; the KV cache is the
+  // model's). Graft::drop_kv also honours PartialChunk::flush.
+  void drop_kv();
+  // Cheap (tensors are shared, never written in place); snapshot/restore is copy-assignment.
+  TTTState clone() const { return *this; }
+
+  // safetensors via io::save_tensors; the metadata records the precision mode and counters.
+  void save(const std::filesystem::path& file) const;
+  static TTTState load(const std::filesystem::path& file, const at::Device& device);
+};
+
+// One streaming step of one TTT layer (spec 4.2): prepends the tail, runs the chunk loop when the
+// stream reaches a chunk boundary, returns the new rows' output and keeps the new tail.
+at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
+                          const model::MlpWeights& weights, LayerState& state,
+                          const at::Tensor& x, const at::Tensor& t, bool frozen);
+// Writes a pending partial tail into W (zero-padded to a chunk) and clears it.
+void flush_tail(const TTTConfig& config, const LayerParams& params,
+                const model::MlpWeights& weights, LayerState& state);
+
+// The graft the decoder calls on TTT layers (model::MlpOverride). Binds a config, parameters and
+// one state; all three must outlive it.
+class Graft : public model::MlpOverride {
+ public:
+  Graft(const TTTConfig& config, const TTTParams& params, TTTState& state);
+  bool handles(std::int64_t layer) const override;
+  at::Tensor forward(const model::MlpContext& context) override;
+  // End of a stream: TTTState::drop_kv, after flushing the tails under PartialChunk::flush
+  // (with the layer weights the decoder last passed, which belong to the model).
+  void drop_kv();
+
+ private:
+  const TTTConfig& config_;
+  const TTTParams& params_;
+  TTTState& state_;
+  std::map<std::int64_t, const model::MlpWeights*> seen_weights_;
+};
+
+}  // namespace tttmem::ttt

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Qwen3 decoder speed of tttmem against transformers (eager attention) on the same random
+checkpoints in the same run: prefill of N tokens (last-token logits, as generation uses) and one
+decode step after an N-token prefix, batch 1. Writes benchmark/results/model_<device>.json.
+
+CPU (fp32):  .venv/bin/python scripts/bench_model.py --build-dir build
+GPU (bf16):  .venv/bin/python scripts/bench_model.py --device cuda --configs qwen3-8b
+             (adds the HBM roofline of a decode step: weight bytes / --hbm-gb-per-s)
+
+Checkpoints come from `tttmem init-model --seed 0` into --work-dir (kept for reuse).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import Qwen3ForCausalLM
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def hf_times(model_dir, device, dtype, tokens, repeats):
+    model = Qwen3ForCausalLM.from_pretrained(model_dir, dtype=dtype,
+                                             attn_implementation="eager").to(device).eval()
+    vocab = model.config.vocab_size
+    ids = torch.randint(vocab, (1, tokens + 1), generator=torch.Generator().manual_seed(0)).to(device)
+    prefill, decode = [], []
+    with torch.inference_mode():
+        for i in range(repeats + 1):  # the first run warms up
+            start = time.perf_counter()
+            out = model(input_ids=ids[:, :tokens], use_cache=True, logits_to_keep=1)
+            out.logits.sum().item()
+            sync(device)
+            if i:
+                prefill.append(time.perf_counter() - start)
+        cache = out.past_key_values
+        for i in range(3 * repeats + 1):
+            cache.crop(tokens)
+            start = time.perf_counter()
+            step = model(input_ids=ids[:, tokens:], past_key_values=cache, use_cache=True,
+                         logits_to_keep=1)
+            step.logits.sum().item()
+            sync(device)
+            if i:
+                decode.append(time.perf_counter() - start)
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    del model
+    return statistics.median(prefill), statistics.median(decode), weight_bytes
+
+
+def tttmem_times(build_dir, dirs, device, dtype, tokens, repeats, threads):
+    exe = build_dir / "benchmark" / "bench_model"
+    cmd = [str(exe), "--device", device, "--dtype", dtype, "--tokens", str(tokens),
+           "--threads", str(threads),
+           "--benchmark_format=json", f"--benchmark_repetitions={repeats}",
+           "--benchmark_report_aggregates_only=true"]
+    for d in dirs:
+        cmd += ["--model", str(d)]
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = {}
+    for b in json.loads(proc.stdout)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            assert b["time_unit"] == "ms"
+            out[b["run_name"].removesuffix("/real_time")] = b["real_time"] / 1e3
+    return out
+
+
+def cpu_name():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", type=Path, default=ROOT / "build")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--configs", nargs="+", default=["tiny-qwen3", "qwen3-mid"])
+    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                    help="CPU threads for both sides (torch intra-op)")
+    ap.add_argument("--hbm-gb-per-s", type=float, default=4800.0,
+                    help="GPU memory bandwidth for the decode roofline (H200: 4800)")
+    ap.add_argument("--work-dir", type=Path, default=Path("/tmp/tttmem-bench-model"))
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    load_at_start = round(os.getloadavg()[0], 2)  # other work on the machine skews both sides
+    cuda = args.device.startswith("cuda")
+    torch.set_num_threads(args.threads)
+    dtype_flag, dtype = ("bf16", torch.bfloat16) if cuda else ("fp32", torch.float32)
+    out_path = args.out or ROOT / "benchmark" / "results" / f"model_{'gpu' if cuda else 'cpu'}.json"
+
+    dirs = []
+    for name in args.configs:
+        d = args.work_dir / name
+        if not (d / "config.json").exists():
+            subprocess.run([str(args.build_dir / "tttmem"), "init-model", "--config",
+                            str(ROOT / "configs" / "models" / f"{name}.json"), "--seed", "0",
+                            "--out", str(d)], check=True)
+        dirs.append(d)
+
+    ours = tttmem_times(args.build_dir, dirs, args.device, dtype_flag, args.tokens, args.repeats,
+                        torch.get_num_threads())
+    rows = []
+    for name, d in zip(args.configs, dirs):
+        hf_prefill, hf_decode, weight_bytes = hf_times(d, args.device, dtype, args.tokens,
+                                                       args.repeats)
+        our_prefill, our_decode = ours[f"prefill/{name}"], ours[f"decode/{name}"]
+        row = {
+            "config": name,
+            "weight_bytes": weight_bytes,
+            "prefill_tokens": args.tokens,
+            "tttmem_prefill_s": round(our_prefill, 5),
+            "transformers_prefill_s": round(hf_prefill, 5),
+            "tttmem_prefill_tokens_per_s": round(args.tokens / our_prefill, 1),
+            "speedup_prefill_vs_transformers": round(hf_prefill / our_prefill, 3),
+            "tttmem_decode_ms": round(our_decode * 1e3, 3),
+            "transformers_decode_ms": round(hf_decode * 1e3, 3),
+            "speedup_decode_vs_transformers": round(hf_decode / our_decode, 3),
+        }
+        if cuda:
+            roofline = weight_bytes / (args.hbm_gb_per_s * 1e9)
+            row["decode_roofline_ms"] = round(roofline * 1e3, 3)
+            row["decode_fraction_of_roofline"] = round(roofline / our_decode, 3)
+        rows.append(row)
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    result = {
+        "benchmark": f"Qwen3 prefill ({args.tokens} tokens, last-token logits) and one decode step "
+                     f"after a {args.tokens}-token prefix, batch 1, {dtype_flag}, random weights; "
+                     "median of repeats; reference: transformers eager in the same run",
+        "command": "scripts/bench_model.py " + " ".join(
+            ["--build-dir", str(args.build_dir), "--device", args.device, "--configs",
+             *args.configs, "--tokens", str(args.tokens), "--repeats", str(args.repeats),
+             "--threads", str(args.threads)]),
+        "load_average_at_start": load_at_start,
+        "machine": platform.node(),
+        "cpu": cpu_name(),
+        "gpu": torch.cuda.get_device_name() if cuda else None,
+        "threads": torch.get_num_threads(),
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "results": rows,
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out_path)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

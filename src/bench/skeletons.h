@@ -1,0 +1,53 @@
+// The generator's fixed data (seed-experiment spec section 1.3-1.5): value pools, the five
+// conversation skeletons with their slot fill orders, fact/probe rows and composed (L2) specs.
+// Order matters everywhere: it is the order of the RNG draws.
+#pragma once
+
+#include <array>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tttmem::bench::data {
+
+enum class Pool {
+  Pronoun,
+  Person,
+  Role,
+  Department,
+  Project,
+  Spatial,
+  Preference,
+  Numeric,
+  Date,
+  Temporal
+};
+
+struct SlotDef {
+  std::string_view name;
+  Pool pool;
+};
+struct RowDef {  // one registered slot: fact F<k> and probe P<k>
+  std::string_view slot, category, fact, question;
+};
+struct ComposedDef {  // one L2 probe C<j>
+  std::string_view slot_a, slot_b, question, gold;
+};
+struct SkeletonDef {
+  std::string_view id;
+  std::vector<std::string_view> lines;
+  std::vector<SlotDef> slots;  // fill order
+  std::vector<RowDef> rows;
+  std::vector<ComposedDef> composed;
+};
+
+extern const std::vector<std::string_view> kNames, kRoles, kDepartments, kProjects, kLocations,
+    kPreferences, kWeekdays, kDayparts, kHours;
+extern const std::vector<std::pair<std::string_view, std::string_view>> kPronounPairs;
+extern const std::vector<int> kHeadcounts;
+extern const std::vector<SkeletonDef> kSkeletons;  // SK-1..SK-5 as published (v1)
+
+// Preferences that are about food or drink: the only ones a "dietary preference" question fits.
+bool is_dietary(std::string_view preference);
+
+}  // namespace tttmem::bench::data

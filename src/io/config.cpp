@@ -1,0 +1,179 @@
+// config.json -> ModelConfig. Optional fields take the defaults transformers' Qwen3Config uses;
+// anything this implementation cannot run (other activations, rope scaling, sliding window) is
+// rejected rather than silently ignored.
+#include <filesystem>
+
+#include "json_strict.h"
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+
+namespace tttmem {
+
+namespace {
+
+using nlohmann::json;
+
+class Reader {
+ public:
+  Reader(const json& j, const std::string& source) : j_(j), source_(source) {}
+
+  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+    throw io::IoError(source_ + ": field '" + field + "': " + what);
+  }
+  const json* find(const std::string& field) const {
+    const auto it = j_.find(field);
+    return it == j_.end() || it->is_null() ? nullptr : &*it;
+  }
+  const json& need(const std::string& field) const {
+    const json* v = find(field);
+    if (!v) fail(field, "missing (required)");
+    return *v;
+  }
+  std::int64_t integer(const json& v, const std::string& field) const {
+    if (!v.is_number_integer()) fail(field, "expected an integer, got " + v.dump());
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+      fail(field, "integer out of range: " + v.dump());
+    return v.get<std::int64_t>();
+  }
+  std::int64_t positive(const std::string& field) const {
+    const std::int64_t v = integer(need(field), field);
+    if (v <= 0) fail(field, "expected a positive integer, got " + std::to_string(v));
+    return v;
+  }
+  std::int64_t positive_or(const std::string& field, std::int64_t fallback) const {
+    return find(field) ? positive(field) : fallback;
+  }
+  double positive_real_or(const std::string& field, double fallback) const {
+    const json* v = find(field);
+    if (!v) return fallback;
+    if (!v->is_number()) fail(field, "expected a number, got " + v->dump());
+    const double d = v->get<double>();
+    if (!(d > 0)) fail(field, "expected a positive number, got " + v->dump());
+    return d;
+  }
+  bool boolean_or(const std::string& field, bool fallback) const {
+    const json* v = find(field);
+    if (!v) return fallback;
+    if (!v->is_boolean()) fail(field, "expected true or false, got " + v->dump());
+    return v->get<bool>();
+  }
+  std::string string_or(const std::string& field, const std::string& fallback) const {
+    const json* v = find(field);
+    if (!v) return fallback;
+    if (!v->is_string()) fail(field, "expected a string, got " + v->dump());
+    return v->get<std::string>();
+  }
+  std::optional<std::int64_t> token_or_none(const std::string& field) const {
+    const json* v = find(field);
+    if (!v) return std::nullopt;
+    return integer(*v, field);
+  }
+
+ private:
+  const json& j_;
+  const std::string& source_;
+};
+
+}  // namespace
+
+ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
+  if (!j.is_object()) throw io::IoError(source + ": config must be a JSON object");
+  const Reader r(j, source);
+  ModelConfig c;
+  c.raw = j;
+  c.model_type = r.string_or("model_type", "");
+  if (c.model_type.empty()) r.fail("model_type", "missing (required)");
+  if (c.model_type != "qwen3")
+    r.fail("model_type", "unsupported model type '" + c.model_type + "' (supported: qwen3)");
+  if (const json* a = r.find("architectures")) {
+    if (!a->is_array()) r.fail("architectures", "expected a list of strings");
+    for (const auto& s : *a) {
+      if (!s.is_string()) r.fail("architectures", "expected a list of strings, got " + a->dump());
+      c.architectures.push_back(s.get<std::string>());
+    }
+  }
+  c.vocab_size = r.positive("vocab_size");
+  c.hidden_size = r.positive("hidden_size");
+  c.intermediate_size = r.positive("intermediate_size");
+  c.num_hidden_layers = r.positive("num_hidden_layers");
+  c.num_attention_heads = r.positive("num_attention_heads");
+  c.num_key_value_heads = r.positive_or("num_key_value_heads", c.num_attention_heads);
+  if (c.num_attention_heads % c.num_key_value_heads != 0)
+    r.fail("num_key_value_heads", "num_attention_heads (" + std::to_string(c.num_attention_heads) +
+                                      ") must be a multiple of num_key_value_heads (" +
+                                      std::to_string(c.num_key_value_heads) + ")");
+  // Qwen3 decouples head_dim from hidden_size / heads (e.g. Qwen3-0.6B: 16 x 128 != 1024), so
+  // only its absence falls back to the quotient, which must then be exact.
+  if (r.find("head_dim")) {
+    c.head_dim = r.positive("head_dim");
+  } else {
+    if (c.hidden_size % c.num_attention_heads != 0)
+      r.fail("head_dim", "missing and hidden_size (" + std::to_string(c.hidden_size) +
+                             ") is not divisible by num_attention_heads (" +
+                             std::to_string(c.num_attention_heads) + ")");
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  if (c.head_dim % 2 != 0)
+    r.fail("head_dim", "must be even for rotary embeddings, got " + std::to_string(c.head_dim));
+  c.max_position_embeddings = r.positive_or("max_position_embeddings", 32768);
+  c.rms_norm_eps = r.positive_real_or("rms_norm_eps", 1e-6);
+  c.rope_theta = r.positive_real_or("rope_theta", 10000.0);
+  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
+  c.attention_bias = r.boolean_or("attention_bias", false);
+  c.hidden_act = r.string_or("hidden_act", "silu");
+  if (c.hidden_act != "silu")
+    r.fail("hidden_act", "unsupported activation '" + c.hidden_act + "' (supported: silu)");
+  if (const json* rs = r.find("rope_scaling"))
+    r.fail("rope_scaling", "rope scaling is not supported, got " + rs->dump());
+  if (r.boolean_or("use_sliding_window", false))
+    r.fail("use_sliding_window", "sliding-window attention is not supported");
+  c.bos_token_id = r.token_or_none("bos_token_id");
+  if (const json* eos = r.find("eos_token_id")) {
+    if (eos->is_array()) {
+      for (const auto& id : *eos) c.eos_token_ids.push_back(r.integer(id, "eos_token_id"));
+    } else {
+      c.eos_token_ids.push_back(r.integer(*eos, "eos_token_id"));
+    }
+  }
+  c.pad_token_id = r.token_or_none("pad_token_id");
+  // transformers >= 4.56 writes "dtype"; older files say "torch_dtype".
+  c.torch_dtype = r.string_or("torch_dtype", r.string_or("dtype", "bfloat16"));
+  if (c.torch_dtype != "bfloat16" && c.torch_dtype != "float16" && c.torch_dtype != "float32")
+    r.fail(r.find("torch_dtype") ? "torch_dtype" : "dtype",
+           "expected bfloat16, float16 or float32, got '" + c.torch_dtype + "'");
+  c.initializer_range = r.positive_real_or("initializer_range", 0.02);
+  return c;
+}
+
+ModelConfig ModelConfig::load(const std::filesystem::path& path) {
+  const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
+  return from_json(io::parse_json_strict(io::read_file(file), file.string()), file.string());
+}
+
+json ModelConfig::to_json() const {
+  json j = raw.is_object() ? raw : json::object();
+  j["model_type"] = model_type;
+  j["architectures"] = architectures;
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["intermediate_size"] = intermediate_size;
+  j["num_hidden_layers"] = num_hidden_layers;
+  j["num_attention_heads"] = num_attention_heads;
+  j["num_key_value_heads"] = num_key_value_heads;
+  j["head_dim"] = head_dim;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["rms_norm_eps"] = rms_norm_eps;
+  j["rope_theta"] = rope_theta;
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["attention_bias"] = attention_bias;
+  j["hidden_act"] = hidden_act;
+  j["bos_token_id"] = bos_token_id ? json(*bos_token_id) : json(nullptr);
+  j["eos_token_id"] = eos_token_ids.size() == 1 ? json(eos_token_ids[0]) : json(eos_token_ids);
+  j["pad_token_id"] = pad_token_id ? json(*pad_token_id) : json(nullptr);
+  j["torch_dtype"] = torch_dtype;
+  j.erase("dtype");
+  j["initializer_range"] = initializer_range;
+  return j;
+}
+
+}  // namespace tttmem

@@ -1,0 +1,85 @@
+// The Qwen3 checkpoint layout (names, shapes) and HF-like random initialisation.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <stdexcept>
+
+#include "tttmem/model.h"
+
+namespace tttmem::model {
+
+std::int64_t TensorSpec::numel() const {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<TensorSpec> qwen3_tensor_specs(const ModelConfig& c) {
+  const std::int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
+  const std::int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
+  std::vector<TensorSpec> specs;
+  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    specs.push_back({p + "self_attn.q_proj.weight", {q_out, D}});
+    specs.push_back({p + "self_attn.k_proj.weight", {kv_out, D}});
+    specs.push_back({p + "self_attn.v_proj.weight", {kv_out, D}});
+    specs.push_back({p + "self_attn.o_proj.weight", {D, q_out}});
+    specs.push_back({p + "self_attn.q_norm.weight", {hd}, true});
+    specs.push_back({p + "self_attn.k_norm.weight", {hd}, true});
+    specs.push_back({p + "mlp.gate_proj.weight", {F, D}});
+    specs.push_back({p + "mlp.up_proj.weight", {F, D}});
+    specs.push_back({p + "mlp.down_proj.weight", {D, F}});
+    specs.push_back({p + "input_layernorm.weight", {D}, true});
+    specs.push_back({p + "post_attention_layernorm.weight", {D}, true});
+  }
+  specs.push_back({"model.norm.weight", {D}, true});
+  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, D}});
+  return specs;
+}
+
+namespace {
+
+at::ScalarType checkpoint_dtype(const ModelConfig& config) {
+  if (config.torch_dtype == "bfloat16") return at::kBFloat16;
+  if (config.torch_dtype == "float16") return at::kHalf;
+  if (config.torch_dtype == "float32") return at::kFloat;
+  throw std::invalid_argument("config torch_dtype '" + config.torch_dtype +
+                              "': expected bfloat16, float16 or float32");
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, at::Tensor>> init_qwen3_weights(const ModelConfig& config,
+                                                                   std::uint64_t seed) {
+  const at::ScalarType dtype = checkpoint_dtype(config);
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const TensorSpec& spec : qwen3_tensor_specs(config)) {
+    at::Tensor t = spec.is_norm
+                       ? at::ones(spec.shape, at::kFloat)
+                       : at::normal(0.0, config.initializer_range, spec.shape, generator);
+    tensors.emplace_back(spec.name, t.to(dtype));
+  }
+  return tensors;
+}
+
+at::Device parse_device(const std::string& name) {
+  if (name == "cpu") return at::Device(at::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!at::hasCUDA())
+      throw std::runtime_error("--device " + name + ": this machine or build has no CUDA device");
+    return at::Device(name);
+  }
+  throw std::invalid_argument("--device '" + name + "': expected cpu, cuda or cuda:N");
+}
+
+at::ScalarType parse_compute_dtype(const std::string& name, const at::Device& device) {
+  if (name == "auto") return device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  if (name == "fp16") return at::kHalf;
+  if (name == "fp32") return at::kFloat;
+  throw std::invalid_argument("--dtype '" + name + "': expected auto, bf16, fp16 or fp32");
+}
+
+}  // namespace tttmem::model

@@ -1,0 +1,84 @@
+// KVCache: preallocated per-layer keys/values plus which slots hold real tokens.
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "tttmem/model.h"
+
+namespace tttmem::model {
+
+KVCache::KVCache(std::int64_t num_layers, std::int64_t batch, std::int64_t kv_heads,
+                 std::int64_t capacity, std::int64_t head_dim, at::ScalarType dtype,
+                 at::Device device)
+    : batch_(batch), capacity_(capacity) {
+  if (num_layers <= 0 || batch <= 0 || kv_heads <= 0 || capacity <= 0 || head_dim <= 0)
+    throw std::invalid_argument("KVCache: layers, batch, kv_heads, capacity and head_dim must be "
+                                "positive, got capacity " + std::to_string(capacity) +
+                                " and batch " + std::to_string(batch));
+  const auto options = at::TensorOptions().dtype(dtype).device(device);
+  for (std::int64_t i = 0; i < num_layers; ++i) {
+    keys_.push_back(at::empty({batch, kv_heads, capacity, head_dim}, options));
+    values_.push_back(at::empty({batch, kv_heads, capacity, head_dim}, options));
+  }
+  valid_ = at::zeros({batch, capacity}, options.dtype(at::kBool));
+  real_counts_ = at::zeros({batch}, options.dtype(at::kLong));
+}
+
+std::pair<at::Tensor, at::Tensor> KVCache::write(std::int64_t layer, const at::Tensor& k,
+                                                 const at::Tensor& v) {
+  const std::int64_t L = k.size(2);
+  if (layer < 0 || layer >= num_layers())
+    throw std::out_of_range("KVCache::write: layer " + std::to_string(layer) + " of " +
+                            std::to_string(num_layers()));
+  if (length_ + L > capacity_)
+    throw std::length_error("KVCache::write: " + std::to_string(length_) + " cached + " +
+                            std::to_string(L) + " new tokens exceed the capacity " +
+                            std::to_string(capacity_));
+  at::Tensor& keys = keys_[static_cast<std::size_t>(layer)];
+  at::Tensor& values = values_[static_cast<std::size_t>(layer)];
+  keys.narrow(2, length_, L).copy_(k);
+  values.narrow(2, length_, L).copy_(v);
+  return {keys.narrow(2, 0, length_ + L), values.narrow(2, 0, length_ + L)};
+}
+
+void KVCache::advance(const at::Tensor& new_valid) {
+  const std::int64_t L = new_valid.size(1);
+  if (length_ + L > capacity_)
+    throw std::length_error("KVCache::advance: past the capacity " + std::to_string(capacity_));
+  valid_.narrow(1, length_, L).copy_(new_valid);
+  real_counts_ += new_valid.sum(1);
+  if (!padded_ && !new_valid.all().item<bool>()) padded_ = true;
+  length_ += L;
+}
+
+void KVCache::crop(std::int64_t length) {
+  if (length < 0 || length > length_)
+    throw std::out_of_range("KVCache::crop: length " + std::to_string(length) +
+                            " outside [0, " + std::to_string(length_) + "]");
+  length_ = length;
+  valid_.narrow(1, length_, capacity_ - length_).fill_(false);
+  real_counts_ = valid_.sum(1);
+  padded_ = length_ > 0 && !valid_.narrow(1, 0, length_).all().item<bool>();
+}
+
+KVCache KVCache::clone() const {
+  KVCache copy;
+  for (const at::Tensor& k : keys_) copy.keys_.push_back(k.clone());
+  for (const at::Tensor& v : values_) copy.values_.push_back(v.clone());
+  copy.valid_ = valid_.clone();
+  copy.real_counts_ = real_counts_.clone();
+  copy.batch_ = batch_;
+  copy.capacity_ = capacity_;
+  copy.length_ = length_;
+  copy.padded_ = padded_;
+  return copy;
+}
+
+void KVCache::reset() { crop(0); }
+
+void KVCache::release() {
+  *this = KVCache();
+}
+
+}  // namespace tttmem::model

@@ -1,0 +1,290 @@
+// ttt: TTTConfig (config.json fields, presets, validation) and TTTParams (load, init, save).
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "tttmem/tensor_io.h"
+#include "tttmem/ttt.h"
+
+namespace tttmem::ttt {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
+
+std::string join(const std::vector<std::int64_t>& values) {
+  std::ostringstream out;
+  for (std::size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
+  return out.str();
+}
+
+// One generator per layer, so a layer's draw does not depend on which other layers exist.
+at::Generator layer_generator(std::uint64_t seed, std::int64_t layer) {
+  return at::detail::createCPUGenerator(seed * 0x9E3779B97F4A7C15ULL +
+                                        static_cast<std::uint64_t>(layer));
+}
+
+at::Tensor init_proj(Init init, std::int64_t d, double std, std::uint64_t seed,
+                     std::int64_t layer) {
+  at::Generator gen = layer_generator(seed, layer);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  if (init == Init::dense) return at::empty({d, d}, f32).normal_(0.0, std, gen);
+  return at::diag(at::empty({d}, f32).normal_(0.0, std, gen));
+}
+
+}  // namespace
+
+Target parse_target(const std::string& name) {
+  if (name == "hidden_states") return Target::hidden_states;
+  if (name == "input_embed") return Target::input_embed;
+  fail("ttt_target: expected hidden_states or input_embed, got '" + name + "'");
+}
+PartialChunk parse_partial_chunk(const std::string& name) {
+  if (name == "seed") return PartialChunk::seed;
+  if (name == "flush") return PartialChunk::flush;
+  fail("ttt_partial_chunk: expected seed or flush, got '" + name + "'");
+}
+Precision parse_precision(const std::string& name) {
+  if (name == "upstream") return Precision::upstream;
+  if (name == "fp32") return Precision::fp32;
+  fail("ttt_precision: expected upstream or fp32, got '" + name + "'");
+}
+Init parse_init(const std::string& name) {
+  if (name == "dense") return Init::dense;
+  if (name == "diagonal") return Init::diagonal;
+  fail("TTT init: expected dense or diagonal, got '" + name + "'");
+}
+std::string to_string(Target target) {
+  return target == Target::hidden_states ? "hidden_states" : "input_embed";
+}
+std::string to_string(PartialChunk policy) { return policy == PartialChunk::seed ? "seed" : "flush"; }
+std::string to_string(Precision precision) {
+  return precision == Precision::upstream ? "upstream" : "fp32";
+}
+
+std::vector<std::int64_t> parse_layers(const std::string& csv) {
+  std::vector<std::int64_t> layers;
+  std::stringstream in(csv);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    std::int64_t value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size())
+      fail("TTT layers: expected comma-separated layer indices, got '" + csv + "'");
+    layers.push_back(value);
+  }
+  return layers;
+}
+
+void TTTConfig::validate(const ModelConfig& model) const {
+  for (std::int64_t layer : layers)
+    if (layer < 0 || layer >= model.num_hidden_layers)
+      fail("ttt_layers: layer " + std::to_string(layer) + " does not exist (the model has " +
+           std::to_string(model.num_hidden_layers) + " layers, 0.." +
+           std::to_string(model.num_hidden_layers - 1) +
+           "); upstream silently ignores such layers, tttmem refuses them");
+  if (chunk <= 0) fail("ttt_chunk: expected a positive chunk size, got " + std::to_string(chunk));
+  if (!std::isfinite(lr)) fail("ttt_lr: expected a finite learning rate, got " + std::to_string(lr));
+  if (max_low_rank < -1)
+    fail("TTT max_low_rank: expected -1 (auto), 0 (dense) or a positive rank, got " +
+         std::to_string(max_low_rank));
+}
+
+bool TTTConfig::is_ttt_layer(std::int64_t layer) const {
+  return std::binary_search(layers.begin(), layers.end(), layer);
+}
+
+TTTConfig TTTConfig::preset(const std::string& name, const ModelConfig& model) {
+  TTTConfig config;
+  config.lr = 3.0;
+  if (name == "paper") {
+    for (std::int64_t layer = 0; layer < model.num_hidden_layers; layer += 6)
+      config.layers.push_back(layer);
+    config.chunk = 4096;
+  } else if (name == "seed") {
+    config.layers = {0, 6, 12, 18, 24, 30};
+    config.chunk = 64;
+  } else {
+    fail("TTT preset: expected paper or seed, got '" + name + "'");
+  }
+  config.validate(model);
+  return config;
+}
+
+TTTConfig TTTConfig::from_json(const nlohmann::json& raw, const ModelConfig& model,
+                               const std::string& source) {
+  TTTConfig config;
+  auto field = [&](const char* name) -> const nlohmann::json* {
+    auto it = raw.find(name);
+    return it == raw.end() || it->is_null() ? nullptr : &*it;
+  };
+  auto bad = [&](const char* name, const char* expected) {
+    fail(source + ": field " + name + ": expected " + expected + ", got " + field(name)->dump());
+  };
+  if (const auto* v = field("ttt_layers")) {
+    if (!v->is_array()) bad("ttt_layers", "an array of layer indices");
+    for (const auto& item : *v) {
+      if (!item.is_number_integer()) bad("ttt_layers", "an array of layer indices");
+      config.layers.push_back(item.get<std::int64_t>());
+    }
+  }
+  if (const auto* v = field("ttt_chunk")) {
+    if (!v->is_number_integer()) bad("ttt_chunk", "an integer");
+    config.chunk = v->get<std::int64_t>();
+  }
+  if (const auto* v = field("ttt_lr")) {
+    if (!v->is_number()) bad("ttt_lr", "a number");
+    config.lr = v->get<double>();
+  }
+  if (const auto* v = field("ttt_target")) {
+    if (!v->is_string()) bad("ttt_target", "a string");
+    config.target = parse_target(v->get<std::string>());
+  }
+  if (const auto* v = field("ttt_proj")) {
+    if (!v->is_boolean()) bad("ttt_proj", "true or false");
+    config.proj = v->get<bool>();
+  }
+  if (const auto* v = field("ttt_partial_chunk")) {
+    if (!v->is_string()) bad("ttt_partial_chunk", "a string");
+    config.partial_chunk = parse_partial_chunk(v->get<std::string>());
+  }
+  if (const auto* v = field("ttt_precision")) {
+    if (!v->is_string()) bad("ttt_precision", "a string");
+    config.precision = parse_precision(v->get<std::string>());
+  }
+  if (const auto* v = field("ttt_mode")) {
+    if (!v->is_boolean()) bad("ttt_mode", "true or false");
+    if (!v->get<bool>()) config.layers.clear();  // upstream: a layer needs ttt_mode too
+  }
+  std::sort(config.layers.begin(), config.layers.end());
+  config.layers.erase(std::unique(config.layers.begin(), config.layers.end()), config.layers.end());
+  try {
+    config.validate(model);
+  } catch (const std::exception& e) {
+    fail(source + ": " + e.what());
+  }
+  return config;
+}
+
+nlohmann::json TTTConfig::to_json() const {
+  return {{"ttt_mode", !layers.empty()},      {"ttt_layers", layers},
+          {"ttt_chunk", chunk},               {"ttt_lr", lr},
+          {"ttt_target", to_string(target)},  {"ttt_proj", proj},
+          {"ttt_partial_chunk", to_string(partial_chunk)},
+          {"ttt_precision", to_string(precision)}};
+}
+
+std::string proj_name(std::int64_t layer) {
+  return "model.layers." + std::to_string(layer) + ".mlp.ttt_proj.weight";
+}
+std::string conv_name(std::int64_t layer) {
+  return "model.layers." + std::to_string(layer) + ".mlp.ttt_conv.weight";
+}
+
+TTTParams TTTParams::init(const TTTConfig& config, const ModelConfig& model, Init init,
+                          std::uint64_t seed, const at::Device& device, at::ScalarType dtype) {
+  const std::int64_t d = model.hidden_size;
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  TTTParams params;
+  for (std::int64_t layer : config.layers) {
+    LayerParams& p = params.layers[layer];
+    if (config.proj)
+      p.proj = init_proj(init, d, model.initializer_range, seed, layer).to(options);
+    p.conv = at::zeros({d, 1, 5}, options);
+  }
+  return params;
+}
+
+TTTParams TTTParams::load(const io::Checkpoint& checkpoint, const TTTConfig& config,
+                          const ModelConfig& model, const at::Device& device,
+                          at::ScalarType dtype, std::optional<Init> missing, std::uint64_t seed) {
+  const std::int64_t d = model.hidden_size;
+  const std::vector<std::int64_t> proj_shape{d, d}, conv_shape{d, 1, 5};
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  auto read = [&](const std::string& name, const std::vector<std::int64_t>& shape,
+                  auto make_missing) -> at::Tensor {
+    if (const io::TensorView* view = checkpoint.find(name)) {
+      io::expect_tensor(*view, shape);
+      return io::load_tensor(*view, device, dtype);
+    }
+    if (!missing)
+      fail("TTT checkpoint " + checkpoint.location().string() + " has no tensor " + name +
+           " (ttt_layers lists its layer; choose an init to create missing tensors)");
+    return make_missing();
+  };
+  TTTParams params;
+  for (std::int64_t layer : config.layers) {
+    LayerParams& p = params.layers[layer];
+    if (config.proj)
+      p.proj = read(proj_name(layer), proj_shape, [&] {
+        return init_proj(*missing, d, model.initializer_range, seed, layer).to(options);
+      });
+    p.conv = read(conv_name(layer), conv_shape, [&] { return at::zeros({d, 1, 5}, options); });
+  }
+  return params;
+}
+
+void TTTParams::save(const std::filesystem::path& file) const {
+  io::NamedTensors tensors;
+  for (const auto& [layer, p] : layers) {
+    if (p.proj.defined()) tensors.emplace_back(proj_name(layer), p.proj);
+    tensors.emplace_back(conv_name(layer), p.conv);
+  }
+  io::save_tensors(file, tensors, {{"format", "tttmem.ttt_params.v1"}});
+}
+
+void TTTParams::zero() {
+  for (auto& [layer, p] : layers) {
+    if (p.proj.defined()) p.proj.zero_();
+    p.conv.zero_();
+  }
+}
+
+void TTTParams::scale(double alpha) {
+  for (auto& [layer, p] : layers) {
+    if (p.proj.defined()) p.proj.mul_(alpha);
+    p.conv.mul_(alpha);
+  }
+}
+
+TTTParams TTTParams::snapshot() const {
+  TTTParams copy;
+  for (const auto& [layer, p] : layers)
+    copy.layers[layer] = {p.proj.defined() ? p.proj.clone() : at::Tensor(), p.conv.clone()};
+  return copy;
+}
+
+void TTTParams::restore(const TTTParams& snapshot) {
+  if (snapshot.layers.size() != layers.size())
+    fail("TTTParams::restore: the snapshot has " + std::to_string(snapshot.layers.size()) +
+         " layers, the parameters have " + std::to_string(layers.size()));
+  for (auto& [layer, p] : layers) {
+    const LayerParams& s = snapshot.at(layer);
+    if (p.proj.defined() != s.proj.defined())
+      fail("TTTParams::restore: layer " + std::to_string(layer) + " ttt_proj presence differs");
+    if (p.proj.defined()) p.proj.copy_(s.proj);
+    p.conv.copy_(s.conv);
+  }
+}
+
+const LayerParams& TTTParams::at(std::int64_t layer) const {
+  auto it = layers.find(layer);
+  if (it == layers.end()) {
+    std::vector<std::int64_t> have;
+    for (const auto& [l, p] : layers) have.push_back(l);
+    fail("TTT parameters: no parameters for layer " + std::to_string(layer) + " (have layers " +
+         join(have) + ")");
+  }
+  return it->second;
+}
+
+}  // namespace tttmem::ttt

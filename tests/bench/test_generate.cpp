@@ -1,0 +1,277 @@
+// The generator: v1 against the published file, v2 invariants.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "test_support.h"
+#include "tttmem/bench.h"
+#include "tttmem/io.h"
+#include "tttmem/tokenizer.h"
+
+namespace {
+
+using namespace tttmem;
+using bench::Benchmark;
+
+// sha256 of ../shared/data/benchmark_v1.json as published (../shared/data/README.md).
+constexpr const char* kV1Sha256 =
+    "e37ad24c552803e0f59753021e1d1968b6d13c3e4d966ff9521fbba62e2cafaf";
+
+std::string sha256_of_file(const std::filesystem::path& path) {
+  const auto r = test::run_command("sha256sum '" + path.string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output.substr(0, 64);
+}
+
+TEST(BenchV1, CliReproducesThePublishedFileByteForByte) {
+  test::ScratchDir dir;
+  const auto out = dir / "benchmark_v1.json";
+  const auto r = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 100 --out '" +
+                                  out.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(sha256_of_file(out), kV1Sha256);
+  EXPECT_EQ(io::read_file(out), io::read_file(test::shared_data("benchmark_v1.json")));
+  // The summary of spec 1.1 (numbers from spec 1.9: 1,096 L1 probes over 100 samples, 425 L2).
+  EXPECT_NE(r.output.find("with 300 samples"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("L2: 100 samples, 4.2 probes/sample"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("L1 fact categories: numeric 240, person 200, relational 200, temporal "
+                          "181, spatial 100, preference 100, project 75"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(BenchV1, DistractorSeedPassagesMatchTheSpecDigests) {
+  // Code-point lengths and sha256 from the seed-experiment spec, section 1.6.
+  const std::vector<std::pair<std::size_t, std::string>> want = {
+      {515, "c9c087ae7991eef55c7492207ec5cb51ae9e616e1fa4aa35b5a0e0557984ad60"},
+      {361, "539a099ceed850f6949bbb535e09fc0a2a91f006a1a14fe8e3f08bd431e737a4"},
+      {408, "2220c84b0c702230981bb9e5e033c53193d65aa0c928554027c5fd7906194e1a"}};
+  test::ScratchDir dir;
+  const auto& passages = bench::distractor_seed_passages();
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(bench::count_code_points(passages[i]), want[i].first) << "passage " << i;
+    const auto file = dir / ("p" + std::to_string(i));
+    io::atomic_write_file(file, passages[i]);
+    EXPECT_EQ(sha256_of_file(file), want[i].second) << "passage " << i;
+  }
+}
+
+TEST(BenchV1, OtherSeedsAndSizesDifferButStayValid) {
+  bench::GenerateOptions o;
+  o.seed = 7;
+  o.samples_per_level = 5;
+  const Benchmark b = bench::generate(o);
+  ASSERT_EQ(b.samples.size(), 15u);
+  const std::string json = bench::to_json(b);
+  EXPECT_NE(json, bench::to_json(bench::generate({.seed = 8, .samples_per_level = 5})));
+  const Benchmark back = bench::parse_benchmark(json, "seed7");
+  EXPECT_EQ(back.samples.size(), 15u);
+  EXPECT_EQ(bench::to_json(back), json);  // the loader keeps everything the writer writes
+}
+
+// ---- v2 ----
+
+bench::GenerateOptions v2_options(std::uint64_t seed) {
+  bench::GenerateOptions o;
+  o.seed = seed;
+  o.format = "v2";
+  o.samples_per_level = 60;
+  o.distractor_lengths = {0, 256, 1000};
+  return o;
+}
+
+std::map<std::string, std::string> slot_values(const bench::Sample& s) {
+  std::map<std::string, std::string> out;
+  for (std::size_t k = 0; k < s.facts.size(); ++k) out[s.facts[k].slot] = s.probes[k].gold_answer;
+  return out;
+}
+
+TEST(BenchV2, L1GoldsAreInTheConversationAndUnique) {
+  const Benchmark b = bench::generate(v2_options(42));
+  int l1 = 0;
+  for (const auto& s : b.samples) {
+    std::set<std::string> golds;
+    for (const auto& p : s.probes) {
+      EXPECT_TRUE(golds.insert(p.gold_answer).second)
+          << s.sample_id << " repeats gold '" << p.gold_answer << "'";
+      if (s.level != 2) {
+        EXPECT_NE(s.conversation.find(p.gold_answer), std::string::npos)
+            << s.sample_id << " " << p.probe_id;
+      }
+      EXPECT_EQ(p.gold_answer.find("；"), std::string::npos)
+          << s.sample_id << " has a two-part gold";
+    }
+    if (s.level != 1) continue;
+    ++l1;
+    for (std::size_t k = 0; k < s.facts.size(); ++k) {
+      // The recorded offset is where the value is first mentioned (in code points).
+      const auto& f = s.facts[k];
+      ASSERT_TRUE(f.offset.has_value());
+      const std::size_t at = s.conversation.find(s.probes[k].gold_answer);
+      EXPECT_EQ(static_cast<std::size_t>(*f.offset),
+                bench::count_code_points(std::string_view(s.conversation).substr(0, at)));
+    }
+  }
+  EXPECT_EQ(l1, 60);
+}
+
+TEST(BenchV2, NumericSlotsComeFromTheirOwnPools) {
+  const Benchmark b = bench::generate(v2_options(3));
+  const std::regex empid("[1-9][0-9]{3}"), budget("([0-9]+)万");
+  const std::set<std::string> headcounts{"8",  "12", "15", "20",  "25", "30",
+                                         "40", "50", "80", "100", "120"};
+  int seen = 0;
+  for (const auto& s : b.samples) {
+    if (s.level != 1) continue;
+    for (const auto& [slot, value] : slot_values(s)) {
+      std::smatch m;
+      if (slot == "empid") {
+        EXPECT_TRUE(std::regex_match(value, empid)) << value;
+      }
+      if (slot == "headcount") {
+        EXPECT_TRUE(headcounts.count(value)) << value;
+      }
+      if (slot == "budget") {
+        ASSERT_TRUE(std::regex_match(value, m, budget)) << value;
+        const int n = std::stoi(m[1]);
+        EXPECT_TRUE(n >= 50 && n <= 995 && n % 5 == 0) << value;
+      }
+      seen += slot == "empid" || slot == "budget" || slot == "headcount";
+    }
+  }
+  EXPECT_GT(seen, 100);
+}
+
+TEST(BenchV2, Sk3ProjectIsProbedAndPreferenceQuestionsFitTheValue) {
+  const Benchmark b = bench::generate(v2_options(42));
+  int sk3 = 0, dietary = 0, other = 0;
+  const std::set<std::string> dietary_values{"不吃辣",     "偏好清淡",     "不喝咖啡",
+                                             "对花生过敏", "需要全套素食", "不喝酒"};
+  for (const auto& s : b.samples) {
+    if (s.level == 2 && s.skeleton_id == "SK-3") {
+      ++sk3;
+      EXPECT_EQ(s.probes.size(), 5u) << s.sample_id;  // v1 skipped C1, C3, C5 for lack of a project
+    }
+    if (s.level != 1) continue;
+    for (std::size_t k = 0; k < s.facts.size(); ++k) {
+      if (s.facts[k].category != "preference") continue;
+      const bool says_dietary = s.probes[k].question.find("饮食") != std::string::npos;
+      const bool is_dietary = dietary_values.count(s.probes[k].gold_answer) > 0;
+      EXPECT_EQ(says_dietary, is_dietary) << s.sample_id << ": " << s.probes[k].question;
+      (is_dietary ? dietary : other)++;
+    }
+  }
+  EXPECT_GT(sk3, 0);
+  EXPECT_GT(dietary, 0);
+  EXPECT_GT(other, 0);
+}
+
+TEST(BenchV2, DistractorsHaveTheRequestedLengthsAndIdsAreUnique) {
+  const Benchmark b = bench::generate(v2_options(42));
+  std::map<std::int64_t, int> per_length;
+  std::set<std::string> ids;
+  for (const auto& s : b.samples) {
+    EXPECT_TRUE(ids.insert(s.sample_id).second) << s.sample_id;
+    std::set<std::string> pids;
+    for (const auto& p : s.probes) EXPECT_TRUE(pids.insert(p.probe_id).second) << s.sample_id;
+    if (s.level != 3) continue;
+    ASSERT_TRUE(s.distractor && s.distractor_target && s.distractor_length);
+    EXPECT_EQ(static_cast<std::int64_t>(bench::count_code_points(*s.distractor)),
+              *s.distractor_target);
+    EXPECT_EQ(*s.distractor_length, *s.distractor_target);
+    ++per_length[*s.distractor_target];
+  }
+  EXPECT_EQ(per_length, (std::map<std::int64_t, int>{{0, 60}, {256, 60}, {1000, 60}}));
+  EXPECT_EQ(b.distractor_unit, "chars");
+}
+
+TEST(BenchV2, PluggableMeasureGivesTheLongestFittingPrefix) {
+  // A stand-in for a tokenizer: "tokens" are UTF-8 bytes / 3, rounded up.
+  bench::GenerateOptions o = v2_options(5);
+  o.samples_per_level = 4;
+  o.levels = {3};
+  o.distractor_lengths = {500};
+  const auto measure = [](std::string_view t) { return (t.size() + 2) / 3; };
+  o.measure = {"tokens", measure};
+  const Benchmark b = bench::generate(o);
+  ASSERT_EQ(b.samples.size(), 4u);
+  EXPECT_EQ(b.distractor_unit, "tokens");
+  for (const auto& s : b.samples) {
+    const std::string& d = *s.distractor;
+    EXPECT_LE(measure(d), 500u);
+    EXPECT_EQ(static_cast<std::size_t>(*s.distractor_length), measure(d));
+    EXPECT_GE(measure(d), 499u) << s.sample_id;  // one more character would not fit
+  }
+}
+
+TEST(BenchV2, DistractorLengthsInQwenTokens) {
+  const auto tok = tokenizer::Tokenizer::load(test::shared_data("qwen.tiktoken"));
+  bench::GenerateOptions o = v2_options(42);
+  o.samples_per_level = 3;
+  o.levels = {3};
+  o.distractor_lengths = {0, 64, 700};
+  o.measure = bench::token_measure(*tok);
+  const Benchmark b = bench::generate(o);
+  EXPECT_EQ(b.distractor_unit, "tokens");
+  ASSERT_EQ(b.samples.size(), 9u);
+  for (const auto& s : b.samples) {
+    EXPECT_EQ(*s.distractor_length, *s.distractor_target) << s.sample_id;
+    EXPECT_EQ(static_cast<std::int64_t>(tok->encode(*s.distractor, false).size()),
+              *s.distractor_target);
+  }
+}
+
+TEST(BenchValidate, TokenStatisticsMatchTheAuthorsMeasurement) {
+  // The authors measured the v1 conversations with the Qwen3 tokenizer: mean 140, min 123,
+  // max 158 tokens (seed-experiment spec 1.9, from their DECISIONS D-002).
+  const auto r = test::run_tttmem(
+      "build-benchmark --validate '" + test::shared_data("benchmark_v1.json").string() +
+      "' --tokenizer '" + test::shared_data("qwen.tiktoken").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("conversation: 140."), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" / 123 / 158 over 100"), std::string::npos) << r.output;
+}
+
+TEST(BenchV2, DeterministicForASeedAndRoundTripsThroughTheLoader) {
+  const std::string a = bench::to_json(bench::generate(v2_options(11)));
+  EXPECT_EQ(a, bench::to_json(bench::generate(v2_options(11))));
+  EXPECT_NE(a, bench::to_json(bench::generate(v2_options(12))));
+  const Benchmark back = bench::parse_benchmark(a, "v2");
+  EXPECT_EQ(back.version, "v2");
+  EXPECT_EQ(bench::to_json(back), a);
+}
+
+TEST(BenchV2, LevelsOptionSelectsLevels) {
+  bench::GenerateOptions o = v2_options(1);
+  o.levels = {2};
+  const Benchmark b = bench::generate(o);
+  ASSERT_EQ(b.samples.size(), 60u);
+  for (const auto& s : b.samples) EXPECT_EQ(s.level, 2);
+  o.levels = {4};
+  EXPECT_THROW(bench::generate(o), bench::BenchError);
+  o.levels = {3};
+  o.distractor_lengths = {-1};
+  EXPECT_THROW(bench::generate(o), bench::BenchError);
+}
+
+TEST(BenchV2, CliWritesV2) {
+  test::ScratchDir dir;
+  const auto out = dir / "v2.json";
+  const auto r = test::run_tttmem(
+      "build-benchmark --format v2 --seed 9 --samples-per-level 10 "
+      "--levels 1,3 --distractor-tokens 0,300 --out '" +
+      out.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Benchmark b = bench::load_benchmark(out);
+  EXPECT_EQ(b.version, "v2");
+  EXPECT_EQ(b.seed, 9u);
+  EXPECT_EQ(b.samples.size(), 30u);
+  const auto bad =
+      test::run_tttmem("build-benchmark --levels 1 --out '" + (dir / "x.json").string() + "'");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("--format v2"), std::string::npos) << bad.output;
+}
+
+}  // namespace

@@ -1,0 +1,54 @@
+// Helpers shared by the model suites: the transformers reference fixture and error measures.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/model.h"
+#include "tttmem/tensor_io.h"
+
+namespace tttmem::test {
+
+inline std::filesystem::path qwen3_reference(const std::string& name = "") {
+  return fixture("qwen3_reference") / name;
+}
+
+inline std::map<std::string, at::Tensor> load_reference() {
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, tensor] :
+       io::load_tensors(qwen3_reference("reference.safetensors"), at::Device(at::kCPU)))
+    out[name] = tensor;
+  return out;
+}
+
+inline nlohmann::json reference_meta() {
+  return nlohmann::json::parse(io::read_file(qwen3_reference("reference.json")));
+}
+
+// max |a - b| / max |reference|: the error measure of the issue (relative to the logit scale).
+inline double rel_err(const at::Tensor& a, const at::Tensor& reference) {
+  const at::Tensor r = reference.to(at::kFloat);
+  return ((a.to(at::kFloat) - r).abs().max() / r.abs().max()).item<double>();
+}
+
+// A loaded reference model and its checkpoint (the model's tensors may view the mapped file).
+struct LoadedModel {
+  ModelConfig config;
+  io::Checkpoint checkpoint;
+  model::Qwen3Model model;
+  LoadedModel(const std::filesystem::path& dir, at::ScalarType dtype,
+              model::Attention attention = model::Attention::sdpa)
+      : config(ModelConfig::load(dir)),
+        checkpoint(io::Checkpoint::open(dir)),
+        model(config, checkpoint, at::Device(at::kCPU), dtype, attention) {}
+};
+
+}  // namespace tttmem::test

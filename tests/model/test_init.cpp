@@ -1,0 +1,108 @@
+// The checkpoint layout and `tttmem init-model`.
+#include <gtest/gtest.h>
+
+#include <c10/core/InferenceMode.h>
+
+#include <fstream>
+#include <set>
+
+#include "model_test_util.h"
+
+namespace tttmem::test {
+namespace {
+
+TEST(Layout, Qwen3_8bTensorListMatchesTheRealCheckpoint) {
+  const ModelConfig config = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
+  const auto specs = model::qwen3_tensor_specs(config);
+  std::int64_t bytes = 0;
+  std::set<std::string> names;
+  for (const auto& spec : specs) {
+    bytes += spec.numel() * 2;  // bf16
+    names.insert(spec.name);
+  }
+  // Figures from the Qwen/Qwen3-8B model card (../shared/data/README.md).
+  EXPECT_EQ(specs.size(), 399u);
+  EXPECT_EQ(names.size(), 399u);
+  EXPECT_EQ(bytes, 16'381'470'720);
+  EXPECT_EQ(specs.front().name, "model.embed_tokens.weight");
+  EXPECT_EQ(specs.back().name, "lm_head.weight");
+  EXPECT_EQ(specs.back().shape, (std::vector<std::int64_t>{151936, 4096}));
+  EXPECT_TRUE(names.count("model.layers.35.mlp.down_proj.weight"));
+  EXPECT_FALSE(names.count("model.layers.36.mlp.down_proj.weight"));
+  ModelConfig tied = config;
+  tied.tie_word_embeddings = true;
+  EXPECT_EQ(model::qwen3_tensor_specs(tied).size(), 398u);
+}
+
+TEST(InitModel, WritesAShardedLoadableDeterministicCheckpoint) {
+  c10::InferenceMode inference;
+  ScratchDir dir;
+  const std::string config = (source_dir() / "configs/models/tiny-qwen3.json").string();
+  for (const char* name : {"a", "b"}) {
+    const CommandResult run = run_tttmem("init-model --config " + config + " --seed 7 --shards 3 --out " +
+                                         (dir / name).string());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+  ASSERT_EQ(run_tttmem("init-model --config " + config + " --seed 8 --out " + (dir / "c").string())
+                .exit_code, 0);
+  ASSERT_TRUE(std::filesystem::exists(dir / "a" / "model.safetensors.index.json"));
+  ASSERT_TRUE(std::filesystem::exists(dir / "c" / "model.safetensors"));
+
+  const ModelConfig written = ModelConfig::load(dir / "a");
+  const ModelConfig expected = ModelConfig::load(config);
+  EXPECT_EQ(written.to_json(), expected.to_json());
+  const io::Checkpoint a = io::Checkpoint::open(dir / "a");
+  const io::Checkpoint b = io::Checkpoint::open(dir / "b");
+  const io::Checkpoint c = io::Checkpoint::open(dir / "c");
+  EXPECT_EQ(a.shards().size(), 3u);
+  const auto specs = model::qwen3_tensor_specs(expected);
+  EXPECT_EQ(a.size(), specs.size());
+  for (const auto& spec : specs) {
+    const io::TensorView& view = a.get(spec.name);
+    EXPECT_EQ(view.shape, spec.shape) << spec.name;
+    EXPECT_EQ(view.dtype, io::DType::BF16) << spec.name;
+    const at::Tensor t = io::as_tensor(view).to(at::kFloat);
+    EXPECT_TRUE(at::equal(t, io::as_tensor(b.get(spec.name)).to(at::kFloat))) << spec.name;
+    if (spec.is_norm) {
+      EXPECT_TRUE((t == 1).all().item<bool>()) << spec.name;
+    } else {
+      EXPECT_NEAR(t.std().item<double>(), 0.02, 0.002) << spec.name;
+      EXPECT_NEAR(t.mean().item<double>(), 0.0, 0.002) << spec.name;
+      EXPECT_FALSE(at::equal(t, io::as_tensor(c.get(spec.name)).to(at::kFloat))) << spec.name;
+    }
+  }
+  model::Qwen3Model model(written, a, at::kCPU, at::kFloat);
+  const at::Tensor logits = model.forward(at::arange(10, at::kLong).unsqueeze(0));
+  EXPECT_EQ(logits.sizes(), (at::IntArrayRef{1, 10, 151936}));
+  EXPECT_TRUE(logits.isfinite().all().item<bool>());
+}
+
+TEST(InitModel, ShardsSplitConsecutiveTensorsAndCutThroughLayers) {
+  // Like the real Qwen3-8B index: tensors in state-dict order over the shards, so a layer's
+  // tensors can sit in two shards. The fixture's config keeps this small (~2.3 MB fp32).
+  ScratchDir dir;
+  const CommandResult run =
+      run_tttmem("init-model --config " + qwen3_reference("model/config.json").string() +
+                 " --seed 1 --shards 5 --out " + (dir / "m").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json index =
+      nlohmann::json::parse(io::read_file(dir / "m" / "model.safetensors.index.json"));
+  const auto specs = model::qwen3_tensor_specs(ModelConfig::load(dir / "m"));
+  ASSERT_EQ(index.at("weight_map").size(), specs.size());
+  std::string previous = index.at("weight_map").at(specs.front().name);
+  std::set<std::string> shards{previous}, split_layers;
+  for (const auto& spec : specs) {
+    const std::string shard = index.at("weight_map").at(spec.name);
+    EXPECT_GE(shard, previous) << spec.name << ": shards must follow state-dict order";
+    if (shard != previous && spec.name.rfind("model.layers.", 0) == 0 &&
+        spec.name.find("self_attn.q_proj") == std::string::npos)
+      split_layers.insert(spec.name.substr(0, spec.name.find('.', 13)));
+    shards.insert(shard);
+    previous = shard;
+  }
+  EXPECT_EQ(shards.size(), 5u);
+  EXPECT_FALSE(split_layers.empty()) << "no layer spans two shards";
+}
+
+}  // namespace
+}  // namespace tttmem::test

@@ -1,0 +1,125 @@
+"""Reference outputs of a tiny random Qwen3 from Hugging Face transformers, for the model suite.
+
+Builds Qwen3ForCausalLM from a config (no download, seeded), saves it with save_pretrained
+(single file, sharded, and a tied-embedding variant) and writes, into OUT/qwen3_reference/:
+  reference.safetensors  ids and fp32 logits for single sequences (one longer than 1k tokens),
+                         a right- and a left-padded batch, bf16 logits, 64 greedy ids
+  reference.json         transformers' own bf16-vs-fp32 error per sequence, and what was run
+The attention implementation is "eager" throughout (HF's plain matmul/softmax path).
+"""
+import argparse
+import copy
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+SEED = 20261122
+VOCAB = 512
+
+
+def tiny_config(tied: bool) -> Qwen3Config:
+    return Qwen3Config(
+        vocab_size=VOCAB, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=2048,
+        rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied,
+        attention_bias=False, bos_token_id=VOCAB - 2, eos_token_id=VOCAB - 1,
+        torch_dtype="float32", attn_implementation="eager")
+
+
+def build(tied: bool) -> Qwen3ForCausalLM:
+    model = Qwen3ForCausalLM(tiny_config(tied)).eval()
+    # Wider weights than HF's 0.02 so the logits are not flat, and norms away from 1 so a
+    # misplaced norm weight shows.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+            else:
+                p.copy_(0.08 * torch.randn_like(p))
+    return model
+
+
+def logits(model, ids, mask=None):
+    with torch.no_grad():
+        kwargs = {}
+        if mask is not None:
+            # Positions count real tokens, as HF generate does for padded batches.
+            kwargs["attention_mask"] = mask
+            kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
+        return model(input_ids=ids, use_cache=False, **kwargs).logits.float()
+
+
+def rel_err(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", required=True, help="fixture directory")
+    parser.add_argument("--tttmem", help="tttmem binary (unused: the reference needs only HF)")
+    args = parser.parse_args()
+    out = Path(args.out) / "qwen3_reference"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.manual_seed(SEED)
+
+    model = build(tied=False)
+    model.save_pretrained(out / "model", safe_serialization=True)
+    model.save_pretrained(out / "model_sharded", safe_serialization=True, max_shard_size="400KB")
+    tied = build(tied=True)
+    tied.save_pretrained(out / "model_tied", safe_serialization=True)
+    model_bf16 = copy.deepcopy(model).to(torch.bfloat16)
+
+    g = torch.Generator().manual_seed(SEED + 1)
+    tensors = {}
+    meta = {"attn_implementation": "eager", "transformers": __import__("transformers").__version__,
+            "torch": torch.__version__, "hf_bf16_rel_err": {}, "sequences": []}
+    for name, length in (("short", 7), ("medium", 33), ("long", 1100)):
+        ids = torch.randint(0, VOCAB, (1, length), generator=g)
+        ref = logits(model, ids)
+        tensors[f"{name}.ids"] = ids[0]
+        tensors[f"{name}.logits"] = ref[0]
+        bf16 = logits(model_bf16, ids)
+        tensors[f"{name}.logits_bf16"] = bf16[0]
+        meta["hf_bf16_rel_err"][name] = rel_err(bf16, ref)
+        meta["sequences"].append(name)
+    with torch.no_grad():
+        hidden = model(input_ids=tensors["medium.ids"][None], output_hidden_states=True).hidden_states
+    for i, h in enumerate(hidden):  # embeddings, each layer, the last after the final norm
+        tensors[f"medium.hidden.{i}"] = h[0]
+    tensors["tied.logits"] = logits(tied, tensors["medium.ids"][None])[0]
+
+    # Padded batches: rows of 20, 13 and 7 real tokens, pad id 0.
+    lengths = (20, 13, 7)
+    rows = [torch.randint(0, VOCAB, (n,), generator=g) for n in lengths]
+    for side in ("right", "left"):
+        ids = torch.zeros((len(rows), max(lengths)), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, row in enumerate(rows):
+            span = slice(0, len(row)) if side == "right" else slice(ids.shape[1] - len(row), None)
+            ids[r, span] = row
+            mask[r, span] = 1
+        tensors[f"{side}_padded.ids"] = ids
+        tensors[f"{side}_padded.mask"] = mask
+        tensors[f"{side}_padded.logits"] = logits(model, ids, mask)
+
+    # Greedy, fp32, 64 steps, no stop tokens: each step recomputes the whole sequence, so the
+    # reference does not depend on a KV cache.
+    seq = tensors["short.ids"][None]
+    for _ in range(64):
+        nxt = logits(model, seq)[:, -1].argmax(-1, keepdim=True)
+        seq = torch.cat([seq, nxt], dim=1)
+    tensors["greedy.prompt"] = tensors["short.ids"].clone()
+    tensors["greedy.ids"] = seq[0, tensors["short.ids"].numel():]
+
+    save_file({k: v.contiguous().clone() for k, v in tensors.items()}, str(out / "reference.safetensors"))
+    (out / "reference.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out}: hf bf16 rel err {meta['hf_bf16_rel_err']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+// Shared helpers for the ttt suites: random MLP layers and relative errors.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstdint>
+
+#include "tttmem/ttt.h"
+
+namespace tttmem::ttt::testing {
+
+// A random layer: MLP weights [F, D] / [D, F], ttt_proj [D, D] (non-symmetric), ttt_conv
+// [D, 1, 5] with every tap non-zero, drawn in fp32 from `seed` and cast to `dtype`.
+struct RandomLayer {
+  model::MlpWeights mlp;
+  LayerParams params;
+};
+
+inline at::Tensor randn(at::IntArrayRef shape, double std, at::Generator& gen,
+                        at::ScalarType dtype) {
+  return at::empty(shape, at::kFloat).normal_(0.0, std, gen).to(dtype);
+}
+
+inline RandomLayer random_layer(std::int64_t d, std::int64_t f, std::uint64_t seed,
+                                at::ScalarType dtype = at::kFloat) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  RandomLayer layer;
+  layer.mlp.gate_proj = randn({f, d}, 0.3, gen, dtype);
+  layer.mlp.up_proj = randn({f, d}, 0.3, gen, dtype);
+  layer.mlp.down_proj = randn({d, f}, 0.3, gen, dtype);
+  layer.params.proj = randn({d, d}, 0.3, gen, dtype);
+  layer.params.conv = randn({d, 1, 5}, 0.3, gen, dtype);
+  return layer;
+}
+
+inline at::Tensor random_rows(std::int64_t b, std::int64_t l, std::int64_t d, std::uint64_t seed,
+                              at::ScalarType dtype = at::kFloat) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  return randn({b, l, d}, 1.0, gen, dtype);
+}
+
+// max |a - b| / max |b| (in fp64): one number per comparison, scale-free.
+inline double rel_error(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
+  return (ad - bd).abs().max().item<double>() / bd.abs().max().item<double>();
+}
+
+inline TTTConfig small_config(std::int64_t chunk, double lr = 0.05) {
+  TTTConfig config;
+  config.layers = {0};
+  config.chunk = chunk;
+  config.lr = lr;
+  return config;
+}
+
+}  // namespace tttmem::ttt::testing
