@@ -13,7 +13,7 @@ import platform
 import subprocess
 import tempfile
 
-from bench_ttt import commit, cpu_model  # same machine/commit description for every result
+from bench_common import machine_description, write_result
 
 CASES = {"BM_ReadFiles": "read_files", "BM_PreadTensors": "pread_fresh_buffers",
          "BM_LoadTensorCpu": "load_tensor_cpu", "BM_TouchZeroCopy": "touch_zero_copy"}
@@ -57,16 +57,10 @@ def main():
                    "load_tensor_cpu_over_pread_fresh_buffers":
                        gbps["load_tensor_cpu"] / gbps["pread_fresh_buffers"],
                    "touch_zero_copy_over_read_files": gbps["touch_zero_copy"] / gbps["read_files"]},
-        "machine": platform.node(), "kernel": platform.release(), "cpu": cpu_model(),
-        "cores": os.cpu_count(), "commit": commit(repo),
+        **machine_description(), "kernel": platform.release(),
         "load_average_1m_before_and_after": [load_before, os.getloadavg()[0]],
     }
-    text = json.dumps(result, indent=2) + "\n"
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, args.out)  # atomic: never a half-written result
-    print(text)
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,8 @@ GPU (bf16):  .venv/bin/python scripts/bench_model.py --device cuda --configs qwe
 Checkpoints come from `tttmem init-model --seed 0` into --work-dir (kept for reuse).
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import time
@@ -23,7 +21,8 @@ import torch
 import transformers
 from transformers import Qwen3ForCausalLM
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_common import ROOT, machine_description, write_result
+
 
 
 def sync(device):
@@ -75,13 +74,6 @@ def tttmem_times(build_dir, dirs, device, dtype, tokens, repeats, threads):
             assert b["time_unit"] == "ms"
             out[b["run_name"].removesuffix("/real_time")] = b["real_time"] / 1e3
     return out
-
-
-def cpu_name():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main():
@@ -139,8 +131,6 @@ def main():
             row["decode_fraction_of_roofline"] = round(roofline / our_decode, 3)
         rows.append(row)
 
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     result = {
         "benchmark": f"Qwen3 prefill ({args.tokens} tokens, last-token logits) and one decode step "
                      f"after a {args.tokens}-token prefix, batch 1, {dtype_flag}, random weights; "
@@ -150,21 +140,14 @@ def main():
              *args.configs, "--tokens", str(args.tokens), "--repeats", str(args.repeats),
              "--threads", str(args.threads)]),
         "load_average_at_start": load_at_start,
-        "machine": platform.node(),
-        "cpu": cpu_name(),
+        **machine_description(),
         "gpu": torch.cuda.get_device_name() if cuda else None,
         "threads": torch.get_num_threads(),
-        "commit": commit,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "results": rows,
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out_path)
-    print(json.dumps(result, indent=2))
+    write_result(out_path, result)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,15 @@ Usage: .venv/bin/python scripts/bench_tokenizer.py [--build-dir build] [--out FI
 """
 import argparse
 import base64
-import datetime
 import json
-import os
-import platform
 import subprocess
 import time
 from pathlib import Path
 
 import tiktoken
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_common import ROOT, machine_description, write_result
+
 DATA = ROOT.parent / "shared" / "data"
 QWEN_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"""
                 r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
@@ -70,13 +68,6 @@ def tttmem_mb_s(build_dir):
     return row["bytes_per_second"] / 1e6, nbytes / (row["cpu_time"] / 1e3) / 1e6, nbytes
 
 
-def cpu_name():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build-dir", type=Path, default=ROOT / "build")
@@ -95,16 +86,11 @@ def main():
         theirs, theirs_cpu = max(theirs, wall), max(theirs_cpu, cpu)
     if our_bytes != their_bytes:
         raise SystemExit(f"the two sides encode different text: {our_bytes} vs {their_bytes} bytes")
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     result = {
         "benchmark": "tokenizer encode, single thread, all benchmark_v1.json text "
                      "(conversations, distractors, facts, questions, gold answers)",
         "command": "scripts/bench_tokenizer.py --build-dir " + str(args.build_dir),
-        "machine": platform.node(),
-        "cpu": cpu_name(),
-        "commit": commit,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **machine_description(),
         "method": f"{args.rounds} interleaved rounds of >= 2 s per side, best of each; wall "
                   "clock, and CPU time (less sensitive to other jobs on a shared machine)",
         "texts": len(all_texts),
@@ -117,11 +103,7 @@ def main():
         "cpu_time_tiktoken_mb_per_s": round(theirs_cpu, 3),
         "cpu_time_ratio_tttmem_over_tiktoken": round(ours_cpu / theirs_cpu, 3),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.out)
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -8,31 +8,10 @@ usage: scripts/bench_ttt.py --bench BUILD/benchmark/bench_ttt [--out benchmark/r
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def commit(repo):
-    try:
-        rev = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from bench_common import machine_description, write_result
 
 
 def main():
@@ -69,17 +48,12 @@ def main():
         "command": "scripts/bench_ttt.py --bench BUILD/benchmark/bench_ttt",
         "shape": {"D": int(shape["D"]), "F": int(shape["F"]), "L": int(shape["L"])},
         "dtype": "fp32", "device": "cpu", "time_unit": unit,
-        "machine": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(),
-        "threads": report["context"].get("num_cpus"), "commit": commit(repo),
+        **machine_description(),
+        "threads": report["context"].get("num_cpus"),
         "load_average_1m_at_end": os.getloadavg()[0],
         "results": rows,
     }
-    text = json.dumps(result, indent=2) + "\n"
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, args.out)  # atomic: never a half-written result
-    print(text)
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,13 @@ struct ConvCase {
   std::int64_t batch, seq_len, dim, chunk;
 };
 
+std::string case_name(const ::testing::TestParamInfo<std::tuple<ConvCase, at::ScalarType>>& info) {
+  const ConvCase& c = std::get<0>(info.param);
+  return "B" + std::to_string(c.batch) + "_L" + std::to_string(c.seq_len) + "_D" +
+         std::to_string(c.dim) + "_C" + std::to_string(c.chunk) + "_" +
+         c10::toString(std::get<1>(info.param));
+}
+
 class ChunkedConvKernel : public ::testing::TestWithParam<std::tuple<ConvCase, at::ScalarType>> {};
 
 TEST_P(ChunkedConvKernel, MatchesLibtorchWithinTwiceItsOwnError) {
@@ -56,12 +63,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          ConvCase{2, 130, 128, 64}, ConvCase{1, 4099, 256, 4096},
                                          ConvCase{3, 17, 4096, 8}),
                        ::testing::Values(at::kFloat, at::kHalf, at::kBFloat16)),
-    [](const auto& info) {
-      const auto& [c, dtype] = info.param;
-      return "B" + std::to_string(c.batch) + "_L" + std::to_string(c.seq_len) + "_D" +
-             std::to_string(c.dim) + "_C" + std::to_string(c.chunk) + "_" +
-             std::string(c10::toString(dtype));
-    });
+    case_name);
 
 TEST(ChunkedConvKernel, RejectsBadArguments) {
   if (!cuda_ready()) GTEST_SKIP() << "no CUDA device or built without CUDA kernels";

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <random>
 #include <stdexcept>
-#include <ftw.h>
 #include <sys/wait.h>
 
 namespace tttmem::test {
@@ -23,12 +22,9 @@ ScratchDir::ScratchDir() {
           ("tttmem-test-" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(path_);
 }
-// Not std::filesystem::remove_all: libtorch.so exports its own copy of that symbol, which the
-// dynamic linker binds in torch test executables and which crashes (null call) there.
 ScratchDir::~ScratchDir() {
-  nftw(path_.c_str(),
-       [](const char* file, const struct stat*, int, struct FTW*) { return ::remove(file); },
-       16, FTW_DEPTH | FTW_PHYS);
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 CommandResult run_command(const std::string& command_line) {
@@ -44,7 +40,11 @@ CommandResult run_command(const std::string& command_line) {
 }
 
 CommandResult run_tttmem(const std::string& args) {
-  return run_command(std::string("'") + TTTMEM_BINARY + "' " + args);
+  std::string command = "'";
+  command += TTTMEM_BINARY;
+  command += "' ";
+  command += args;
+  return run_command(command);
 }
 
 }  // namespace tttmem::test
