@@ -115,11 +115,27 @@ struct TensorBytes {
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorBytes> tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-// Writes a Hugging Face style checkpoint into `dir`: model.safetensors when num_shards == 1,
-// otherwise model-0000i-of-0000N.safetensors plus model.safetensors.index.json. Tensors are
-// split in the given order into shards of roughly equal bytes.
+// How a checkpoint's tensors, kept in order, are split into shard files.
+struct ShardSplit {
+  int count = 1;               // this many shards of roughly equal bytes
+  std::uint64_t max_bytes = 0; // when > 0, instead: Hugging Face's save_pretrained rule (below)
+  ShardSplit(int shard_count = 1) : count(shard_count) {}  // NOLINT: an int means a count
+  static ShardSplit by_max_bytes(std::uint64_t max_shard_bytes);
+};
+// The index of each shard's first tensor. With max_bytes (save_pretrained's max_shard_size): a
+// new shard starts whenever the next tensor would push the current one past the limit, and a
+// tensor larger than the limit gets a shard of its own. "4GB" (4e9 bytes) on Qwen3-8B's tensors
+// gives the real checkpoint's 5 shards with lm_head alone in the last. Throws IoError when
+// `count` is out of range for the number of tensors.
+std::vector<std::size_t> plan_shards(std::span<const std::uint64_t> tensor_bytes,
+                                     const ShardSplit& split);
+// Parses a size like 4000000000, 4GB (10^9) or 4GiB (2^30); throws IoError naming `flag`.
+std::uint64_t parse_byte_size(const std::string& text, const std::string& flag);
+
+// Writes a Hugging Face style checkpoint into `dir`: model.safetensors when the split gives one
+// shard, otherwise model-0000i-of-0000N.safetensors plus model.safetensors.index.json.
 void write_checkpoint(const std::filesystem::path& dir, std::span<const TensorBytes> tensors,
-                      int num_shards, const std::map<std::string, std::string>& metadata = {});
+                      const ShardSplit& split, const std::map<std::string, std::string>& metadata = {});
 
 // Atomic whole-file write: the file either keeps its old content or gets all of `bytes`.
 void atomic_write_file(const std::filesystem::path& path, std::string_view bytes);

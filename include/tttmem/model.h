@@ -25,6 +25,7 @@ struct MlpContext {
   const at::Tensor& x;           // post_attention_layernorm output, [B, L, D] (new rows only)
   const at::Tensor& embeddings;  // token embeddings of the same rows, [B, L, D] (no norm)
   const MlpWeights& weights;
+  bool padded = false;  // some row holds padding, in this call or in the KV cache
 };
 
 // The seam the TTT graft plugs into: the decoder asks `handles(layer)` and, when true, uses

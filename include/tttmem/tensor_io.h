@@ -27,7 +27,7 @@ at::Tensor load_tensor(const TensorView& view, const at::Device& device, at::Sca
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 void save_tensors(const std::filesystem::path& path, const NamedTensors& tensors,
                   const std::map<std::string, std::string>& metadata = {});
-void save_checkpoint(const std::filesystem::path& dir, const NamedTensors& tensors, int num_shards,
+void save_checkpoint(const std::filesystem::path& dir, const NamedTensors& tensors, const ShardSplit& split,
                      const std::map<std::string, std::string>& metadata = {});
 NamedTensors load_tensors(const std::filesystem::path& file, const at::Device& device);
 

@@ -16,6 +16,7 @@ Action add_init_model(CLI::App& app, const GlobalOptions& global) {
   struct Options {
     std::string config, out;
     int shards = 1;
+    std::string max_shard_size;
   };
   auto options = std::make_shared<Options>();
   sub->add_option("--config", options->config, "Model config (e.g. configs/models/tiny-qwen3.json)")
@@ -25,6 +26,10 @@ Action add_init_model(CLI::App& app, const GlobalOptions& global) {
                   "Number of safetensors shards (1: model.safetensors; more: shards + index)")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  sub->add_option("--max-shard-size", options->max_shard_size,
+                  "Split like Hugging Face's save_pretrained(max_shard_size=...): e.g. 4GB "
+                  "(10^9) or 4GiB; 4GB gives Qwen3-8B's real 5-shard layout")
+      ->excludes("--shards");
   return [options, &global]() -> int {
     const ModelConfig config = ModelConfig::load(options->config);
     const std::filesystem::path out = options->out;
@@ -32,9 +37,14 @@ Action add_init_model(CLI::App& app, const GlobalOptions& global) {
     log::info("init-model: ", config.num_hidden_layers, " layers, hidden ", config.hidden_size,
               ", vocab ", config.vocab_size, ", seed ", global.seed, " -> ", out.string());
     const auto tensors = model::init_qwen3_weights(config, global.seed);
-    io::save_checkpoint(out, tensors, options->shards);
+    const io::ShardSplit split =
+        options->max_shard_size.empty()
+            ? io::ShardSplit(options->shards)
+            : io::ShardSplit::by_max_bytes(
+                  io::parse_byte_size(options->max_shard_size, "--max-shard-size"));
+    io::save_checkpoint(out, tensors, split);
     io::atomic_write_file(out / "config.json", config.to_json().dump(2) + "\n");
-    log::info("init-model: wrote ", tensors.size(), " tensors in ", options->shards, " shard(s)");
+    log::info("init-model: wrote ", tensors.size(), " tensors to ", out.string());
     return 0;
   };
 }

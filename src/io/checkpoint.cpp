@@ -1,6 +1,7 @@
 // Checkpoints: a single .safetensors file or a Hugging Face folder (model.safetensors, or
 // model.safetensors.index.json whose weight_map names the shard of every tensor).
 #include <algorithm>
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -118,38 +119,93 @@ std::uint64_t Checkpoint::total_bytes() const {
   return total;
 }
 
+ShardSplit ShardSplit::by_max_bytes(std::uint64_t max_shard_bytes) {
+  if (max_shard_bytes == 0) throw IoError("the maximum shard size must be > 0 bytes");
+  ShardSplit split;
+  split.max_bytes = max_shard_bytes;
+  return split;
+}
+
+std::vector<std::size_t> plan_shards(std::span<const std::uint64_t> tensor_bytes,
+                                     const ShardSplit& split) {
+  const std::size_t n = tensor_bytes.size();
+  std::vector<std::size_t> first(1, 0);
+  if (split.max_bytes > 0) {
+    std::uint64_t current = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t size = tensor_bytes[i];
+      const bool oversized = size > split.max_bytes;
+      if (i > first.back() && (oversized || current + size > split.max_bytes)) {
+        first.push_back(i);
+        current = 0;
+      }
+      current += size;
+      if (oversized && i + 1 < n) {  // nothing joins an oversized tensor's shard
+        first.push_back(i + 1);
+        current = 0;
+      }
+    }
+    return first;
+  }
+  const int count = split.count;
+  if (count < 1 || count > 99999 || static_cast<std::size_t>(count) > std::max<std::size_t>(n, 1))
+    throw IoError("cannot split " + std::to_string(n) + " tensors into " +
+                  std::to_string(count) + " shards");
+  // Consecutive runs of roughly total/count bytes; every shard gets at least one tensor.
+  std::uint64_t total = 0;
+  for (const std::uint64_t size : tensor_bytes) total += size;
+  const auto N = static_cast<std::size_t>(count);
+  std::uint64_t before = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t s = first.size() - 1;
+    const bool nonempty = i > first.back();
+    const bool must = nonempty && n - i == N - 1 - s;
+    const bool may = nonempty && s + 1 < N &&
+                     static_cast<long double>(before) >= static_cast<long double>(total) * (s + 1) / N;
+    if (must || may) first.push_back(i);
+    before += tensor_bytes[i];
+  }
+  return first;
+}
+
+std::uint64_t parse_byte_size(const std::string& text, const std::string& flag) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  static const std::map<std::string, std::uint64_t> kUnits{
+      {"", 1},           {"B", 1},           {"KB", 1'000},      {"MB", 1'000'000},
+      {"GB", 1'000'000'000}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}};
+  const auto it = kUnits.find(unit);
+  if (digits == 0 || digits > 12 || it == kUnits.end())
+    throw IoError(flag + ": expected a byte size like 4000000000, 4GB or 4GiB, got '" + text + "'");
+  return std::stoull(text.substr(0, digits)) * it->second;
+}
+
 void write_checkpoint(const std::filesystem::path& dir, std::span<const TensorBytes> tensors,
-                      int num_shards, const std::map<std::string, std::string>& metadata) {
+                      const ShardSplit& split, const std::map<std::string, std::string>& metadata) {
   namespace fs = std::filesystem;
   const std::size_t n = tensors.size();
-  if (num_shards < 1 || num_shards > 99999 || static_cast<std::size_t>(num_shards) > std::max<std::size_t>(n, 1))
-    throw IoError(dir.string() + ": cannot write " + std::to_string(n) + " tensors into " +
-                  std::to_string(num_shards) + " shards");
+  std::vector<std::uint64_t> sizes;
+  for (const auto& t : tensors) sizes.push_back(t.nbytes);
+  std::vector<std::size_t> first;
+  try {
+    first = plan_shards(sizes, split);
+  } catch (const IoError& e) {
+    throw IoError(dir.string() + ": " + e.what());
+  }
+  const std::size_t N = first.size();
   fs::create_directories(dir);
   std::vector<std::string> written;
-  if (num_shards == 1) {
+  if (N == 1) {
     write_safetensors(dir / kSingleFile, tensors, metadata);
     written.push_back(kSingleFile);
   } else {
-    // Consecutive runs of roughly total/num_shards bytes; every shard gets at least one tensor.
     std::uint64_t total = 0;
-    for (const auto& t : tensors) total += t.nbytes;
-    const auto N = static_cast<std::size_t>(num_shards);
-    std::vector<std::size_t> first(1, 0);  // index of the first tensor of each shard
-    std::uint64_t before = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t s = first.size() - 1;
-      const bool nonempty = i > first.back();
-      const bool must = nonempty && n - i == N - 1 - s;
-      const bool may = nonempty && s + 1 < N &&
-                       static_cast<long double>(before) >= static_cast<long double>(total) * (s + 1) / N;
-      if (must || may) first.push_back(i);
-      before += tensors[i].nbytes;
-    }
+    for (const std::uint64_t size : sizes) total += size;
     first.push_back(n);
     nlohmann::json weight_map = nlohmann::json::object();
     for (std::size_t s = 0; s < N; ++s) {
-      const std::string name = shard_name(static_cast<int>(s + 1), num_shards);
+      const std::string name = shard_name(static_cast<int>(s + 1), static_cast<int>(N));
       const auto part = tensors.subspan(first[s], first[s + 1] - first[s]);
       write_safetensors(dir / name, part, metadata);
       for (const auto& t : part) weight_map[t.name] = name;

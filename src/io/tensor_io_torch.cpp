@@ -135,10 +135,10 @@ void save_tensors(const std::filesystem::path& path, const NamedTensors& tensors
   write_safetensors(path, p.bytes, p.metadata);
 }
 
-void save_checkpoint(const std::filesystem::path& dir, const NamedTensors& tensors, int num_shards,
-                     const std::map<std::string, std::string>& metadata) {
+void save_checkpoint(const std::filesystem::path& dir, const NamedTensors& tensors,
+                     const ShardSplit& split, const std::map<std::string, std::string>& metadata) {
   const Prepared p = prepare(tensors, metadata);
-  write_checkpoint(dir, p.bytes, num_shards, p.metadata);
+  write_checkpoint(dir, p.bytes, split, p.metadata);
 }
 
 NamedTensors load_tensors(const std::filesystem::path& file, const at::Device& device) {

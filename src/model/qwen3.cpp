@@ -217,7 +217,7 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
 
     const at::Tensor post = rms_norm(x, layer.post_attention_layernorm, eps);
     if (options.mlp_override && options.mlp_override->handles(i)) {
-      const MlpContext context{i, post, embeddings, layer.mlp};
+      const MlpContext context{i, post, embeddings, layer.mlp, padded};
       x = x + options.mlp_override->forward(context);
     } else {
       x = x + mlp_forward(post, layer.mlp);

@@ -174,6 +174,11 @@ at::Tensor Graft::forward(const model::MlpContext& context) {
   if (!handles(context.layer))
     fail("TTT graft called for layer " + std::to_string(context.layer) +
          ", which is not a TTT layer");
+  // Pad rows would enter the fast-weight stream and shift the chunk boundaries of their row
+  // (seed spec 9.16); until updates mask them, padded batches are refused, not mixed in.
+  if (context.padded)
+    fail("TTT graft: padded batches are not supported (pad rows would enter the fast-weight "
+         "updates); run sequences of different lengths unpadded, one per call or per state");
   seen_weights_[context.layer] = &context.weights;
   const at::Tensor& target =
       config_.target == Target::hidden_states ? context.x : context.embeddings;

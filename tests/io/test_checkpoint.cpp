@@ -128,7 +128,52 @@ TEST(Checkpoint, EveryShardGetsATensorEvenWhenOneIsHuge) {
   ASSERT_EQ(ckpt.shards().size(), 3u);
   for (const auto& s : ckpt.shards()) EXPECT_EQ(s->tensors().size(), 1u) << s->path();
   EXPECT_CONTAINS(io_error_of([&] { io::write_checkpoint(dir.path(), tensors, 4); }),
-                  "cannot write 3 tensors into 4 shards");
+                  "cannot split 3 tensors into 4 shards");
+}
+
+TEST(ShardPlan, MaxBytesFollowsSavePretrainedRule) {
+  using V = std::vector<std::size_t>;
+  const std::vector<std::uint64_t> sizes{4, 3, 3, 10, 2, 5};
+  // limit 6: [4] (4+3 > 6), [3,3] (exactly 6 stays), [10] (oversized: alone), [2], [5] (2+5 > 6)
+  EXPECT_EQ(io::plan_shards(sizes, io::ShardSplit::by_max_bytes(6)), (V{0, 1, 3, 4, 5}));
+  EXPECT_EQ(io::plan_shards(sizes, io::ShardSplit::by_max_bytes(100)), (V{0}));
+  EXPECT_EQ(io::plan_shards(sizes, io::ShardSplit::by_max_bytes(1)), (V{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(io::plan_shards(sizes, 3), (V{0, 3, 4}));  // roughly equal bytes: 10 | 10 | 7
+  EXPECT_CONTAINS(io_error_of([] { io::ShardSplit::by_max_bytes(0); }), "must be > 0");
+}
+
+TEST(ShardPlan, ByteSizesParseLikeHuggingFace) {
+  EXPECT_EQ(io::parse_byte_size("4GB", "--max-shard-size"), 4'000'000'000u);
+  EXPECT_EQ(io::parse_byte_size("4GiB", "--max-shard-size"), 4ull << 30);
+  EXPECT_EQ(io::parse_byte_size("300MB", "--max-shard-size"), 300'000'000u);
+  EXPECT_EQ(io::parse_byte_size("1234", "--max-shard-size"), 1234u);
+  for (const char* bad : {"", "GB", "4 GB", "4gb", "4.5GB", "-4GB", "99999999999999GB"})
+    EXPECT_CONTAINS(io_error_of([&] { io::parse_byte_size(bad, "--max-shard-size"); }),
+                    "--max-shard-size: expected a byte size")
+        << bad;
+}
+
+TEST(ShardPlan, SizeLimitedCheckpointReadsBack) {
+  ScratchDir dir;
+  const TinyQwen model;
+  std::uint64_t total = 0;
+  for (const auto& t : model.tensors) total += t.nbytes;
+  const auto split = io::ShardSplit::by_max_bytes(total / 3 + 1);
+  io::write_checkpoint(dir.path(), model.tensors, split);
+  std::vector<std::uint64_t> sizes;
+  for (const auto& t : model.tensors) sizes.push_back(t.nbytes);
+  const auto first = io::plan_shards(sizes, split);
+  const auto ckpt = io::Checkpoint::open(dir.path());
+  ASSERT_GE(first.size(), 3u);
+  ASSERT_EQ(ckpt.shards().size(), first.size());
+  EXPECT_EQ(ckpt.size(), model.tensors.size());
+  for (std::size_t s = 0; s < first.size(); ++s)  // shards hold the planned runs, in order
+    EXPECT_EQ(ckpt.shards()[s]->tensors().front().name, model.tensors[first[s]].name);
+  for (const auto& s : ckpt.shards()) {
+    std::uint64_t data = 0;
+    for (const auto& t : s->tensors()) data += t.nbytes;
+    EXPECT_LE(data, total / 3 + 1) << s->path();
+  }
 }
 
 TEST(Checkpoint, MissingTensorIsNamed) {

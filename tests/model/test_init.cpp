@@ -34,6 +34,27 @@ TEST(Layout, Qwen3_8bTensorListMatchesTheRealCheckpoint) {
   EXPECT_EQ(model::qwen3_tensor_specs(tied).size(), 398u);
 }
 
+TEST(Layout, Qwen3_8bFourGbShardsAreTheRealSplit) {
+  // The real checkpoint: 5 shards, lm_head alone in the last, a layer split over two shards
+  // (../shared/data/README.md). save_pretrained's max_shard_size "4GB" reproduces it.
+  const ModelConfig config = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
+  const auto specs = model::qwen3_tensor_specs(config);
+  std::vector<std::uint64_t> bytes;
+  for (const auto& spec : specs) bytes.push_back(static_cast<std::uint64_t>(spec.numel()) * 2);
+  const auto first = io::plan_shards(bytes, io::ShardSplit::by_max_bytes(4'000'000'000));
+  ASSERT_EQ(first.size(), 5u);
+  EXPECT_EQ(first.back(), specs.size() - 1);
+  EXPECT_EQ(specs[first.back()].name, "lm_head.weight");
+  const auto layer_of = [&](std::size_t i) {
+    const std::string& name = specs[i].name;
+    return name.substr(0, name.find('.', std::string("model.layers.").size()));
+  };
+  int split_layers = 0;
+  for (std::size_t s = 1; s + 1 < first.size(); ++s)
+    split_layers += layer_of(first[s] - 1) == layer_of(first[s]);
+  EXPECT_GT(split_layers, 0) << "no layer spans two shards";
+}
+
 TEST(InitModel, WritesAShardedLoadableDeterministicCheckpoint) {
   c10::InferenceMode inference;
   ScratchDir dir;

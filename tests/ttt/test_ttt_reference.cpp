@@ -164,6 +164,26 @@ TEST_F(TttReferenceModel, SplitStreamLogitsAndFinalWeightsMatchReference) {
   }
 }
 
+TEST_F(TttReferenceModel, PaddedBatchesAreRefusedNotMixedIntoFastWeights) {
+  const at::Tensor ids = ref("ids_" + std::to_string(config_.chunk + 1)).repeat({2, 1});
+  at::Tensor mask = at::ones_like(ids);
+  mask[1][0] = 0;  // row 1 is left-padded by one token
+  TTTState state;
+  Graft graft(config_, params_, state);
+  model::ForwardOptions options;
+  options.mlp_override = &graft;
+  options.attention_mask = mask;
+  try {
+    model_->forward(ids, options);
+    FAIL() << "a padded batch went through the TTT graft";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("padded batches are not supported"), std::string::npos)
+        << e.what();
+  }
+  options.attention_mask = at::ones_like(ids);  // the same batch unpadded runs
+  EXPECT_EQ(model_->forward(ids, options).size(0), 2);
+}
+
 TEST_F(TttReferenceModel, ZeroParametersGiveTheBaseModel) {
   // Spec 9.1 at the logit level: zero conv (the seed's conditions A/C zero both tensors).
   params_.zero();
