@@ -36,7 +36,7 @@ def main():
         if run.get("aggregate_name") != "median":
             continue
         family, *params = run["run_name"].split("/")
-        shape = dict(p.split(":") for p in params)
+        shape = dict(p.split(":") for p in params if not p.startswith("min_time:"))
         chunk = int(shape.pop("chunk"))
         medians.setdefault(family, {"shape": shape, "unit": run["time_unit"]})[chunk] = \
             run["real_time"]
