@@ -22,13 +22,14 @@ def cpu_model():
 
 
 def commit():
-    """HEAD of this checkout, marked +dirty when the tree has uncommitted changes."""
+    """HEAD of this checkout, marked +dirty when the tree has uncommitted changes (other than
+    benchmark/results/, which the drivers themselves rewrite one after another)."""
     try:
         git = ["git", "-C", str(ROOT)]
         rev = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--", ".", ":!benchmark/results"],
+                               capture_output=True, text=True, check=True).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
