@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "commands.h"
+#include "ttt_flags.h"
 #include "tttmem/config.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
@@ -48,6 +49,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     std::string model, ids, text, tokenizer, out, attention = "sdpa";
     std::string ttt, ttt_state_in, ttt_state_out;
     bool hidden_states = false;
+    TttFlags ttt_flags;
   };
   auto options = std::make_shared<Options>();
   sub->add_option("--model", options->model, "Checkpoint folder (config.json + safetensors)")
@@ -69,7 +71,9 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
   auto* ttt = sub->add_option("--ttt", options->ttt,
                                "Graft In-Place TTT: checkpoint (folder or .safetensors) holding "
                                "the ttt_proj/ttt_conv tensors; layers, chunk, lr and target come "
-                               "from the model's config.json ttt_* fields");
+                               "from the model's config.json ttt_* fields unless --ttt-* flags "
+                               "say otherwise");
+  options->ttt_flags.add_to(*sub);
   sub->add_option("--ttt-state-in", options->ttt_state_in,
                   "Start from this TTT state (fast weights and pending tails) instead of W0")
       ->needs(ttt);
@@ -103,12 +107,14 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     ttt::TTTState ttt_state;
     std::unique_ptr<ttt::Graft> graft;
     if (!options->ttt.empty()) {
-      ttt_config = ttt::TTTConfig::from_json(config.raw, config, options->model + "/config.json");
+      ttt_config = options->ttt_flags.resolve(config, options->model + "/config.json");
       if (ttt_config.layers.empty())
         throw std::invalid_argument("--ttt: " + options->model +
-                                    "/config.json enables no TTT layer (ttt_mode, ttt_layers)");
+                                    "/config.json enables no TTT layer (ttt_mode, ttt_layers) "
+                                    "and neither --ttt-preset nor --ttt-layers is given");
       ttt_params = ttt::TTTParams::load(io::Checkpoint::open(options->ttt), ttt_config, config,
-                                        device, dtype);
+                                        device, dtype, options->ttt_flags.missing_init(),
+                                        global.seed);
       if (!options->ttt_state_in.empty())
         ttt_state = ttt::TTTState::load(options->ttt_state_in, device);
       graft = std::make_unique<ttt::Graft>(ttt_config, ttt_params, ttt_state);

@@ -1,4 +1,5 @@
-// `tttmem forward --ttt CKPT --ttt-state-in/--ttt-state-out`: ingest and probe as two calls.
+// `tttmem forward --ttt CKPT --ttt-state-in/--ttt-state-out`: ingest and probe as two calls;
+// the --ttt-* flags over config.json.
 #include <gtest/gtest.h>
 
 #include "test_support.h"
@@ -54,6 +55,76 @@ TEST(TttCli, ForwardWithTttMatchesReferenceAndChainsStates) {
                          "' --ttt '" + (scratch / "missing").string() + "'");
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_NE(run.output.find("missing"), std::string::npos) << run.output;
+}
+
+TEST(TttCli, FlagsOverrideTheConfigJsonFields) {
+  const auto dir = test::fixture("ttt_reference");
+  const std::string model = (dir / "model").string();  // config.json: layers 0,2, chunk 8, lr 0.1
+  const at::Tensor ids = read(dir / "reference.safetensors").at("ids_43");
+  std::string id_list;
+  for (std::int64_t i = 0; i < ids.size(0); ++i)
+    id_list += (i ? "," : "") + std::to_string(ids[i].item<std::int64_t>());
+  test::ScratchDir scratch;
+  const auto forward = [&](const std::string& name, const std::string& flags) {
+    return test::run_tttmem("forward --dtype fp32 --attention math --model '" + model +
+                            "' --ids " + id_list + " --out '" + (scratch / name).string() +
+                            "' " + flags);
+  };
+  const auto logits = [&](const std::string& name) {
+    return read(scratch / name).at("logits");
+  };
+  const std::string ttt = "--ttt '" + model + "' ";
+
+  ASSERT_EQ(forward("base.st", "").exit_code, 0);
+  ASSERT_EQ(forward("ttt.st", ttt).exit_code, 0);
+  ASSERT_GT(testing::rel_error(logits("ttt.st"), logits("base.st")), 1e-3) << "TTT has no effect";
+  // eta = 0: every update is zero, so the graft is the base model (up to GEMM shapes).
+  auto run = forward("lr0.st", ttt + "--ttt-lr 0");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_LE(testing::rel_error(logits("lr0.st"), logits("base.st")), 1e-6);
+
+  run = forward("c16.st", ttt + "--ttt-layers 2 --ttt-chunk 16 --ttt-state-out '" +
+                              (scratch / "s16.st").string() + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const TTTState state = TTTState::load(scratch / "s16.st", at::kCPU);
+  ASSERT_EQ(state.layers.size(), 1u);
+  EXPECT_EQ(state.layers.at(2).weight.updates, 2);  // 43 tokens = 2 chunks of 16 + 11
+  EXPECT_EQ(state.layers.at(2).tail_rows(), 11);
+
+  run = forward("x.st", ttt + "--ttt-layers 0,7");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("layer 7 does not exist"), std::string::npos) << run.output;
+  run = forward("x.st", ttt + "--ttt-preset seed");  // layers 0,6,...,30 on a 3-layer model
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("layer 6 does not exist"), std::string::npos) << run.output;
+  run = forward("x.st", ttt + "--ttt-lr nan");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("--ttt-lr"), std::string::npos) << run.output;
+  EXPECT_EQ(forward("x.st", ttt + "--ttt-target bogus").exit_code, 2);
+  EXPECT_EQ(forward("x.st", ttt + "--ttt-chunk 0").exit_code, 2);
+}
+
+TEST(TttCli, InitFillsMissingTensorsAsAnExactNoOpStart) {
+  test::ScratchDir scratch;
+  const std::string model = (scratch / "tiny").string();
+  auto run = test::run_tttmem("init-model --config '" +
+                              (test::source_dir() / "configs/models/tiny-qwen3.json").string() +
+                              "' --seed 3 --out '" + model + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto forward = [&](const std::string& name, const std::string& flags) {
+    return test::run_tttmem("forward --dtype fp32 --model '" + model + "' --ids 1,2,3,4,5,6,7,8,9 " +
+                            "--out '" + (scratch / name).string() + "' " + flags);
+  };
+  const std::string ttt = "--ttt '" + model + "' --ttt-layers 0,2 --ttt-chunk 4 ";
+  run = forward("x.st", ttt);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("model.layers.0.mlp.ttt_proj.weight"), std::string::npos) << run.output;
+  ASSERT_EQ(forward("base.st", "").exit_code, 0);
+  run = forward("init.st", ttt + "--ttt-init dense");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // ttt_conv starts at zero, so every update is exactly zero (spec 2): the base model.
+  EXPECT_LE(testing::rel_error(read(scratch / "init.st").at("logits"),
+                               read(scratch / "base.st").at("logits")), 1e-6);
 }
 
 }  // namespace
