@@ -16,6 +16,10 @@
 
 namespace tttmem::tokenizer {
 
+namespace detail {
+class AddedTokenSplitter;
+}
+
 using TokenId = std::int32_t;
 
 // Thrown for every bad input: a missing or corrupt vocabulary file (the message names the file
@@ -60,7 +64,7 @@ class Tokenizer {
   // allow_special: added tokens in the text become their ids (tiktoken's allowed_special="all",
   // Hugging Face's default); false: they are encoded as ordinary text (encode_ordinary).
   // Throws TokenizerError naming the byte offset of invalid UTF-8.
-  virtual std::vector<TokenId> encode(std::string_view text, bool allow_special = true) const = 0;
+  std::vector<TokenId> encode(std::string_view text, bool allow_special = true) const;
   // threads <= 0: one per hardware thread. Results in input order.
   std::vector<std::vector<TokenId>> encode_batch(std::span<const std::string> texts,
                                                  bool allow_special = true, int threads = 0) const;
@@ -80,6 +84,12 @@ class Tokenizer {
   // End of a chat turn / of generation: <|im_end|> when present, else the model's eos.
   virtual std::optional<TokenId> eos_id() const = 0;
   virtual std::string_view kind() const = 0;  // "tiktoken", "huggingface", "sentencepiece"
+
+ protected:
+  // The backend's encoding of text holding no added token (valid UTF-8), appended to `out`.
+  virtual void encode_ordinary(std::string_view text, std::vector<TokenId>& out) const = 0;
+  // Finds the backend's added tokens in text; encode() splits them out before encode_ordinary.
+  virtual const detail::AddedTokenSplitter& added_token_splitter() const = 0;
 };
 
 // Turns ids into text one token at a time during generation, never emitting half a character:

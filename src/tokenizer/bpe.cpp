@@ -338,27 +338,16 @@ class BpeTokenizer final : public Tokenizer {
     }
   }
 
-  std::vector<TokenId> encode(std::string_view text, bool allow_special) const override {
-    if (auto bad = find_invalid_utf8(text))
-      throw TokenizerError("text to encode is not valid UTF-8 at byte offset " +
-                           std::to_string(*bad));
-    std::vector<TokenId> out;
-    out.reserve(text.size() / 3 + 4);
+  void encode_ordinary(std::string_view text, std::vector<TokenId>& out) const override {
+    std::string normalized;
+    if (m_.nfc) {
+      normalized = nfc(text);
+      text = normalized;
+    }
     std::vector<Part> parts;
-    auto encode_segment = [&](std::string_view segment) {
-      std::string normalized;
-      if (m_.nfc) {
-        normalized = nfc(segment);
-        segment = normalized;
-      }
-      regex_.for_each_piece(segment, [&](std::string_view piece) { encode_piece(piece, parts, out); });
-    };
-    if (allow_special && !m_.added.empty())
-      splitter_.split(text, encode_segment, [&](TokenId id) { out.push_back(id); });
-    else
-      encode_segment(text);
-    return out;
+    regex_.for_each_piece(text, [&](std::string_view piece) { encode_piece(piece, parts, out); });
   }
+  const AddedTokenSplitter& added_token_splitter() const override { return splitter_; }
 
   std::string decode_bytes(std::span<const TokenId> ids) const override {
     std::string out;

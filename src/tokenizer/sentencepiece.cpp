@@ -55,25 +55,15 @@ class SentencePieceTokenizer final : public Tokenizer {
       if (t.content == "<end_of_turn>") eos_ = t.id;
   }
 
-  std::vector<TokenId> encode(std::string_view text, bool allow_special) const override {
-    if (auto bad = find_invalid_utf8(text))
-      throw TokenizerError("text to encode is not valid UTF-8 at byte offset " +
-                           std::to_string(*bad));
-    std::vector<TokenId> out;
-    auto encode_segment = [&](std::string_view segment) {
-      std::vector<int> ids;
-      const auto status = sp_.Encode(std::string(segment), &ids);
-      if (!status.ok())
-        throw TokenizerError("sentencepiece model '" + source_ + "' failed to encode: " +
-                             status.ToString());
-      out.insert(out.end(), ids.begin(), ids.end());
-    };
-    if (allow_special)
-      splitter_.split(text, encode_segment, [&](TokenId id) { out.push_back(id); });
-    else
-      encode_segment(text);
-    return out;
+  void encode_ordinary(std::string_view text, std::vector<TokenId>& out) const override {
+    std::vector<int> ids;
+    const auto status = sp_.Encode(std::string(text), &ids);
+    if (!status.ok())
+      throw TokenizerError("sentencepiece model '" + source_ + "' failed to encode: " +
+                           status.ToString());
+    out.insert(out.end(), ids.begin(), ids.end());
   }
+  const AddedTokenSplitter& added_token_splitter() const override { return splitter_; }
 
   std::string decode_bytes(std::span<const TokenId> ids) const override {
     std::string out;

@@ -32,6 +32,21 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& path,
                        "': expected a .tiktoken, tokenizer.json or tokenizer.model file");
 }
 
+std::vector<TokenId> Tokenizer::encode(std::string_view text, bool allow_special) const {
+  if (auto bad = find_invalid_utf8(text))
+    throw TokenizerError("text to encode is not valid UTF-8 at byte offset " +
+                         std::to_string(*bad));
+  std::vector<TokenId> out;
+  out.reserve(text.size() / 3 + 4);
+  if (allow_special)
+    added_token_splitter().split(
+        text, [&](std::string_view segment) { encode_ordinary(segment, out); },
+        [&](TokenId id) { out.push_back(id); });
+  else
+    encode_ordinary(text, out);
+  return out;
+}
+
 std::vector<std::vector<TokenId>> Tokenizer::encode_batch(std::span<const std::string> texts,
                                                           bool allow_special, int threads) const {
   std::vector<std::vector<TokenId>> out(texts.size());
