@@ -1,10 +1,10 @@
 // tttmem tokenize: encode text to token ids (or decode ids to text).
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "commands.h"
+#include "tttmem/io.h"
 #include "tttmem/tokenizer.h"
 
 namespace tttmem::cli {
@@ -45,13 +45,7 @@ int run_tokenize(const TokenizeOptions& o) {
   const auto tok = tokenizer::Tokenizer::load(o.tokenizer, load_options);
 
   std::string input = o.text;
-  if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) throw std::runtime_error("--file: cannot open '" + o.file + "'");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    input = std::move(buffer).str();
-  }
+  if (!o.file.empty()) input = io::read_file(o.file);
   std::vector<std::string> inputs;
   if (o.lines) {
     std::istringstream in(input);

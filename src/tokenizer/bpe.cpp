@@ -9,12 +9,12 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
+
+#include "tttmem/io.h"
 
 namespace tttmem::tokenizer::detail {
 namespace {
@@ -170,12 +170,11 @@ const AddedToken* AddedTokenSplitter::match_at(std::string_view text, std::size_
 }
 
 std::string read_file(const std::filesystem::path& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError("cannot open " + std::string(what) + " '" + path.string() + "'");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw TokenizerError("cannot read " + std::string(what) + " '" + path.string() + "'");
-  return std::move(buffer).str();
+  try {
+    return io::read_file(path);
+  } catch (const io::IoError& e) {
+    throw TokenizerError(std::string(what) + ": " + e.what());
+  }
 }
 
 namespace {
