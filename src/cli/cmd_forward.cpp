@@ -3,11 +3,11 @@
 #include <c10/core/InferenceMode.h>
 
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 
 #include "commands.h"
 #include "ttt_flags.h"
+#include "tttmem/parse.h"
 #include "tttmem/config.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
@@ -21,21 +21,9 @@ namespace tttmem::cli {
 namespace {
 
 std::vector<std::int64_t> parse_ids(const std::string& text) {
-  std::vector<std::int64_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    long long id = -1;
-    try {
-      id = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || id < 0)
-      throw std::invalid_argument("--ids: '" + item + "' is not a token id (expected 1,2,3)");
-    ids.push_back(id);
-  }
+  const std::vector<std::int64_t> ids = parse_int_list(text, "--ids");
+  for (const std::int64_t id : ids)
+    if (id < 0) throw std::invalid_argument("--ids: '" + std::to_string(id) + "' is not a token id");
   if (ids.empty()) throw std::invalid_argument("--ids: no token ids given");
   return ids;
 }

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tttmem/parse.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/ttt.h"
 
@@ -67,22 +68,7 @@ std::string to_string(Precision precision) {
 }
 
 std::vector<std::int64_t> parse_layers(const std::string& csv) {
-  std::vector<std::int64_t> layers;
-  std::stringstream in(csv);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    std::int64_t value = 0;
-    try {
-      value = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size())
-      fail("TTT layers: expected comma-separated layer indices, got '" + csv + "'");
-    layers.push_back(value);
-  }
-  return layers;
+  return parse_int_list(csv, "TTT layers");
 }
 
 void TTTConfig::validate(const ModelConfig& model) const {

@@ -169,6 +169,15 @@ TEST_F(Parity, ForwardCommandWritesFp32LogitsAndHiddenStates) {
                                        " --ids 1,600 --out " + (dir / "x.safetensors").string());
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("600"), std::string::npos) << bad.output;
+  for (const auto& [ids, message] : std::vector<std::pair<std::string, std::string>>{
+           {"1,x", "--ids: expected comma-separated integers like 1,2,3, got '1,x' ('x' is not one)"},
+           {"1,,2", "('' is not one)"},
+           {"3,-1", "--ids: '-1' is not a token id"}}) {
+    const CommandResult run = run_tttmem("forward --model " + qwen3_reference("model").string() +
+                                         " --ids " + ids + " --out " + (dir / "x.safetensors").string());
+    EXPECT_EQ(run.exit_code, 1) << run.output;
+    EXPECT_NE(run.output.find(message), std::string::npos) << run.output;
+  }
 }
 
 }  // namespace
