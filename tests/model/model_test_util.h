@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tensor_testing.h"
 #include "test_support.h"
 #include "tttmem/config.h"
 #include "tttmem/io.h"
@@ -31,12 +32,6 @@ inline std::map<std::string, at::Tensor> load_reference() {
 
 inline nlohmann::json reference_meta() {
   return nlohmann::json::parse(io::read_file(qwen3_reference("reference.json")));
-}
-
-// max |a - b| / max |reference|: the error measure of the issue (relative to the logit scale).
-inline double rel_err(const at::Tensor& a, const at::Tensor& reference) {
-  const at::Tensor r = reference.to(at::kFloat);
-  return ((a.to(at::kFloat) - r).abs().max() / r.abs().max()).item<double>();
 }
 
 // A loaded reference model and its checkpoint (the model's tensors may view the mapped file).

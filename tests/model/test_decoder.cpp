@@ -25,7 +25,7 @@ TEST_F(Decoder, PrefillThenDecodeEqualsOneShot) {
   for (std::int64_t t = 25; t < 33; ++t) pieces.push_back(m_.model.forward(ids().narrow(1, t, 1), cache));
   EXPECT_EQ(cache.length(), 33);
   EXPECT_EQ(cache.real_counts().item<std::int64_t>(), 33);
-  EXPECT_LE(rel_err(at::cat(pieces, 1), full), 1e-5);
+  EXPECT_LE(rel_error(at::cat(pieces, 1), full), 1e-5);
 }
 
 TEST_F(Decoder, CropAndCloneReplayTheSameLogits) {
@@ -39,14 +39,14 @@ TEST_F(Decoder, CropAndCloneReplayTheSameLogits) {
   EXPECT_EQ(cache.real_counts().item<std::int64_t>(), 20);
   m_.model.forward(at::full({1, 13}, 3, at::kLong), cache);
   copy.crop(32);
-  EXPECT_LE(rel_err(m_.model.forward(ids().narrow(1, 32, 1), copy), full.narrow(1, 32, 1)), 1e-5);
+  EXPECT_LE(rel_error(m_.model.forward(ids().narrow(1, 32, 1), copy), full.narrow(1, 32, 1)), 1e-5);
   // Crop away the divergent tokens and replay the real ones.
   cache.crop(20);
-  EXPECT_LE(rel_err(m_.model.forward(ids().narrow(1, 20, 13), cache), full.narrow(1, 20, 13)),
+  EXPECT_LE(rel_error(m_.model.forward(ids().narrow(1, 20, 13), cache), full.narrow(1, 20, 13)),
             1e-5);
   cache.reset();
   EXPECT_EQ(cache.length(), 0);
-  EXPECT_LE(rel_err(m_.model.forward(ids(), cache), full), 1e-6);
+  EXPECT_LE(rel_error(m_.model.forward(ids(), cache), full), 1e-6);
   EXPECT_THROW(cache.crop(34), std::out_of_range);
   EXPECT_THROW(m_.model.forward(ids(), cache), std::length_error);  // past the capacity
   cache.release();
@@ -74,8 +74,8 @@ TEST_F(Decoder, RightPaddedRowDecodesAfterItsPadding) {
     const std::int64_t n = r == 0 ? 10 : 15;
     const at::Tensor row = at::cat({batch[r].narrow(0, 0, n), next[r]}).unsqueeze(0);
     const at::Tensor alone = m_.model.forward(row)[0];
-    EXPECT_LE(rel_err(last[r][0], alone[n - 1]), 1e-5) << "row " << r;
-    EXPECT_LE(rel_err(step[r][0], alone[n]), 1e-5) << "row " << r;
+    EXPECT_LE(rel_error(last[r][0], alone[n - 1]), 1e-5) << "row " << r;
+    EXPECT_LE(rel_error(step[r][0], alone[n]), 1e-5) << "row " << r;
   }
 }
 
@@ -87,7 +87,7 @@ TEST_F(Decoder, MathAndSdpaAttentionAgreeWithPadding) {
   options.attention_mask = mask;
   const at::Tensor a = m_.model.forward(ids(), options).narrow(1, 4, 29);
   const at::Tensor b = math.model.forward(ids(), options).narrow(1, 4, 29);
-  EXPECT_LE(rel_err(a, b), 1e-5);
+  EXPECT_LE(rel_error(a, b), 1e-5);
 }
 
 // Records what the decoder hands the seam and optionally replaces the MLP output.
@@ -123,7 +123,7 @@ TEST_F(Decoder, MlpOverrideSeesItsLayerAndReplacesTheMlp) {
   EXPECT_TRUE(at::equal(same.embeddings[0], embed.index_select(0, reference_ids_)));
   RecordingOverride zero(2, true);
   options.mlp_override = &zero;
-  EXPECT_GT(rel_err(m_.model.forward(ids(), options), base), 1e-3);
+  EXPECT_GT(rel_error(m_.model.forward(ids(), options), base), 1e-3);
   EXPECT_EQ(zero.calls, 1);
   // Generation runs through the seam too: prefill plus one call per further step.
   model::GenerateOptions gen;

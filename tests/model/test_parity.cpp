@@ -26,7 +26,7 @@ TEST_F(Parity, Fp32LogitsMatchTransformersOnBothAttentionPaths) {
     for (const char* name : {"short", "medium", "long"}) {
       const at::Tensor ids = ref(std::string(name) + ".ids").unsqueeze(0);
       const at::Tensor logits = m.model.forward(ids)[0];
-      EXPECT_LE(rel_err(logits, ref(std::string(name) + ".logits")), 1e-4)
+      EXPECT_LE(rel_error(logits, ref(std::string(name) + ".logits")), 1e-4)
           << name << " attention " << static_cast<int>(attention);
     }
   }
@@ -46,7 +46,7 @@ TEST_F(Parity, TiedEmbeddingsMatchTransformers) {
   ASSERT_TRUE(tied.config.tie_word_embeddings);
   EXPECT_EQ(tied.checkpoint.find("lm_head.weight"), nullptr);
   const at::Tensor logits = tied.model.forward(ref("medium.ids").unsqueeze(0))[0];
-  EXPECT_LE(rel_err(logits, ref("tied.logits")), 1e-4);
+  EXPECT_LE(rel_error(logits, ref("tied.logits")), 1e-4);
 }
 
 TEST_F(Parity, Bf16ErrorWithinTwiceTransformersOwn) {
@@ -56,7 +56,7 @@ TEST_F(Parity, Bf16ErrorWithinTwiceTransformersOwn) {
     for (const char* name : {"short", "medium", "long"}) {
       const at::Tensor logits = m.model.forward(ref(std::string(name) + ".ids").unsqueeze(0))[0];
       ASSERT_EQ(logits.scalar_type(), at::kBFloat16);
-      const double ours = rel_err(logits, ref(std::string(name) + ".logits"));
+      const double ours = rel_error(logits, ref(std::string(name) + ".logits"));
       const double theirs = meta.at("hf_bf16_rel_err").at(name).get<double>();
       EXPECT_LE(ours, 2.0 * theirs) << name << " attention " << static_cast<int>(attention)
                                     << ": ours " << ours << ", transformers " << theirs;
@@ -77,9 +77,9 @@ TEST_F(Parity, PaddedBatchesMatchTransformersAndUnpaddedRuns) {
     for (std::int64_t r = 0; r < ids.size(0); ++r) {
       const at::Tensor real = mask[r].nonzero().squeeze(1);
       const at::Tensor ours = logits[r].index_select(0, real);
-      EXPECT_LE(rel_err(ours, expected[r].index_select(0, real)), 1e-4) << side << " row " << r;
+      EXPECT_LE(rel_error(ours, expected[r].index_select(0, real)), 1e-4) << side << " row " << r;
       const at::Tensor alone = m.model.forward(ids[r].index_select(0, real).unsqueeze(0))[0];
-      EXPECT_LE(rel_err(ours, alone), 1e-5) << side << " row " << r << " vs unpadded";
+      EXPECT_LE(rel_error(ours, alone), 1e-5) << side << " row " << r << " vs unpadded";
     }
   }
 }
@@ -158,10 +158,10 @@ TEST_F(Parity, ForwardCommandWritesFp32LogitsAndHiddenStates) {
     out[name] = t;
   ASSERT_EQ(out.at("logits").scalar_type(), at::kFloat);
   ASSERT_EQ(out.at("logits").sizes(), ref("medium.logits").sizes());
-  EXPECT_LE(rel_err(out.at("logits"), ref("medium.logits")), 1e-4);
+  EXPECT_LE(rel_error(out.at("logits"), ref("medium.logits")), 1e-4);
   for (int i = 0; i <= 3; ++i) {
     const std::string name = "medium.hidden." + std::to_string(i);
-    EXPECT_LE(rel_err(out.at("hidden_states." + std::to_string(i)), ref(name)), 1e-5) << name;
+    EXPECT_LE(rel_error(out.at("hidden_states." + std::to_string(i)), ref(name)), 1e-5) << name;
   }
   EXPECT_FALSE(out.count("hidden_states.4"));
 

@@ -1,4 +1,4 @@
-// Shared helpers for the ttt suites: random MLP layers and relative errors.
+// Shared helpers for the ttt suites: random MLP layers and small configs.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "tensor_testing.h"
 #include "tttmem/ttt.h"
 
 namespace tttmem::ttt::testing {
@@ -40,11 +41,7 @@ inline at::Tensor random_rows(std::int64_t b, std::int64_t l, std::int64_t d, st
   return randn({b, l, d}, 1.0, gen, dtype);
 }
 
-// max |a - b| / max |b| (in fp64): one number per comparison, scale-free.
-inline double rel_error(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
-  return (ad - bd).abs().max().item<double>() / bd.abs().max().item<double>();
-}
+using tttmem::test::rel_error;
 
 inline TTTConfig small_config(std::int64_t chunk, double lr = 0.05) {
   TTTConfig config;
