@@ -52,16 +52,21 @@ struct TTTConfig {
   // "paper": every 6th layer of the model, chunk 4096, lr 3. "seed": layers 0,6,...,30,
   // chunk 64, lr 3.0. Validated against `model`.
   static TTTConfig preset(const std::string& name, const ModelConfig& model);
+  static TTTConfig preset_fields(const std::string& name, const ModelConfig& model);  // unvalidated
   // The config.json fields ttt_mode, ttt_layers, ttt_chunk, ttt_lr, ttt_target, ttt_proj (and
   // tttmem's ttt_partial_chunk, ttt_precision); missing fields keep the defaults above.
   // ttt_mode false means no TTT layers. Validated against `model`; errors name `source`.
   static TTTConfig from_json(const nlohmann::json& raw, const ModelConfig& model,
                              const std::string& source);
+  // The same without validate(): for callers that override fields first (the CLI's --ttt-*
+  // flags) and validate once afterwards. Type errors still throw, naming `source`.
+  static TTTConfig fields_from_json(const nlohmann::json& raw, const std::string& source);
   nlohmann::json to_json() const;  // the same field names; round-trips through from_json
 
   // Throws when a layer is outside [0, num_hidden_layers) (upstream silently drops it), chunk
   // <= 0, lr not finite, or max_low_rank < -1.
   void validate(const ModelConfig& model) const;
+  void set_layers(std::vector<std::int64_t> layers);  // stores them sorted and unique
   bool is_ttt_layer(std::int64_t layer) const;
 };
 std::vector<std::int64_t> parse_layers(const std::string& csv);  // "0,6,12" (flags)

@@ -33,10 +33,12 @@ void TttFlags::add_to(CLI::App& sub) {
 }
 
 ttt::TTTConfig TttFlags::resolve(const ModelConfig& model, const std::string& config_source) const {
+  // Overrides first, one validation last: a flag may repair what config.json or the preset
+  // would get wrong for this model (e.g. upstream's layer 36 on a 36-layer model).
   ttt::TTTConfig config = preset.empty()
-                              ? ttt::TTTConfig::from_json(model.raw, model, config_source)
-                              : ttt::TTTConfig::preset(preset, model);
-  if (!layers.empty()) config.layers = ttt::parse_layers(layers);
+                              ? ttt::TTTConfig::fields_from_json(model.raw, config_source)
+                              : ttt::TTTConfig::preset_fields(preset, model);
+  if (!layers.empty()) config.set_layers(ttt::parse_layers(layers));
   if (chunk > 0) config.chunk = chunk;
   if (!lr.empty()) {
     std::size_t used = 0;
@@ -54,7 +56,11 @@ ttt::TTTConfig TttFlags::resolve(const ModelConfig& model, const std::string& co
   if (!proj.empty()) config.proj = proj == "on";
   if (!partial_chunk.empty()) config.partial_chunk = ttt::parse_partial_chunk(partial_chunk);
   if (!precision.empty()) config.precision = ttt::parse_precision(precision);
-  config.validate(model);
+  try {
+    config.validate(model);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(config_source + " with the --ttt-* flags: " + e.what());
+  }
   return config;
 }
 

@@ -21,7 +21,7 @@ struct TttFlags {
   // --ttt-partial-chunk, --ttt-precision and --ttt-init to `sub`.
   void add_to(CLI::App& sub);
   // The preset if given, else the model's config.json ttt_* fields; then each flag given
-  // overrides its field; then validated against the model (errors name the flag or field).
+  // overrides its field; then validated once against the model.
   ttt::TTTConfig resolve(const ModelConfig& model, const std::string& config_source) const;
   // --ttt-init: how TTT tensors missing from the checkpoint are initialised (none: an error).
   std::optional<ttt::Init> missing_init() const;

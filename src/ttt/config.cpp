@@ -89,7 +89,19 @@ bool TTTConfig::is_ttt_layer(std::int64_t layer) const {
   return std::binary_search(layers.begin(), layers.end(), layer);
 }
 
+void TTTConfig::set_layers(std::vector<std::int64_t> new_layers) {
+  std::sort(new_layers.begin(), new_layers.end());
+  new_layers.erase(std::unique(new_layers.begin(), new_layers.end()), new_layers.end());
+  layers = std::move(new_layers);
+}
+
 TTTConfig TTTConfig::preset(const std::string& name, const ModelConfig& model) {
+  TTTConfig config = preset_fields(name, model);
+  config.validate(model);
+  return config;
+}
+
+TTTConfig TTTConfig::preset_fields(const std::string& name, const ModelConfig& model) {
   TTTConfig config;
   config.lr = 3.0;
   if (name == "paper") {
@@ -102,13 +114,23 @@ TTTConfig TTTConfig::preset(const std::string& name, const ModelConfig& model) {
   } else {
     fail("TTT preset: expected paper or seed, got '" + name + "'");
   }
-  config.validate(model);
   return config;
 }
 
 TTTConfig TTTConfig::from_json(const nlohmann::json& raw, const ModelConfig& model,
                                const std::string& source) {
+  TTTConfig config = fields_from_json(raw, source);
+  try {
+    config.validate(model);
+  } catch (const std::exception& e) {
+    fail(source + ": " + e.what());
+  }
+  return config;
+}
+
+TTTConfig TTTConfig::fields_from_json(const nlohmann::json& raw, const std::string& source) {
   TTTConfig config;
+  std::vector<std::int64_t> layers;
   auto field = [&](const char* name) -> const nlohmann::json* {
     auto it = raw.find(name);
     return it == raw.end() || it->is_null() ? nullptr : &*it;
@@ -120,7 +142,7 @@ TTTConfig TTTConfig::from_json(const nlohmann::json& raw, const ModelConfig& mod
     if (!v->is_array()) bad("ttt_layers", "an array of layer indices");
     for (const auto& item : *v) {
       if (!item.is_number_integer()) bad("ttt_layers", "an array of layer indices");
-      config.layers.push_back(item.get<std::int64_t>());
+      layers.push_back(item.get<std::int64_t>());
     }
   }
   if (const auto* v = field("ttt_chunk")) {
@@ -149,15 +171,9 @@ TTTConfig TTTConfig::from_json(const nlohmann::json& raw, const ModelConfig& mod
   }
   if (const auto* v = field("ttt_mode")) {
     if (!v->is_boolean()) bad("ttt_mode", "true or false");
-    if (!v->get<bool>()) config.layers.clear();  // upstream: a layer needs ttt_mode too
+    if (!v->get<bool>()) layers.clear();  // upstream: a layer needs ttt_mode too
   }
-  std::sort(config.layers.begin(), config.layers.end());
-  config.layers.erase(std::unique(config.layers.begin(), config.layers.end()), config.layers.end());
-  try {
-    config.validate(model);
-  } catch (const std::exception& e) {
-    fail(source + ": " + e.what());
-  }
+  config.set_layers(std::move(layers));
   return config;
 }
 

@@ -91,6 +91,25 @@ TEST(TttCli, FlagsOverrideTheConfigJsonFields) {
   EXPECT_EQ(state.layers.at(2).weight.updates, 2);  // 43 tokens = 2 chunks of 16 + 11
   EXPECT_EQ(state.layers.at(2).tail_rows(), 11);
 
+  // Layers in any order are stored sorted: both layers graft and update.
+  run = forward("unsorted.st", ttt + "--ttt-layers 2,0 --ttt-state-out '" +
+                                   (scratch / "unsorted_state.st").string() + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const TTTState both = TTTState::load(scratch / "unsorted_state.st", at::kCPU);
+  ASSERT_EQ(both.layers.size(), 2u);
+  EXPECT_EQ(both.layers.at(0).weight.updates, 5);  // 43 tokens = 5 chunks of 8 + 3
+  EXPECT_EQ(both.layers.at(2).weight.updates, 5);
+  EXPECT_LE(testing::rel_error(logits("unsorted.st"), logits("ttt.st")), 1e-6);
+  // Validation comes after the overrides: --ttt-layers repairs a preset's layers for this
+  // model (chunk 64 and lr 3 stay the preset's).
+  run = forward("preset.st", ttt + "--ttt-preset seed --ttt-layers 0 --ttt-state-out '" +
+                                 (scratch / "preset_state.st").string() + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const TTTState preset = TTTState::load(scratch / "preset_state.st", at::kCPU);
+  ASSERT_EQ(preset.layers.size(), 1u);
+  EXPECT_EQ(preset.layers.at(0).weight.updates, 0);  // 43 tokens < one chunk of 64
+  EXPECT_EQ(preset.layers.at(0).tail_rows(), 43);
+
   run = forward("x.st", ttt + "--ttt-layers 0,7");
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_NE(run.output.find("layer 7 does not exist"), std::string::npos) << run.output;
