@@ -4,8 +4,9 @@
 #
 #   scripts/check_clone.sh                  scripts/test.sh in the clone: set-up, build, every
 #                                           test (the full check; the venv and ccache in
-#                                           ~/.cache/tttmem are reused, so it is mostly links)
-#   scripts/check_clone.sh --quick TTTMEM   seconds: the tracked-files check, CMake configure and
+#                                           ~/.cache/tttmem are reused, but units behind the
+#                                           precompiled header rebuild from another path)
+#   scripts/check_clone.sh --quick TTTMEM   a minute or two: the tracked-files check, configure and
 #                                           the torch-free library with the shared ccache, then
 #                                           the commands that read shipped data, run in the clone
 #                                           with the given tttmem binary (ctest `clone_quick`)
