@@ -69,6 +69,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir_or_file) {
   }
   // transformers prefers the single file when both exist; write_checkpoint never leaves both.
   if (fs::exists(dir_or_file / kSingleFile)) {
+    check_shard_location(dir_or_file, dir_or_file / kSingleFile, dir_or_file.string());
     add_all(SafetensorsFile::open(dir_or_file / kSingleFile));
     return ckpt;
   }
@@ -97,6 +98,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir_or_file) {
       if (!fs::exists(shard_path))
         throw IoError(source + ": shard '" + file + "' (for tensor '" + name +
                       "') does not exist: " + shard_path.string());
+      check_shard_location(dir_or_file, shard_path, source);
       opened = SafetensorsFile::open(shard_path);
     }
     const TensorView* view = opened->find(name);
