@@ -85,7 +85,7 @@ std::vector<tokenizer::TokenId> tiktoken_ids(const std::string& python_text_expr
   std::ofstream(dir / "ids.py") << script;
   std::ofstream(dir / "pattern.txt") << tokenizer::kQwenPattern;
   const CommandResult r = run_command(std::string("'") + TTTMEM_PYTHON + "' '" + (dir / "ids.py").string() +
-                                      "' '" + shared_data("qwen.tiktoken").string() + "' '" +
+                                      "' '" + qwen3_tokenizer("qwen.tiktoken").string() + "' '" +
                                       (dir / "pattern.txt").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::vector<tokenizer::TokenId> ids;
