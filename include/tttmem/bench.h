@@ -79,6 +79,10 @@ LengthMeasure code_point_measure();
 // Tokens of `tok` (special-token text encoded as ordinary text); `tok` must outlive the measure.
 LengthMeasure token_measure(const tokenizer::Tokenizer& tok);
 
+// The most samples per level generate() makes or a benchmark file may declare: 100x the
+// published benchmark, and a bound on memory (each sample holds a conversation and probes).
+inline constexpr int kMaxSamplesPerLevel = 10'000;
+
 struct GenerateOptions {
   std::uint64_t seed = 42;
   int samples_per_level = 100;

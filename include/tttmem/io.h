@@ -65,7 +65,7 @@ class SafetensorsFile {
 
   const std::filesystem::path& path() const { return path_; }
   const std::vector<TensorView>& tensors() const { return tensors_; }
-  const TensorView* find(std::string_view name) const;  // nullptr if absent
+  const TensorView* find(std::string_view name) const;  // nullptr if absent; O(log n)
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   std::uint64_t file_bytes() const { return size_; }
 
@@ -75,6 +75,7 @@ class SafetensorsFile {
   void* map_ = nullptr;
   std::uint64_t size_ = 0;
   std::vector<TensorView> tensors_;
+  std::map<std::string_view, std::size_t, std::less<>> by_name_;  // name -> index in tensors_
   std::map<std::string, std::string> metadata_;
 };
 
@@ -140,5 +141,12 @@ void write_checkpoint(const std::filesystem::path& dir, std::span<const TensorBy
 // Atomic whole-file write: the file either keeps its old content or gets all of `bytes`.
 void atomic_write_file(const std::filesystem::path& path, std::string_view bytes);
 std::string read_file(const std::filesystem::path& path);  // throws IoError naming the file
+// Opens a regular file for reading without blocking on a FIFO; a folder, FIFO, device or socket
+// is an IoError naming the path and what it is. Returns the file descriptor.
+int open_regular_file(const std::filesystem::path& path);
+// Throws IoError unless `path` can be written as a regular file: non-empty, not a folder or
+// special file (/dev/null, a FIFO), and its nearest existing folder is a writable folder. The
+// atomic writers check this first; commands call it for every output before writing any.
+void check_output_path(const std::filesystem::path& path);
 
 }  // namespace tttmem::io

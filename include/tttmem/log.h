@@ -13,8 +13,12 @@ namespace tttmem::log {
 
 enum class Level { trace, debug, info, warn, error, off };
 
-// level: trace|debug|info|warn|error|off; file: also append to it when non-empty.
+// level: trace|debug|info|warn|error|off; file: also append to it when non-empty. Throws
+// std::runtime_error naming --log-file when the file cannot be opened for appending.
 void configure(const std::string& level, const std::string& file);
+// Flushes the log; returns the first write error since configure() (empty when none), so a full
+// disk under --log-file is reported instead of cutting the log silently.
+std::string flush();
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 

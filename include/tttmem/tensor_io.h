@@ -21,6 +21,7 @@ DType from_scalar_type(at::ScalarType type);  // throws IoError for types safete
 at::Tensor as_tensor(const TensorView& view);
 
 // A copy on `device` in `dtype`; GPU copies go through pinned staging buffers in large chunks.
+// A floating `dtype` needs a floating view: integer or BOOL bytes are an IoError, not converted.
 at::Tensor load_tensor(const TensorView& view, const at::Device& device, at::ScalarType dtype);
 
 // Named tensors, in the order they are written. Tensors are made contiguous on the CPU first.

@@ -32,6 +32,10 @@ struct TokenizerError : std::runtime_error {
 inline constexpr std::string_view kQwenPattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+// Every token id a loader accepts (ranks, vocab entries, added tokens) is below this: 16x the
+// largest vocabulary in use, and a bound on the id -> bytes table a hostile file could inflate.
+inline constexpr TokenId kMaxTokenId = 1 << 22;
+
 // Qwen3's special ids.
 inline constexpr TokenId kQwenEndOfText = 151643;  // <|endoftext|>
 inline constexpr TokenId kQwenImEnd = 151645;      // <|im_end|>, the chat turn's eos

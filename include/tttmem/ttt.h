@@ -184,7 +184,12 @@ class TTTState {
 
   // safetensors via io::save_tensors; the metadata records the precision mode and counters.
   void save(const std::filesystem::path& file) const;
+  // Throws naming the file and field when the metadata is malformed or a tensor is not finite.
   static TTTState load(const std::filesystem::path& file, const at::Device& device);
+  // Throws naming `source`, the layer and the tensor unless every layer is one of `config`'s TTT
+  // layers and every tensor has the shape this model gives it (a state from a differently
+  // shaped model or config would otherwise fail deep inside the forward).
+  void check(const TTTConfig& config, const ModelConfig& model, const std::string& source) const;
 };
 
 // One streaming step of one TTT layer (SPEC.md T4.2): prepends the tail, runs the chunk loop when

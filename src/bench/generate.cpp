@@ -316,8 +316,9 @@ Benchmark generate(const GenerateOptions& options) {
   const bool v2 = options.format == "v2";
   if (!v2 && options.format != "v1")
     throw BenchError("bench: --format must be v1 or v2, got '" + options.format + "'");
-  if (options.samples_per_level < 1)
-    throw BenchError("bench: --samples-per-level must be >= 1, got " +
+  if (options.samples_per_level < 1 || options.samples_per_level > kMaxSamplesPerLevel)
+    throw BenchError("bench: --samples-per-level must be from 1 to " +
+                     std::to_string(kMaxSamplesPerLevel) + ", got " +
                      std::to_string(options.samples_per_level));
   std::set<int> levels{1, 2, 3};
   if (v2) {

@@ -1,5 +1,6 @@
 // Benchmark <-> JSON: the writer reproduces build_benchmark.py's key order (SPEC.md S1.8); the
 // loader validates every field and names the sample and field it rejects.
+#include <map>
 #include <set>
 
 #include "tttmem/bench.h"
@@ -198,7 +199,11 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
   const std::int64_t seed = f.integer("seed");
   if (seed < 0) throw BenchError(source + ": field 'seed' must be >= 0");
   b.seed = static_cast<std::uint64_t>(seed);
-  b.n_samples_per_level = static_cast<int>(f.integer("n_samples_per_level"));
+  const std::int64_t per_level = f.integer("n_samples_per_level");
+  if (per_level < 1 || per_level > kMaxSamplesPerLevel)
+    throw BenchError(source + ": field 'n_samples_per_level' must be from 1 to " +
+                     std::to_string(kMaxSamplesPerLevel) + ", got " + std::to_string(per_level));
+  b.n_samples_per_level = static_cast<int>(per_level);
   if (v2) {
     b.distractor_unit = f.str("distractor_unit");
     if (b.distractor_unit != "tokens" && b.distractor_unit != "chars")
@@ -218,6 +223,14 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
       throw BenchError(source + ": sample " + s.sample_id + ": duplicate sample_id");
     b.samples.push_back(std::move(s));
   }
+  // Each level holds n_samples_per_level samples (level 3 of v2: that many per distractor length).
+  std::map<int, std::int64_t> per_level_count;
+  for (const Sample& s : b.samples) ++per_level_count[s.level];
+  for (const auto& [level, count] : per_level_count)
+    if (count % per_level != 0)
+      throw BenchError(source + ": level " + std::to_string(level) + " holds " +
+                       std::to_string(count) + " samples, not a multiple of field "
+                       "'n_samples_per_level' (" + std::to_string(per_level) + ")");
   return b;
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "tttmem/bench.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
@@ -31,10 +32,10 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
       "build-benchmark",
       "Generate the conversation-memory benchmark (v1: the published file byte for byte; v2: "
       "fixed), or --validate a benchmark file. The seed is the global --seed.");
-  sub->add_option("--out", opts->out, "Output JSON file")->capture_default_str();
+  sub->add_option("--out", opts->out, "Output JSON file")->check(output_file())->capture_default_str();
   sub->add_option("--samples-per-level,--n-per-level", opts->samples_per_level,
                   "Samples per level (L2/L3 derive from the L1 samples)")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number(1, bench::kMaxSamplesPerLevel))
       ->capture_default_str();
   sub->add_option("--format", opts->format,
                   "v1 (the published benchmark) or v2 (the fixes in DECISIONS.md)")
@@ -48,7 +49,7 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
          "v2: L3 distractor lengths, one L3 set per length, e.g. 0,256,1024,4096,16384; in "
          "tokens of --tokenizer, in characters without one")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, INT64_MAX));
   sub->add_option("--tokenizer", opts->tokenizer,
                   "Tokenizer (.tiktoken, tokenizer.json, tokenizer.model or a model dir): v2 "
                   "distractor lengths in its tokens; with --validate, token-length statistics");

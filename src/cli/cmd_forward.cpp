@@ -2,11 +2,13 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "ttt_flags.h"
 #include "tttmem/parse.h"
 #include "tttmem/config.h"
@@ -27,6 +29,31 @@ std::vector<std::int64_t> parse_ids(const std::string& text) {
     if (id < 0) throw std::invalid_argument("--ids: '" + std::to_string(id) + "' is not a token id");
   if (ids.empty()) throw std::invalid_argument("--ids: no token ids given");
   return ids;
+}
+
+// Before any work: the sequence must fit the model's positions, and the fp32 outputs (logits,
+// hidden states) the machine's memory, else the forward fails after minutes, or swaps.
+void check_sizes(std::size_t tokens, const ModelConfig& config, bool hidden_states) {
+  const auto T = static_cast<std::int64_t>(tokens);
+  if (T > config.max_position_embeddings)
+    throw std::invalid_argument("--ids/--text: " + std::to_string(T) +
+                                " tokens, more than the model's max_position_embeddings (" +
+                                std::to_string(config.max_position_embeddings) + ")");
+  const double floats =
+      static_cast<double>(T) *
+      (static_cast<double>(config.vocab_size) +
+       (hidden_states ? static_cast<double>(config.num_hidden_layers + 1) * config.hidden_size : 0));
+  const double bytes = 4 * floats;
+  const double memory = physical_memory_bytes();
+  if (bytes > memory / 2) {
+    char message[256];
+    std::snprintf(message, sizeof message,
+                  "--ids/--text: %lld tokens need %.1f GB of fp32 outputs (logits [T, vocab_size]%s), "
+                  "more than half of this machine's %.1f GB of memory; give fewer tokens",
+                  static_cast<long long>(T), bytes / 1e9, hidden_states ? " and hidden states" : "",
+                  memory / 1e9);
+    throw std::invalid_argument(message);
+  }
 }
 
 }  // namespace
@@ -50,7 +77,8 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
                               "Tokenizer: .tiktoken, tokenizer.json/.model or a model folder");
   text->needs(tok);
   sub->add_option("--out", options->out, "Output .safetensors: logits [T, vocab] fp32")
-      ->required();
+      ->required()
+      ->check(output_file());
   sub->add_flag("--hidden-states", options->hidden_states,
                 "Also write hidden_states.{0..N} [T, hidden] fp32 (as HF: embeddings, each layer, "
                 "the last after the final norm)");
@@ -69,7 +97,8 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
       ->excludes(no_ttt);
   sub->add_option("--ttt-state-out", options->ttt_state_out,
                   "Write the TTT state after the forward (the KV cache is not kept)")
-      ->excludes(no_ttt);
+      ->excludes(no_ttt)
+      ->check(output_file());
   return [options, &global]() -> int {
     std::vector<std::int64_t> token_ids;
     if (!options->ids.empty()) {
@@ -83,6 +112,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     const at::Device device = model::parse_device(global.device);
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
     const ModelConfig config = ModelConfig::load(options->model);
+    check_sizes(token_ids.size(), config, options->hidden_states);
     const io::Checkpoint checkpoint = io::Checkpoint::open(options->model);
     model::Qwen3Model qwen3(config, checkpoint, device, dtype,
                             options->attention == "math" ? model::Attention::math
@@ -101,8 +131,10 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     ttt::TTTState ttt_state;
     std::unique_ptr<ttt::Graft> graft;
     if (ttt) {
-      if (!options->ttt_state_in.empty())
+      if (!options->ttt_state_in.empty()) {
         ttt_state = ttt::TTTState::load(options->ttt_state_in, device);
+        ttt_state.check(ttt->config, config, options->ttt_state_in);
+      }
       graft = std::make_unique<ttt::Graft>(ttt->config, ttt->params, ttt_state);
       forward.mlp_override = graft.get();
       log::info("forward: TTT on ", ttt->config.layers.size(), " layers from ", ttt->source);

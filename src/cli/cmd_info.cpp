@@ -27,7 +27,7 @@ nlohmann::json summarise(const std::filesystem::path& model) {
   out["model"] = model.string();
   const auto config_path = model / "config.json";
   if (std::filesystem::is_directory(model) && std::filesystem::exists(config_path)) {
-    const ModelConfig c = ModelConfig::load(config_path);
+    const ModelConfig c = ModelConfig::load(model);  // the folder: config.json must be a file
     out["config"] = {{"model_type", c.model_type},
                      {"architectures", c.architectures},
                      {"num_hidden_layers", c.num_hidden_layers},
@@ -111,8 +111,10 @@ Action add_info(CLI::App& app, const GlobalOptions&) {
   sub->add_flag("--json", options->json, "Print the summary as JSON instead of text");
   return [options]() -> int {
     const nlohmann::json summary = summarise(options->model);
+    // A path that is not UTF-8 (a Latin-1 file name) is printed with U+FFFD in its place:
+    // JSON text must be UTF-8.
     if (options->json)
-      std::cout << summary.dump(2) << "\n";
+      std::cout << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     else
       print_text(summary);
     return 0;

@@ -1,9 +1,14 @@
 // tttmem: one binary, one subcommand per pipeline step. Parsing and error reporting live here;
 // each subcommand's flags and action live in its own cmd_*.cpp.
 #include "commands.h"
+#include "flag_checks.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <cstdint>
 #include <exception>
+#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,9 +32,9 @@ void add_global_flags(CLI::App& app, GlobalOptions& g) {
   app.add_option("--dtype", g.dtype, "Compute dtype: auto (bf16 on cuda, fp32 on cpu), bf16, fp16, fp32")
       ->check(CLI::IsMember({"auto", "bf16", "fp16", "fp32"}))
       ->capture_default_str();
-  // NonNegativeNumber: CLI11 would otherwise wrap "-3" around into a huge unsigned seed.
+  // Checked on the text: CLI11 would otherwise wrap "-3" or 2^64 around into another seed.
   app.add_option("--seed", g.seed, "Seed for every random draw")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, UINT64_MAX))
       ->capture_default_str();
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
@@ -86,17 +91,36 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  tttmem::log::configure(global.log_level, global.log_file);
-  for (const CLI::App* sub : app.get_subcommands()) {
-    try {
-      return actions.at(sub)();
-    } catch (const NotBuiltYet& e) {
-      std::fprintf(stderr, "tttmem: %s\n", e.what());
-      return 2;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "tttmem %s: error: %s\n", sub->get_name().c_str(), e.what());
-      return 1;
-    }
+  try {
+    tttmem::log::configure(global.log_level, global.log_file);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tttmem: %s\n", e.what());
+    return 1;
   }
-  return 2;
+  const CLI::App* sub = app.get_subcommands().front();
+  const std::string name = sub->get_name();
+  int code = 1;
+  try {
+    code = actions.at(sub)();
+  } catch (const NotBuiltYet& e) {
+    std::fprintf(stderr, "tttmem: %s\n", e.what());
+    code = 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tttmem %s: error: %s\n", name.c_str(), e.what());
+    code = 1;
+  }
+  // Output cut short by a full disk (or /dev/full) must not exit 0.
+  std::cout.flush();
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    std::fprintf(stderr, "tttmem %s: error: writing to standard output failed: %s\n", name.c_str(),
+                 errno ? std::strerror(errno) : "write error");
+    code = code ? code : 1;
+  }
+  if (const std::string lost = tttmem::log::flush(); !lost.empty()) {
+    std::fprintf(stderr, "tttmem %s: error: --log-file %s: writing the log failed: %s\n",
+                 name.c_str(), global.log_file.c_str(), lost.c_str());
+    code = code ? code : 1;
+  }
+  return code;
 }

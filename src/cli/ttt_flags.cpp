@@ -1,5 +1,7 @@
 #include "ttt_flags.h"
 
+#include "flag_checks.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -13,7 +15,7 @@ void TttFlags::add_to(CLI::App& sub) {
       ->check(CLI::IsMember({"paper", "seed"}));
   sub.add_option("--ttt-layers", layers, "TTT layers, e.g. 0,6,12 (each < num_hidden_layers)");
   sub.add_option("--ttt-chunk", chunk, "TTT chunk size C (tokens per fast-weight update)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, INT64_MAX));
   sub.add_option("--ttt-lr", lr, "TTT inner learning rate eta (finite)");
   sub.add_option("--ttt-target", target, "Update target source: hidden_states or input_embed")
       ->check(CLI::IsMember({"hidden_states", "input_embed"}));

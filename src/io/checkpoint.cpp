@@ -2,6 +2,7 @@
 // model.safetensors.index.json whose weight_map names the shard of every tensor).
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <regex>
 #include <set>
 
@@ -27,6 +28,27 @@ bool is_shard_name(const std::string& name) {
   return std::regex_match(name, pattern);
 }
 
+// Both canonical (absolute, no "." or ".." or links).
+bool is_inside(const std::filesystem::path& path, const std::filesystem::path& folder) {
+  return path.string().starts_with(folder.string() + "/");
+}
+
+// A shard the index names must resolve inside the model folder: a symlink to elsewhere would let
+// a downloaded index read any file. Hugging Face's hub cache is the one layout allowed to point
+// out: snapshots/<revision>/<file> links to the same repository's blobs/ folder.
+void check_shard_location(const std::filesystem::path& dir, const std::filesystem::path& shard,
+                          const std::string& source) {
+  namespace fs = std::filesystem;
+  const fs::path folder = fs::canonical(dir), target = fs::canonical(shard);
+  if (is_inside(target, folder)) return;
+  if (folder.parent_path().filename() == "snapshots" &&
+      is_inside(target, folder.parent_path().parent_path() / "blobs"))
+    return;
+  throw IoError(source + ": shard '" + shard.filename().string() + "' resolves to " +
+                target.string() + ", outside the model folder " + folder.string() +
+                " (expected a file in the folder, or a Hugging Face cache blob)");
+}
+
 }  // namespace
 
 Checkpoint Checkpoint::open(const std::filesystem::path& dir_or_file) {
@@ -47,6 +69,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir_or_file) {
   }
   // transformers prefers the single file when both exist; write_checkpoint never leaves both.
   if (fs::exists(dir_or_file / kSingleFile)) {
+    check_shard_location(dir_or_file, dir_or_file / kSingleFile, dir_or_file.string());
     add_all(SafetensorsFile::open(dir_or_file / kSingleFile));
     return ckpt;
   }
@@ -75,6 +98,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir_or_file) {
       if (!fs::exists(shard_path))
         throw IoError(source + ": shard '" + file + "' (for tensor '" + name +
                       "') does not exist: " + shard_path.string());
+      check_shard_location(dir_or_file, shard_path, source);
       opened = SafetensorsFile::open(shard_path);
     }
     const TensorView* view = opened->find(name);
@@ -178,7 +202,10 @@ std::uint64_t parse_byte_size(const std::string& text, const std::string& flag) 
   const auto it = kUnits.find(unit);
   if (digits == 0 || digits > 12 || it == kUnits.end())
     throw IoError(flag + ": expected a byte size like 4000000000, 4GB or 4GiB, got '" + text + "'");
-  return std::stoull(text.substr(0, digits)) * it->second;
+  const std::uint64_t count = std::stoull(text.substr(0, digits));
+  if (count > std::numeric_limits<std::uint64_t>::max() / it->second)
+    throw IoError(flag + ": '" + text + "' is more than 2^64 bytes");
+  return count * it->second;
 }
 
 void write_checkpoint(const std::filesystem::path& dir, std::span<const TensorBytes> tensors,

@@ -43,6 +43,18 @@ class Reader {
   std::int64_t positive_or(const std::string& field, std::int64_t fallback) const {
     return find(field) ? positive(field) : fallback;
   }
+  // A size that is checked before anything is allocated from it (SPEC.md, "Input limits").
+  std::int64_t size(const std::string& field, std::int64_t limit) const {
+    return at_most(field, positive(field), limit);
+  }
+  std::int64_t size_or(const std::string& field, std::int64_t fallback, std::int64_t limit) const {
+    return at_most(field, positive_or(field, fallback), limit);
+  }
+  std::int64_t at_most(const std::string& field, std::int64_t v, std::int64_t limit) const {
+    if (v > limit)
+      fail(field, std::to_string(v) + " is beyond the supported maximum of " + std::to_string(limit));
+    return v;
+  }
   double positive_real_or(const std::string& field, double fallback) const {
     const json* v = find(field);
     if (!v) return fallback;
@@ -92,12 +104,14 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
       c.architectures.push_back(s.get<std::string>());
     }
   }
-  c.vocab_size = r.positive("vocab_size");
-  c.hidden_size = r.positive("hidden_size");
-  c.intermediate_size = r.positive("intermediate_size");
-  c.num_hidden_layers = r.positive("num_hidden_layers");
-  c.num_attention_heads = r.positive("num_attention_heads");
-  c.num_key_value_heads = r.positive_or("num_key_value_heads", c.num_attention_heads);
+  // Far above every published model (Qwen3-8B: 151936, 4096, 12288, 36, 32, 128, 40960), far
+  // below what would exhaust memory before the checkpoint's shapes are compared.
+  c.vocab_size = r.size("vocab_size", 1 << 22);
+  c.hidden_size = r.size("hidden_size", 1 << 17);
+  c.intermediate_size = r.size("intermediate_size", 1 << 19);
+  c.num_hidden_layers = r.size("num_hidden_layers", 1024);
+  c.num_attention_heads = r.size("num_attention_heads", 1024);
+  c.num_key_value_heads = r.size_or("num_key_value_heads", c.num_attention_heads, 1024);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     r.fail("num_key_value_heads", "num_attention_heads (" + std::to_string(c.num_attention_heads) +
                                       ") must be a multiple of num_key_value_heads (" +
@@ -105,7 +119,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   // Qwen3 decouples head_dim from hidden_size / heads (e.g. Qwen3-0.6B: 16 x 128 != 1024), so
   // only its absence falls back to the quotient, which must then be exact.
   if (r.find("head_dim")) {
-    c.head_dim = r.positive("head_dim");
+    c.head_dim = r.size("head_dim", 4096);
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       r.fail("head_dim", "missing and hidden_size (" + std::to_string(c.hidden_size) +
@@ -115,7 +129,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   }
   if (c.head_dim % 2 != 0)
     r.fail("head_dim", "must be even for rotary embeddings, got " + std::to_string(c.head_dim));
-  c.max_position_embeddings = r.positive_or("max_position_embeddings", 32768);
+  c.max_position_embeddings = r.size_or("max_position_embeddings", 32768, 1 << 24);
   c.rms_norm_eps = r.positive_real_or("rms_norm_eps", 1e-6);
   c.rope_theta = r.positive_real_or("rope_theta", 10000.0);
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
@@ -146,6 +160,9 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
 }
 
 ModelConfig ModelConfig::load(const std::filesystem::path& path) {
+  if (path.extension() == ".safetensors")
+    throw io::IoError(path.string() + ": is a .safetensors file; expected a model folder holding "
+                      "config.json (or the config.json file itself)");
   const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
   return from_json(io::parse_json_strict(io::read_file(file), file.string()), file.string());
 }

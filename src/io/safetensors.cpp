@@ -172,8 +172,7 @@ Header parse_header(std::string_view header_json, std::uint64_t data_bytes,
 
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string source = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(source + ": cannot open: " + std::strerror(errno));
+  const int fd = open_regular_file(path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
@@ -181,11 +180,10 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesyst
     throw IoError(source + ": cannot stat: " + std::strerror(err));
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode) || size < 8) {
+  if (size < 8) {
     ::close(fd);
-    throw IoError(source + ": not a safetensors file: " +
-                  (S_ISREG(st.st_mode) ? std::to_string(size) + " bytes, less than the 8-byte header length"
-                                       : std::string("not a regular file")));
+    throw IoError(source + ": not a safetensors file: " + std::to_string(size) +
+                  " bytes, less than the 8-byte header length");
   }
   // The mapping keeps the pages alive after close(fd). MAP_PRIVATE + PROT_READ: nothing we do
   // can write back into the checkpoint.
@@ -215,6 +213,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesyst
   for (const auto& e : header.tensors)
     file->tensors_.push_back(
         TensorView{e.name, e.dtype, e.shape, data + e.begin, e.end - e.begin, path});
+  for (std::size_t i = 0; i < file->tensors_.size(); ++i)
+    file->by_name_.emplace(file->tensors_[i].name, i);
   file->metadata_ = header.metadata;
   return file;
 }
@@ -224,9 +224,8 @@ SafetensorsFile::~SafetensorsFile() {
 }
 
 const TensorView* SafetensorsFile::find(std::string_view name) const {
-  for (const auto& t : tensors_)
-    if (t.name == name) return &t;
-  return nullptr;
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &tensors_[it->second];
 }
 
 void expect_tensor(const TensorView& view, std::span<const std::int64_t> shape) {

@@ -83,6 +83,12 @@ at::Tensor as_tensor(const TensorView& view) {
 }
 
 at::Tensor load_tensor(const TensorView& view, const at::Device& device, at::ScalarType dtype) {
+  // Integer or BOOL bytes read as weights would be converted to meaningless floats.
+  const bool float_view = view.dtype == DType::BF16 || view.dtype == DType::F16 ||
+                          view.dtype == DType::F32 || view.dtype == DType::F64;
+  if (at::isFloatingType(dtype) && !float_view)
+    throw IoError(describe(view) + " is " + std::string(dtype_name(view.dtype)) +
+                  ", expected a floating-point tensor (BF16, F16, F32 or F64)");
   const auto opts = at::TensorOptions().dtype(to_scalar_type(view.dtype));
   at::Tensor out;
   if (device.is_cpu()) {

@@ -283,6 +283,9 @@ class PieceRegex {
       context = pcre2_match_context_create(nullptr);
       stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, nullptr);
       pcre2_jit_stack_assign(context, nullptr, stack);
+      // PCRE2's default of 10 million steps stops a match of a few MB of whitespace (the pattern
+      // reads the run once per alternative); each match's work is linear in what it scans.
+      pcre2_set_match_limit(context, UINT32_MAX);
     }
     ~MatchState() {
       pcre2_jit_stack_free(stack);

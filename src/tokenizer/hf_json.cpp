@@ -109,10 +109,11 @@ BpeModel load_hf_json_model(const std::filesystem::path& path) {
     for (const auto& [text, id_json] : model.at("vocab").items()) {
       const TokenId id = id_json.get<TokenId>();
       const auto bytes = byte_level_decode(text, table);
-      if (!bytes || bytes->empty() || id < 0)
+      if (!bytes || bytes->empty() || id < 0 || id >= kMaxTokenId)
         throw TokenizerError("tokenizer.json '" + path.string() + "': model.vocab entry '" + text +
                              "' -> " + std::to_string(id) +
-                             " is not a non-empty ByteLevel string with a non-negative id");
+                             " is not a non-empty ByteLevel string with an id from 0 to " +
+                             std::to_string(kMaxTokenId - 1));
       if (m.mergeable.find(*bytes) >= 0)
         throw TokenizerError("tokenizer.json '" + path.string() + "': model.vocab lists the bytes of '" +
                              text + "' twice");
@@ -159,8 +160,9 @@ BpeModel load_hf_json_model(const std::filesystem::path& path) {
                        t.value("special", false)};
       for (const char* flag : {"lstrip", "rstrip", "single_word"})
         if (t.value(flag, false)) unsupported(path, std::string("added_tokens[].") + flag, t, "false");
-      if (added.id < 0 || added.content.empty())
-        unsupported(path, "added_tokens[]", t, "a non-negative id and non-empty content");
+      if (added.id < 0 || added.id >= kMaxTokenId || added.content.empty())
+        unsupported(path, "added_tokens[]", t,
+                    "an id from 0 to " + std::to_string(kMaxTokenId - 1) + " and non-empty content");
       if (m.tokens.size() <= static_cast<std::size_t>(added.id)) m.tokens.resize(added.id + 1);
       if (m.tokens[added.id].empty()) {
         m.tokens[added.id] = added.content;

@@ -125,6 +125,9 @@ BpeModel load_tiktoken_model(const std::filesystem::path& ranks_path, const Load
     const auto [ptr, ec] = std::from_chars(rank_text.data(), rank_text.data() + rank_text.size(), rank);
     if (ec != std::errc() || ptr != rank_text.data() + rank_text.size() || rank < 0)
       throw fail("the rank '" + std::string(rank_text) + "' is not a non-negative integer");
+    if (rank >= kMaxTokenId)
+      throw fail("the rank " + std::to_string(rank) + " is beyond the supported maximum of " +
+                 std::to_string(kMaxTokenId - 1));
     if (auto [it, fresh] = rank_line.emplace(rank, line_no); !fresh)
       throw fail("rank " + std::to_string(rank) + " already given on line " +
                  std::to_string(it->second));
@@ -139,9 +142,10 @@ BpeModel load_tiktoken_model(const std::filesystem::path& ranks_path, const Load
       options.added_tokens.empty() ? find_added_tokens_next_to(ranks_path) : options.added_tokens;
   if (!added_path.empty()) m.added = load_added_tokens(added_path);
   for (const AddedToken& t : m.added) {
-    if (t.id < 0 || t.content.empty())
+    if (t.id < 0 || t.id >= kMaxTokenId || t.content.empty())
       throw TokenizerError("added-tokens file '" + added_path.string() + "': token '" + t.content +
-                           "' needs a non-negative id and non-empty content");
+                           "' needs an id from 0 to " + std::to_string(kMaxTokenId - 1) +
+                           " and non-empty content");
     if (static_cast<std::size_t>(t.id) < m.tokens.size() && !m.tokens[t.id].empty())
       throw TokenizerError("added-tokens file '" + added_path.string() + "': id " +
                            std::to_string(t.id) + " of '" + t.content +

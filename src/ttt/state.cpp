@@ -1,8 +1,11 @@
 // ttt: streaming (SPEC.md T4.2), TTTState (the per-sequence memory) and the decoder graft.
 #include <ATen/ATen.h>
 
+#include <charconv>
 #include <set>
 #include <stdexcept>
+
+#include "tttmem/parse.h"
 
 #include "tttmem/tensor_io.h"
 #include "tttmem/ttt.h"
@@ -129,17 +132,39 @@ TTTState TTTState::load(const std::filesystem::path& file, const at::Device& dev
   if (meta("format") != kStateFormat)
     fail("TTT state " + file.string() + ": format '" + meta("format") + "', expected " +
          kStateFormat);
+  // A whole number >= 0 from a metadata field or a tensor name's layer part; -1 when it is not.
+  const auto whole = [](const std::string& text) -> std::int64_t {
+    std::int64_t value = -1;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec == std::errc() && end == text.data() + text.size() && value >= 0 ? value : -1;
+  };
   TTTState state;
-  state.frozen = meta("frozen") == "1";
-  for (std::int64_t layer : meta("layers").empty() ? std::vector<std::int64_t>{}
-                                                    : parse_layers(meta("layers")))
-    state.layers[layer].weight.updates =
-        std::stoll(meta("layers." + std::to_string(layer) + ".updates"));
+  const std::string& frozen = meta("frozen");
+  if (frozen != "0" && frozen != "1")
+    fail("TTT state " + file.string() + ": metadata 'frozen' is '" + frozen + "', expected 0 or 1");
+  state.frozen = frozen == "1";
+  std::vector<std::int64_t> listed;
+  try {
+    listed = parse_int_list(meta("layers"), "metadata 'layers'");
+  } catch (const std::invalid_argument& e) {
+    fail("TTT state " + file.string() + ": " + e.what());
+  }
+  for (std::int64_t layer : listed) {
+    const std::string key = "layers." + std::to_string(layer) + ".updates";
+    const std::int64_t updates = whole(meta(key));
+    if (layer < 0 || updates < 0)
+      fail("TTT state " + file.string() + ": metadata 'layers' lists " + std::to_string(layer) +
+           " with '" + key + "' = '" + meta(key) + "', expected a layer >= 0 with a whole number "
+           "of updates");
+    state.layers[layer].weight.updates = updates;
+  }
   for (auto& [name, tensor] : io::load_tensors(file, device)) {
     const auto dot1 = name.find('.'), dot2 = name.find('.', dot1 + 1);
     std::int64_t layer = -1;
     if (name.rfind("layers.", 0) == 0 && dot2 != std::string::npos)
-      layer = parse_layers(name.substr(dot1 + 1, dot2 - dot1 - 1)).front();
+      layer = whole(name.substr(dot1 + 1, dot2 - dot1 - 1));
+    if (at::isFloatingType(tensor.scalar_type()) && !at::isfinite(tensor).all().item<bool>())
+      fail("TTT state " + file.string() + ": tensor '" + name + "' holds NaN or infinite values");
     auto it = state.layers.find(layer);
     if (it == state.layers.end())
       fail("TTT state " + file.string() + ": tensor '" + name + "' belongs to no listed layer");
@@ -161,6 +186,44 @@ TTTState TTTState::load(const std::filesystem::path& file, const at::Device& dev
       fail("TTT state " + file.string() + ": layer " + std::to_string(layer) +
            " is incomplete (left/right or tail_x/tail_t without its partner)");
   return state;
+}
+
+void TTTState::check(const TTTConfig& config, const ModelConfig& model,
+                     const std::string& source) const {
+  const std::int64_t D = model.hidden_size, F = model.intermediate_size;
+  for (const auto& [layer, s] : layers) {
+    const std::string where = "TTT state " + source + ": layer " + std::to_string(layer);
+    if (!config.is_ttt_layer(layer))
+      fail(where + " is not a TTT layer of this model (the model has " +
+           std::to_string(model.num_hidden_layers) + " layers; check ttt_layers / --ttt-layers)");
+    std::int64_t batch = -1;
+    // Each tensor's expected shape; -1: any size (the batch once, the rank, the tail rows).
+    const auto expect = [&](const char* name, const at::Tensor& t, std::vector<std::int64_t> shape) {
+      if (!t.defined()) return;
+      if (shape[0] == -1) shape[0] = batch;
+      bool ok = t.dim() == static_cast<std::int64_t>(shape.size());
+      for (std::size_t i = 0; ok && i < shape.size(); ++i)
+        ok = shape[i] < 0 || t.size(static_cast<std::int64_t>(i)) == shape[i];
+      if (!ok) {
+        std::string want = "[";
+        for (std::size_t i = 0; i < shape.size(); ++i)
+          want += (i ? ", " : "") + (shape[i] < 0 ? std::string("*") : std::to_string(shape[i]));
+        fail(where + ": tensor '" + name + "' has shape " + c10::str(t.sizes()) + ", expected " +
+             want + "] for this model (hidden_size " + std::to_string(D) +
+             ", intermediate_size " + std::to_string(F) + ")");
+      }
+      if (batch < 0) batch = t.size(0);
+    };
+    expect("full", s.weight.full, {-1, D, F});
+    expect("delta", s.weight.delta, {-1, D, F});
+    expect("left", s.weight.left, {-1, D, -1});
+    expect("right", s.weight.right, {-1, s.weight.left.defined() ? s.weight.left.size(-1) : -1, F});
+    expect("tail_x", s.tail_x, {-1, -1, D});
+    expect("tail_t", s.tail_t, {-1, s.tail_rows(), D});
+    if (s.tail_rows() >= config.chunk)
+      fail(where + ": the pending tail holds " + std::to_string(s.tail_rows()) +
+           " rows, expected fewer than the chunk size " + std::to_string(config.chunk));
+  }
 }
 
 Graft::Graft(const TTTConfig& config, const TTTParams& params, TTTState& state)

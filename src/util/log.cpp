@@ -3,15 +3,34 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 namespace tttmem::log {
 
 namespace {
+// The first failure to write a log record (a full disk under --log-file), reported by flush().
+std::string first_write_error;
+
+std::shared_ptr<spdlog::sinks::basic_file_sink_mt> open_log_file(const std::string& file) {
+  // A FIFO would block the open until a reader appears; a folder cannot be appended to.
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && (S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    throw std::runtime_error("--log-file " + file + ": is " +
+                             (S_ISDIR(st.st_mode) ? "a folder" : "a FIFO or socket") +
+                             ", expected a file to append the log to");
+  try {
+    return std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw std::runtime_error("--log-file " + file + ": cannot open for appending: " + e.what());
+  }
+}
+
 spdlog::level::level_enum to_spdlog(Level level) {
   return static_cast<spdlog::level::level_enum>(static_cast<int>(level) +
                                                 (level == Level::off ? 1 : 0));
@@ -20,11 +39,19 @@ spdlog::level::level_enum to_spdlog(Level level) {
 
 void configure(const std::string& level, const std::string& file) {
   std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::stderr_color_sink_mt>()};
-  if (!file.empty()) sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
+  if (!file.empty()) sinks.push_back(open_log_file(file));
   auto logger = std::make_shared<spdlog::logger>("tttmem", sinks.begin(), sinks.end());
   logger->set_level(spdlog::level::from_str(level));
   logger->set_pattern("[%H:%M:%S.%e] %^%l%$ %v");
+  logger->set_error_handler([](const std::string& message) {
+    if (first_write_error.empty()) first_write_error = message;
+  });
   spdlog::set_default_logger(logger);
+}
+
+std::string flush() {
+  spdlog::default_logger_raw()->flush();
+  return first_write_error;
 }
 
 bool enabled(Level level) { return spdlog::default_logger_raw()->should_log(to_spdlog(level)); }

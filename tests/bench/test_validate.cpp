@@ -145,6 +145,13 @@ TEST(BenchValidate, EveryBadInputIsRejectedWithSampleAndField) {
       {"n_total mismatch", [](json& d) { d["n_total"] = 3; }, {"'n_total'", "3"}},
       {"no samples field", [](json& d) { d.erase("samples"); }, {"'samples'", "missing"}},
       {"v2 without unit", [](json& d) { d["version"] = "v2"; }, {"'distractor_unit'", "missing"}},
+      // Issue 9: 2^40 was cast to int (0) and validated.
+      {"n_samples_per_level 2^40", [](json& d) { d["n_samples_per_level"] = 1ll << 40; },
+       {"'n_samples_per_level' must be from 1 to 10000, got 1099511627776"}},
+      {"n_samples_per_level 0", [](json& d) { d["n_samples_per_level"] = 0; },
+       {"'n_samples_per_level' must be from 1 to 10000, got 0"}},
+      {"n_samples_per_level not the level's count", [](json& d) { d["n_samples_per_level"] = 2; },
+       {"level 1 holds 1 samples, not a multiple of field 'n_samples_per_level' (2)"}},
   };
   test::ScratchDir dir;
   for (const BadCase& c : cases) {
