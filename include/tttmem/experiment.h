@@ -1,7 +1,7 @@
 // experiment: the engine behind `tttmem run`. A condition is data (what the prompt holds, what is
 // ingested into the fast weights first, which TTT parameters, whether the fast weights stay live
-// while answering), interpreted by one batched engine (SPEC.md "run"; DESIGN.md "The experiment
-// engine"). Probes are rows of one continuously refilled batch; each row has its own KV slots
+// while answering), interpreted by one batched engine (SPEC.md "run: the experiment engine").
+// Probes are rows of one continuously refilled batch; each row has its own KV slots
 // and its own TTT state, and the probes of a sample share the memory its ingestion left.
 #pragma once
 
@@ -23,11 +23,11 @@
 
 namespace tttmem::experiment {
 
-// What `--protocol` and the fix flags set. `seed` reproduces the original (spec 2.7, 2.8, 3.2);
-// `fixed` turns on the first three fixes (DECISIONS.md `## run`); the last two are options.
+// What `--protocol` and the fix flags set. `seed` reproduces the original (SPEC.md S2.7, S2.8,
+// S3.2); `fixed` turns on the first three fixes (DECISIONS.md `## run`); the last two are options.
 struct ProtocolOptions {
   bool flush_partial_chunk = false;     // ingestion writes its partial last chunk into W
-  bool freeze_while_answering = false;  // no probe-time updates (spec 2.8's leak)
+  bool freeze_while_answering = false;  // no probe-time updates (SPEC.md S2.8: the leak)
   bool distractor_in_a_c = false;       // L3: the distractor in A's and C's context too
   bool chat_template = false;           // Qwen3 chat template, thinking off
   bool stop_at_newline = false;         // stop at the first generated newline

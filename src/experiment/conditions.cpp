@@ -1,4 +1,4 @@
-// experiment: conditions as data, sample selection, prompts (seed spec 2.6, 2.7, 3.1, 3.2).
+// experiment: conditions as data, sample selection, prompts (SPEC.md S2.6, S2.7, S3.1, S3.2).
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -44,7 +44,7 @@ std::string scale_suffix(double value) {
 std::vector<Condition> make_conditions(const std::string& name, const ProtocolOptions& protocol,
                                        const std::vector<double>& noise_scales,
                                        const std::vector<double>& alphas) {
-  // Seed spec 3.2: A context baseline, B TTT memory, C no memory, D memory after a distractor.
+  // SPEC.md S3.2: A context baseline, B TTT memory, C no memory, D memory after a distractor.
   auto base = [&](const std::string& kind) {
     Condition c;
     c.name = c.kind = kind;
@@ -106,7 +106,7 @@ std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchma
     ++taken[sample.level];
     out.push_back(&sample);
   }
-  // The seed groups by level, ascending, keeping file order within a level (spec 3.1).
+  // The seed groups by level, ascending, keeping file order within a level (SPEC.md S3.1).
   std::stable_sort(out.begin(), out.end(),
                    [](const bench::Sample* a, const bench::Sample* b) { return a->level < b->level; });
   for (const auto& [id, found] : wanted)

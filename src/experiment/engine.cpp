@@ -1,6 +1,6 @@
 // experiment: the batched engine. Rows are probes; the batch is refilled as rows stop
 // (continuous batching); each row has its own KV slots and its own TTT state, and the probes of
-// one sample start from the one memory its ingestion left (seed spec 2.4, 2.8, 3.2).
+// one sample start from the one memory its ingestion left (SPEC.md S2.4, S2.8, S3.2).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
@@ -26,12 +26,12 @@ using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
 
-// Seed spec 2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
+// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
 std::size_t ingest_limit(Ingest ingest) {
   return ingest == Ingest::conversation_and_distractor ? 8192 : 4096;
 }
 
-// a_prime (seed spec 3.2): Gaussian noise of Frobenius norm s * ||W||_F on down_proj of each TTT
+// a_prime (SPEC.md S3.2): Gaussian noise of Frobenius norm s * ||W||_F on down_proj of each TTT
 // layer, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
 // scale has the same direction), cast to W's dtype and added; the destructor restores W.
 class DownProjNoise {
@@ -122,7 +122,7 @@ std::vector<std::int64_t> Engine::encode(const std::string& text) const {
 
 ttt::TTTState Engine::ingest(const std::string& text, const ttt::TTTConfig& config,
                              std::size_t max_tokens) {
-  // Seed spec 3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
+  // SPEC.md S3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
   // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix).
   std::vector<std::int64_t> ids = encode(text);
   if (ids.size() > max_tokens) ids.resize(max_tokens);
@@ -197,7 +197,7 @@ ConditionStats Engine::run(const Condition& condition,
       ++left_per_sample[sample];
     }
 
-  // TTT parameters of this condition (seed spec 2.3, 3.2); the trained values come back from
+  // TTT parameters of this condition (SPEC.md S2.3, S3.2); the trained values come back from
   // the snapshot each time, so conditions never see each other's changes.
   const bool graft_on = ttt_config_ != nullptr;  // without TTT, zero-parameter conditions run plainly
   if (condition.params == Params::trained && !graft_on)

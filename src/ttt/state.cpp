@@ -1,4 +1,4 @@
-// ttt: streaming (spec 4.2), TTTState (the per-sequence memory) and the decoder graft.
+// ttt: streaming (SPEC.md T4.2), TTTState (the per-sequence memory) and the decoder graft.
 #include <ATen/ATen.h>
 
 #include <set>
@@ -55,7 +55,7 @@ at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
   ChunkedResult result =
       chunked_forward(config, params, weights, present_x, present_t, state.weight, false);
   state.weight = std::move(result.weight);
-  const std::int64_t rest = lp % c;  // spec 7.12: an exact multiple leaves an EMPTY tail
+  const std::int64_t rest = lp % c;  // SPEC.md T7.12: an exact multiple leaves an EMPTY tail
   state.tail_x = rest ? present_x.narrow(1, lp - rest, rest).clone() : at::Tensor();
   state.tail_t = rest ? present_t.narrow(1, lp - rest, rest).clone() : at::Tensor();
   return result.out.narrow(1, lp - n, n);
@@ -205,7 +205,7 @@ at::Tensor Graft::forward(const model::MlpContext& context) {
       config_.target == Target::hidden_states ? context.x : context.embeddings;
   if (rows_) return forward_rows(context, target);
   // Rows in lockstep share one tail: pad rows would enter the fast-weight stream and shift the
-  // chunk boundaries of their row (seed spec 9.16). A frozen state is only read, so padding is
+  // chunk boundaries of their row (SPEC.md S9.16). A frozen state is only read, so padding is
   // harmless there; per-row states (TTTRows) stream only each row's real tokens.
   if (context.padded && !single_->frozen)
     fail("TTT graft: padded batches need one state per row (TTTRows) unless frozen: pad rows "

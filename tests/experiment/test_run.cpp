@@ -208,7 +208,7 @@ TEST(Experiment, ConditionsAreDataAsTheSeedDefinedThem) {
   EXPECT_EQ(all[0].params, Params::zero);
   EXPECT_EQ(all[1].ingest, Ingest::conversation);
   EXPECT_EQ(all[1].params, Params::trained);
-  EXPECT_FALSE(all[1].frozen);  // the probe-time leak of spec 2.8
+  EXPECT_FALSE(all[1].frozen);  // the probe-time leak of SPEC.md S2.8
   EXPECT_FALSE(all[2].conversation_in_prompt);
   EXPECT_EQ(all[3].ingest, Ingest::conversation_and_distractor);
   EXPECT_TRUE(all[3].level3_only);
