@@ -138,9 +138,13 @@ ttt::TTTState Engine::ingest(const std::string& text, const ttt::TTTConfig& conf
 }
 
 Record Engine::finish(const Row& row, const std::string& stop_reason) const {
+  // Special tokens are skipped (skip_special_tokens), and so are ids past the tokenizer's
+  // vocabulary: the embedding's padding rows (151669..151935 for Qwen3), which Hugging Face's
+  // decode drops too; only a random model ever generates them.
   std::vector<tokenizer::TokenId> kept;
   for (std::int64_t id : row.generated)
-    if (!special_ids_.count(id)) kept.push_back(static_cast<tokenizer::TokenId>(id));
+    if (!special_ids_.count(id) && id < static_cast<std::int64_t>(tokenizer_.vocab_size()))
+      kept.push_back(static_cast<tokenizer::TokenId>(id));
   std::string text = tokenizer_.decode(kept);
   if (stop_reason == "newline") text = text.substr(0, text.find('\n'));
   Record record;
@@ -229,7 +233,7 @@ ConditionStats Engine::run(const Condition& condition,
   auto stop_reason = [&](const Row& row) -> std::string {
     const std::int64_t id = row.generated.back();
     if (std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) return "stop_token";
-    if (protocol.stop_at_newline &&
+    if (protocol.stop_at_newline && id < static_cast<std::int64_t>(tokenizer_.vocab_size()) &&
         tokenizer_.id_to_token(static_cast<tokenizer::TokenId>(id)).find('\n') != std::string::npos)
       return "newline";
     if (static_cast<std::int64_t>(row.generated.size()) >= max_new) return "max_new_tokens";

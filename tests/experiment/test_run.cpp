@@ -56,7 +56,7 @@ class RunCommand : public ::testing::Test {
            (*scratch_ / "bench.json").string() + "' --tokenizer '" +
            (test::source_dir() / "configs/tokenizers/qwen3").string() + "' --ttt '" +
            (*scratch_ / "ttt.safetensors").string() +
-           "' --ttt-layers 0,2 --ttt-chunk 8 --ttt-lr 3 --limit 1 --max-new-tokens 12 --out '" +
+           "' --ttt-layers 0,2 --ttt-chunk 8 --ttt-lr 3 --max-new-tokens 8 --out '" +
            (*scratch_ / out).string() + "' " + extra;
   }
   static test::CommandResult run(const std::string& out, const std::string& extra) {
@@ -88,16 +88,17 @@ class RunCommand : public ::testing::Test {
 test::ScratchDir* RunCommand::scratch_ = nullptr;
 
 TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
-  for (const std::string& batch : {"1", "8"}) {
-    for (const std::string& condition : {"all", "ttt_paper"}) {
-      const auto r = run("seed_" + batch, "--condition " + condition + " --batch-size " + batch);
-      ASSERT_EQ(r.exit_code, 0) << r.output;
+  // L2-0001 (2 probes) and L3-0000 (10): every condition, D included, in a few seconds.
+  const std::string both = " --samples L2-0001,L3-0000", small = " --samples L2-0001";
+  for (const std::string batch : {"1", "8"}) {
+    const std::string b = " --batch-size " + batch;
+    for (const std::string& args :
+         {"--condition all" + both, "--condition ttt_paper" + small,
+          "--condition a_prime --noise-scales 0.05" + small, "--condition b_scaled --alphas 0.5" + small}) {
+      const auto r = run("seed_" + batch, args + b);
+      ASSERT_EQ(r.exit_code, 0) << args << b << "\n" << r.output;
     }
-    auto r = run("seed_" + batch, "--condition a_prime --noise-scales 0.05 --batch-size " + batch);
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = run("seed_" + batch, "--condition b_scaled --alphas 0.5 --batch-size " + batch);
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = run("fixed_" + batch, "--protocol fixed --condition all --batch-size " + batch);
+    const auto r = run("fixed_" + batch, "--protocol fixed --condition all --samples L3-0000" + b);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   expect_same("seed_1", "seed_8", {"a", "b", "c", "d", "ttt_paper", "a_prime_0p05", "b_scaled_0p5"});
@@ -120,7 +121,8 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
   // The seed protocol leaks probe-time updates; freezing (fixed) changes B's answers.
   const Results fixed_b = results(path("fixed_1") / "condition_b.jsonl");
   std::size_t leak = 0;
-  for (const auto& [key, record] : b) leak += record.output_ids != fixed_b.at(key).output_ids;
+  ASSERT_FALSE(fixed_b.empty());
+  for (const auto& [key, record] : fixed_b) leak += record.output_ids != b.at(key).output_ids;
   EXPECT_GT(leak, 0u);
   const auto run_json = nlohmann::json::parse(io::read_file(path("fixed_8") / "run.json"));
   EXPECT_EQ(run_json.at("protocol"), "fixed");
@@ -131,12 +133,13 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
 }
 
 TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {
-  auto whole = run("whole", "--condition all --batch-size 4");
+  const std::string args = "--condition all --samples L2-0001,L3-0000 --batch-size 4";
+  auto whole = run("whole", args);
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   // Killed abruptly after its 7th record of condition a...
   auto killed = test::run_command("TTTMEM_TEST_EXIT_AFTER_RECORDS=7 " +
                                   std::string(TTTMEM_BINARY) + " " +
-                                  run_args("resumed", "--condition all --batch-size 4"));
+                                  run_args("resumed", args));
   ASSERT_NE(killed.exit_code, 0) << killed.output;
   EXPECT_EQ(read_records(path("resumed") / "condition_a.jsonl").size(), 7u);
   EXPECT_FALSE(std::filesystem::exists(path("resumed") / "condition_b.jsonl"));
@@ -144,9 +147,9 @@ TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {
     std::ofstream torn(path("resumed") / "condition_a.jsonl", std::ios::app);
     torn << R"({"sample_id": "L1-00)";
   }
-  auto again = run("resumed", "--condition all --batch-size 4");
+  auto again = run("resumed", args);
   EXPECT_EQ(again.exit_code, 1) << "an existing result without --resume must not be overwritten";
-  again = run("resumed", "--condition all --batch-size 4 --resume");
+  again = run("resumed", args + " --resume");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   expect_same("whole", "resumed", {"a", "b", "c", "d"});
   EXPECT_EQ(read_records(path("resumed") / "condition_a.jsonl").size(),
