@@ -26,6 +26,8 @@ struct MlpContext {
   const at::Tensor& embeddings;  // token embeddings of the same rows, [B, L, D] (no norm)
   const MlpWeights& weights;
   bool padded = false;  // some row holds padding, in this call or in the KV cache
+  // [B, L] bool: which new rows are real tokens (not padding); undefined when all are.
+  at::Tensor valid = {};
 };
 
 // The seam the TTT graft plugs into: the decoder asks `handles(layer)` and, when true, uses
@@ -94,6 +96,14 @@ class KVCache {
   void advance(const at::Tensor& new_valid);
 
   void crop(std::int64_t length);  // forget every slot from `length` on
+
+  // Continuous batching (rows come and go; slots stay shared). Row `row` forgets its slots and
+  // takes `source`'s row `source_row` (its keys, values and validity) at slots [0, n), n =
+  // source.length(); the shared length grows to n when shorter (other rows see padding there).
+  void assign_row(std::int64_t row, const KVCache& source, std::int64_t source_row = 0);
+  // Moves each row's real slots to the front (order kept) and shortens the shared length to the
+  // longest row: frees the slots padding took, so decoding can go on within the capacity.
+  void compact();
   KVCache clone() const;           // deep copy
   void reset();                    // empty, keeps the memory
   void release();                  // empty, frees the memory (capacity 0)
@@ -130,6 +140,7 @@ class Qwen3Model {
   Attention attention() const { return attention_; }
   void set_attention(Attention attention) { attention_ = attention; }
   const MlpWeights& mlp_weights(std::int64_t layer) const;
+  MlpWeights& mlp_weights(std::int64_t layer);  // e.g. a_prime's noise on down_proj
 
   KVCache make_cache(std::int64_t batch, std::int64_t capacity) const;
 

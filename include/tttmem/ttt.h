@@ -23,9 +23,9 @@ namespace tttmem::ttt {
 
 // Where the update's target rows come from: the MLP input X, or the raw token embeddings.
 enum class Target { hidden_states, input_embed };
-// A partial final chunk: `seed` never writes it into W (upstream); `flush` writes it, zero-padded
-// like upstream pads it, when the stream ends (TTTState::drop_kv, or a stateless call).
-enum class PartialChunk { seed, flush };
+// A partial final chunk: `drop` never writes it into W (upstream); `flush` writes it, zero-padded
+// like upstream pads it, when the stream ends (Graft::drop_tails, or a stateless call).
+enum class PartialChunk { drop, flush };
 // `upstream`: W is one dense matrix in the model dtype, rounded in upstream's order after every
 // step (bit-faithful in bf16). `fp32`: the delta W - W0 accumulates in fp32, low-rank while small.
 enum class Precision { upstream, fp32 };
@@ -44,7 +44,7 @@ struct TTTConfig {
   double lr = 0.3;
   Target target = Target::hidden_states;
   bool proj = true;  // false: V = conv(T), no ttt_proj tensor
-  PartialChunk partial_chunk = PartialChunk::seed;
+  PartialChunk partial_chunk = PartialChunk::drop;
   Precision precision = Precision::upstream;
   // fp32 precision: the delta stays as factors while their rank is below this; -1 means
   // min(D, F) / 2, 0 means always dense.
@@ -166,6 +166,10 @@ struct LayerState {
   std::int64_t tail_rows() const;
 };
 
+// The memory of one sequence (a batch row; or B rows that move in lockstep, as `forward` uses
+// it): per TTT layer its fast weight and tails, and whether it is frozen. A batch of sequences
+// at different positions is a TTTRows, one TTTState per row, so every row has its own fast
+// weight, tail length and frozen flag.
 class TTTState {
  public:
   std::map<std::int64_t, LayerState> layers;  // created on first use
@@ -176,9 +180,9 @@ class TTTState {
   // W = W0 + alpha (W - W0), tails kept. Under upstream precision W0 must be known (a forward
   // ran since load).
   void scale_delta(double alpha);
-  // Keeps the fast weights, discards the tails (the seed's KV-stripped clone; the KV cache is the
-  // model's). Graft::drop_kv also honours PartialChunk::flush.
-  void drop_kv();
+  // Keeps the fast weights, discards the pending tails (the seed's KV-stripped clone; the KV
+  // cache is the model's). Graft::drop_tails first flushes them under PartialChunk::flush.
+  void drop_tails();
   // Cheap (tensors are shared, never written in place); snapshot/restore is copy-assignment.
   TTTState clone() const { return *this; }
 
@@ -192,30 +196,48 @@ class TTTState {
   void check(const TTTConfig& config, const ModelConfig& model, const std::string& source) const;
 };
 
+// A batch's memories, one per row. Copies share tensors (copy-on-write: nothing is written in
+// place), so expanding one ingested memory to the probes of its sample costs no weight copy.
+using TTTRows = std::vector<TTTState>;
+TTTRows expand(const TTTState& state, std::size_t rows);             // `rows` copies of one memory
+TTTRows select(const TTTRows& rows, const std::vector<std::size_t>& keep);  // in the given order
+TTTRows stack(const std::vector<TTTRows>& parts);                    // concatenated in order
+
 // One streaming step of one TTT layer (SPEC.md T4.2): prepends the tail, runs the chunk loop when
-// the stream reaches a chunk boundary, returns the new rows' output and keeps the new tail.
+// the stream reaches a chunk boundary, returns the new rows' output and keeps the new tail. `z`,
+// when given, is intermediate(x) already computed by the caller (it is not recomputed).
 at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
                           const model::MlpWeights& weights, LayerState& state,
-                          const at::Tensor& x, const at::Tensor& t, bool frozen);
+                          const at::Tensor& x, const at::Tensor& t, bool frozen,
+                          const at::Tensor& z = {});
 // Writes a pending partial tail into W (zero-padded to a chunk) and clears it.
 void flush_tail(const TTTConfig& config, const LayerParams& params,
                 const model::MlpWeights& weights, LayerState& state);
 
 // The graft the decoder calls on TTT layers (model::MlpOverride). Binds a config, parameters and
-// one state; all three must outlive it.
+// either one state (every batch row in lockstep) or one state per batch row (TTTRows); all must
+// outlive it.
 class Graft : public model::MlpOverride {
  public:
   Graft(const TTTConfig& config, const TTTParams& params, TTTState& state);
+  // Row b of every forward call streams through rows[b]; the call's batch must be rows.size().
+  // Padding among the new tokens is allowed: a live row streams only its real tokens, a frozen
+  // row is only read. Z and the base product Z W0^T are one batched op over all rows; each row
+  // adds its own fast weight's part.
+  Graft(const TTTConfig& config, const TTTParams& params, TTTRows& rows);
   bool handles(std::int64_t layer) const override;
   at::Tensor forward(const model::MlpContext& context) override;
-  // End of a stream: TTTState::drop_kv, after flushing the tails under PartialChunk::flush
-  // (with the layer weights the decoder last passed, which belong to the model).
-  void drop_kv();
+  // End of a stream: TTTState::drop_tails on every state, after flushing the tails under
+  // PartialChunk::flush (with the layer weights the decoder last passed, which belong to the
+  // model).
+  void drop_tails();
 
  private:
+  at::Tensor forward_rows(const model::MlpContext& context, const at::Tensor& target);
   const TTTConfig& config_;
   const TTTParams& params_;
-  TTTState& state_;
+  TTTState* single_ = nullptr;
+  TTTRows* rows_ = nullptr;
   std::map<std::int64_t, const model::MlpWeights*> seen_weights_;
 };
 

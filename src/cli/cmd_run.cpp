@@ -1,33 +1,193 @@
-// tttmem run: runs one experimental condition (or all) over the benchmark, one JSONL record
-// per probe, resumable.
+// tttmem run: answers the benchmark's probes under one condition (or all), one JSONL record per
+// probe as it goes, resumable; the engine is src/experiment (SPEC.md "run").
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
 #include "commands.h"
+#include "git_commit.h"
+#include "ttt_flags.h"
+#include "tttmem/bench.h"
+#include "tttmem/config.h"
+#include "tttmem/experiment.h"
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+#include "tttmem/model.h"
+#include "tttmem/tokenizer.h"
 
 namespace tttmem::cli {
 
-Action add_run(CLI::App& app, const GlobalOptions&) {
+namespace {
+
+std::string command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), out;
+  for (char c : raw) out += c == '\0' ? ' ' : c;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// sha256 of every file of the model folder that defines it: config.json and the safetensors.
+nlohmann::ordered_json model_hashes(const std::filesystem::path& dir) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "config.json" || entry.path().extension() == ".safetensors" ||
+        name == "model.safetensors.index.json")
+      files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) out[file.filename().string()] = experiment::sha256_file(file);
+  return out;
+}
+
+nlohmann::ordered_json path_hashes(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path)) return model_hashes(path);
+  return {{path.filename().string(), experiment::sha256_file(path)}};
+}
+
+}  // namespace
+
+Action add_run(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
-      "run", "Run condition A, B, C, D (or all) over the benchmark [not built yet]");
-  struct Flags {
-    std::string condition, model, benchmark, checkpoint, out_dir = "results", protocol = "seed";
-    int limit = 0, ttt_chunk = 64, max_new_tokens = 32;
+      "run", "Answer the benchmark's probes under a condition (A, B, C, D, all, or an ablation)");
+  struct Options {
+    std::string model, benchmark, condition, out, tokenizer, ttt, protocol = "seed", samples;
+    std::int64_t limit = 0;
+    std::int64_t batch_size = 1, max_new_tokens = 32;
+    bool resume = false;
+    bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
+         chat_template = false, stop_at_newline = false;
+    std::vector<double> noise_scales{0.01, 0.05, 0.1, 0.2, 0.5};
+    std::vector<double> alphas{0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
+    TttFlags ttt_flags;
   };
-  auto f = std::make_shared<Flags>();
-  sub->add_option("--condition", f->condition,
-                  "A (conversation in context), B (TTT memory), C (no memory), "
-                  "D (TTT memory after a distractor) or all")
+  auto o = std::make_shared<Options>();
+  sub->add_option("--model", o->model, "Model folder (config.json + safetensors)")->required();
+  sub->add_option("--benchmark", o->benchmark, "Benchmark JSON (build-benchmark output)")->required();
+  sub->add_option("--condition", o->condition,
+                  "a (conversation in context), b (TTT memory), c (no memory), d (TTT memory "
+                  "after a distractor), all (a, b, c, d), a_prime (noise on the TTT layers' "
+                  "down_proj), b_scaled (trained TTT parameters times alpha), ttt_paper "
+                  "(conversation and probe in context, TTT active)")
       ->required()
-      ->check(CLI::IsMember({"A", "B", "C", "D", "all"}, CLI::ignore_case));
-  sub->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
-  sub->add_option("--benchmark", f->benchmark, "Benchmark JSON (build-benchmark output)")->required();
-  sub->add_option("--checkpoint", f->checkpoint, "TTT checkpoint (safetensors)");
-  sub->add_option("--out-dir", f->out_dir, "Where condition_<X>.jsonl goes")->capture_default_str();
-  sub->add_option("--protocol", f->protocol, "seed: reproduce the seed experiment exactly")
-      ->check(CLI::IsMember({"seed"}))
+      ->check(CLI::IsMember({"a", "b", "c", "d", "all", "a_prime", "b_scaled", "ttt_paper"}));
+  sub->add_option("--out", o->out, "Result folder: condition_<x>.jsonl/.json and run.json")
+      ->required();
+  sub->add_option("--tokenizer", o->tokenizer,
+                  "Tokenizer (.tiktoken, tokenizer.json/.model or a folder); default: --model");
+  sub->add_option("--ttt", o->ttt,
+                  "TTT checkpoint holding ttt_proj/ttt_conv (default: the model's own tensors "
+                  "when its config.json enables TTT)");
+  o->ttt_flags.add_to(*sub);
+  sub->add_option("--protocol", o->protocol,
+                  "seed: the original protocol exactly; fixed: also flush the partial chunk, "
+                  "freeze while answering, distractor in A and C (DECISIONS.md `## run`)")
+      ->check(CLI::IsMember({"seed", "fixed"}))
       ->capture_default_str();
-  sub->add_option("--limit", f->limit, "Only the first N samples (0 = all)")->capture_default_str();
-  sub->add_option("--ttt-chunk", f->ttt_chunk, "TTT chunk size C")->capture_default_str();
-  sub->add_option("--max-new-tokens", f->max_new_tokens, "Greedy tokens per probe")->capture_default_str();
-  return [f]() -> int { throw NotBuiltYet("run"); };
+  auto* limit = sub->add_option("--limit", o->limit,
+                                 "Only the first N samples of each level (file order)")
+                     ->check(CLI::NonNegativeNumber);
+  sub->add_option("--samples", o->samples, "Only these sample ids, comma-separated");
+  sub->add_option("--batch-size", o->batch_size, "Probes decoded together")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_flag("--resume", o->resume, "Continue a killed run in --out without redoing a probe");
+  sub->add_flag("--flush-partial-chunk", o->flush_partial_chunk,
+                "Write the ingested text's partial last chunk into the fast weights");
+  sub->add_flag("--freeze-while-answering", o->freeze_while_answering,
+                "No fast-weight updates while a probe is answered");
+  sub->add_flag("--distractor-in-a-c", o->distractor_in_a_c,
+                "Level 3: the distractor also in the context of A and C");
+  sub->add_flag("--chat-template", o->chat_template, "Qwen3 chat template, thinking off");
+  sub->add_flag("--stop-at-newline", o->stop_at_newline, "Stop at the first generated newline");
+  sub->add_option("--max-new-tokens", o->max_new_tokens, "Greedy tokens per probe")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--noise-scales", o->noise_scales, "a_prime: relative noise scales")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--alphas", o->alphas, "b_scaled: factors on the trained TTT parameters")
+      ->delimiter(',')
+      ->capture_default_str();
+
+  return [o, limit, &global]() -> int {
+    const std::optional<std::int64_t> level_limit =
+        limit->count() ? std::optional<std::int64_t>(o->limit) : std::nullopt;
+    const auto started = std::chrono::steady_clock::now();
+    experiment::ProtocolOptions protocol = experiment::ProtocolOptions::preset(o->protocol);
+    protocol.flush_partial_chunk |= o->flush_partial_chunk;
+    protocol.freeze_while_answering |= o->freeze_while_answering;
+    protocol.distractor_in_a_c |= o->distractor_in_a_c;
+    protocol.chat_template = o->chat_template;
+    protocol.stop_at_newline = o->stop_at_newline;
+    protocol.max_new_tokens = o->max_new_tokens;
+    const std::vector<experiment::Condition> conditions =
+        experiment::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);
+    std::vector<std::string> sample_ids;
+    for (std::stringstream in(o->samples); in.good();) {
+      std::string id;
+      std::getline(in, id, ',');
+      if (!id.empty()) sample_ids.push_back(id);
+    }
+
+    const bench::Benchmark benchmark = bench::load_benchmark(o->benchmark);
+    const at::Device device = model::parse_device(global.device);
+    const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
+    const ModelConfig config = ModelConfig::load(o->model);
+    const io::Checkpoint checkpoint = io::Checkpoint::open(o->model);
+    model::Qwen3Model qwen3(config, checkpoint, device, dtype);
+    const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
+    std::optional<TttSetup> ttt =
+        o->ttt_flags.setup(config, o->model, checkpoint, o->ttt, device, dtype, global.seed);
+
+    std::filesystem::create_directories(o->out);
+    experiment::EngineOptions engine_options{o->batch_size, o->resume, o->out, protocol};
+    experiment::Engine engine(qwen3, *tok, ttt ? &ttt->config : nullptr,
+                              ttt ? &ttt->params : nullptr, engine_options);
+    nlohmann::ordered_json timings = nlohmann::ordered_json::array();
+    for (const experiment::Condition& condition : conditions) {
+      const auto samples =
+          experiment::select_samples(benchmark, sample_ids, level_limit, condition.level3_only);
+      timings.push_back(engine.run(condition, samples).to_json());
+    }
+
+    nlohmann::ordered_json run;
+    run["command"] = command_line();
+    run["tttmem_commit"] = TTTMEM_GIT_COMMIT;
+    run["condition"] = o->condition;
+    run["protocol"] = o->protocol;
+    run["protocol_options"] = protocol.to_json();
+    run["batch_size"] = o->batch_size;
+    run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
+    run["samples"] = sample_ids;
+    if (o->condition == "a_prime") run["noise_scales"] = o->noise_scales;
+    if (o->condition == "b_scaled") run["alphas"] = o->alphas;
+    run["device"] = global.device;
+    run["dtype"] = c10::toString(dtype);
+    run["seed"] = global.seed;
+    run["model"] = {{"path", o->model}, {"sha256", model_hashes(o->model)}};
+    run["ttt"] = ttt ? nlohmann::ordered_json{{"source", ttt->source},
+                                              {"config", ttt->config.to_json()},
+                                              {"sha256", o->ttt.empty()
+                                                             ? nlohmann::ordered_json("model")
+                                                             : path_hashes(o->ttt)}}
+                     : nlohmann::ordered_json();
+    run["benchmark"] = {{"path", o->benchmark},
+                        {"sha256", experiment::sha256_file(o->benchmark)}};
+    run["tokenizer"] = o->tokenizer.empty() ? o->model : o->tokenizer;
+    run["conditions"] = timings;
+    run["seconds"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    io::atomic_write_file(std::filesystem::path(o->out) / "run.json", run.dump(2) + "\n");
+    return 0;
+  };
 }
 
 }  // namespace tttmem::cli

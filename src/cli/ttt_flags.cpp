@@ -22,8 +22,8 @@ void TttFlags::add_to(CLI::App& sub) {
   sub.add_option("--ttt-proj", proj, "Use ttt_proj (W_target): on or off")
       ->check(CLI::IsMember({"on", "off"}));
   sub.add_option("--ttt-partial-chunk", partial_chunk,
-                 "A stream's partial last chunk: seed (never written, upstream) or flush")
-      ->check(CLI::IsMember({"seed", "flush"}));
+                 "A stream's partial last chunk: drop (never written, upstream) or flush")
+      ->check(CLI::IsMember({"drop", "flush"}));
   sub.add_option("--ttt-precision", precision,
                  "Fast weight: upstream (dense, model dtype, upstream rounding) or fp32 "
                  "(fp32 delta, low-rank while small)")

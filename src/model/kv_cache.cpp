@@ -1,6 +1,7 @@
 // KVCache: preallocated per-layer keys/values plus which slots hold real tokens.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -60,6 +61,44 @@ void KVCache::crop(std::int64_t length) {
   valid_.narrow(1, length_, capacity_ - length_).fill_(false);
   real_counts_ = valid_.sum(1);
   padded_ = length_ > 0 && !valid_.narrow(1, 0, length_).all().item<bool>();
+}
+
+void KVCache::assign_row(std::int64_t row, const KVCache& source, std::int64_t source_row) {
+  const std::int64_t n = source.length_;
+  if (row < 0 || row >= batch_ || source_row < 0 || source_row >= source.batch_)
+    throw std::out_of_range("KVCache::assign_row: row " + std::to_string(row) + " of " +
+                            std::to_string(batch_) + " from row " + std::to_string(source_row) +
+                            " of " + std::to_string(source.batch_));
+  if (n > capacity_ || source.num_layers() != num_layers())
+    throw std::length_error("KVCache::assign_row: " + std::to_string(n) + " slots of " +
+                            std::to_string(source.num_layers()) + " layers into a cache of " +
+                            "capacity " + std::to_string(capacity_) + " and " +
+                            std::to_string(num_layers()) + " layers");
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    keys_[i][row].narrow(1, 0, n).copy_(source.keys_[i][source_row].narrow(1, 0, n));
+    values_[i][row].narrow(1, 0, n).copy_(source.values_[i][source_row].narrow(1, 0, n));
+  }
+  valid_[row].fill_(false);
+  valid_[row].narrow(0, 0, n).copy_(source.valid_[source_row].narrow(0, 0, n));
+  real_counts_[row].copy_(source.real_counts_[source_row]);
+  length_ = std::max(length_, n);
+  padded_ = !valid_.narrow(1, 0, length_).all().item<bool>();
+}
+
+void KVCache::compact() {
+  if (!padded_) return;
+  // A stable sort of "not valid" puts each row's real slots first, in their order.
+  const at::Tensor order =
+      std::get<1>(valid_.logical_not().to(at::kInt).sort(/*stable=*/true, /*dim=*/1));
+  const std::int64_t longest = real_counts_.max().item<std::int64_t>();
+  for (auto* list : {&keys_, &values_})
+    for (at::Tensor& t : *list) {
+      const at::Tensor index = order.view({batch_, 1, capacity_, 1}).expand_as(t);
+      t = t.gather(2, index);
+    }
+  valid_ = valid_.gather(1, order);
+  length_ = longest;
+  padded_ = !valid_.narrow(1, 0, length_).all().item<bool>();
 }
 
 KVCache KVCache::clone() const {

@@ -105,6 +105,10 @@ const MlpWeights& Qwen3Model::mlp_weights(std::int64_t layer) const {
   return layers_.at(static_cast<std::size_t>(layer)).mlp;
 }
 
+MlpWeights& Qwen3Model::mlp_weights(std::int64_t layer) {
+  return layers_.at(static_cast<std::size_t>(layer)).mlp;
+}
+
 KVCache Qwen3Model::make_cache(std::int64_t batch, std::int64_t capacity) const {
   return KVCache(config_.num_hidden_layers, batch, config_.num_key_value_heads, capacity,
                  config_.head_dim, dtype_, device_);
@@ -217,7 +221,8 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
 
     const at::Tensor post = rms_norm(x, layer.post_attention_layernorm, eps);
     if (options.mlp_override && options.mlp_override->handles(i)) {
-      const MlpContext context{i, post, embeddings, layer.mlp, padded};
+      const MlpContext context{i, post, embeddings, layer.mlp, padded,
+                               masked_input ? new_valid : at::Tensor()};
       x = x + options.mlp_override->forward(context);
     } else {
       x = x + mlp_forward(post, layer.mlp);

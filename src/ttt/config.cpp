@@ -45,9 +45,9 @@ Target parse_target(const std::string& name) {
   fail("ttt_target: expected hidden_states or input_embed, got '" + name + "'");
 }
 PartialChunk parse_partial_chunk(const std::string& name) {
-  if (name == "seed") return PartialChunk::seed;
+  if (name == "drop") return PartialChunk::drop;
   if (name == "flush") return PartialChunk::flush;
-  fail("ttt_partial_chunk: expected seed or flush, got '" + name + "'");
+  fail("ttt_partial_chunk: expected drop or flush, got '" + name + "'");
 }
 Precision parse_precision(const std::string& name) {
   if (name == "upstream") return Precision::upstream;
@@ -62,7 +62,7 @@ Init parse_init(const std::string& name) {
 std::string to_string(Target target) {
   return target == Target::hidden_states ? "hidden_states" : "input_embed";
 }
-std::string to_string(PartialChunk policy) { return policy == PartialChunk::seed ? "seed" : "flush"; }
+std::string to_string(PartialChunk policy) { return policy == PartialChunk::drop ? "drop" : "flush"; }
 std::string to_string(Precision precision) {
   return precision == Precision::upstream ? "upstream" : "fp32";
 }

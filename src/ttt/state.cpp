@@ -34,14 +34,16 @@ std::int64_t LayerState::tail_rows() const { return tail_x.defined() ? tail_x.si
 
 at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
                           const model::MlpWeights& weights, LayerState& state,
-                          const at::Tensor& x, const at::Tensor& t, bool frozen) {
+                          const at::Tensor& x, const at::Tensor& t, bool frozen,
+                          const at::Tensor& z) {
   const std::int64_t b = x.size(0), n = x.size(1);
   const std::int64_t have = state.tail_x.defined() ? state.tail_x.size(0) : weight_batch(state.weight);
   if (have >= 0 && have != b)
     fail("TTT state holds batch size " + std::to_string(have) + ", this call has batch size " +
          std::to_string(b) + " (reset the state or start a new one)");
   state.w0 = weights.down_proj;
-  if (frozen) return state.weight.apply(intermediate(x, weights), weights.down_proj);
+  const at::Tensor z_new = z.defined() ? z : intermediate(x, weights);
+  if (frozen) return state.weight.apply(z_new, weights.down_proj);
 
   const at::Tensor present_x = append_rows(state.tail_x, x);
   const at::Tensor present_t = append_rows(state.tail_t, t);
@@ -51,7 +53,7 @@ at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
     // boundary becomes the tail (copied: the caller's x may be a reused buffer).
     state.tail_x = state.tail_x.defined() ? present_x : x.clone();
     state.tail_t = state.tail_t.defined() ? present_t : t.clone();
-    return state.weight.apply(intermediate(x, weights), weights.down_proj);
+    return state.weight.apply(z_new, weights.down_proj);
   }
   ChunkedResult result =
       chunked_forward(config, params, weights, present_x, present_t, state.weight, false);
@@ -96,8 +98,27 @@ void TTTState::scale_delta(double alpha) {
   }
 }
 
-void TTTState::drop_kv() {
+void TTTState::drop_tails() {
   for (auto& [layer, s] : layers) s.tail_x = s.tail_t = at::Tensor();
+}
+
+TTTRows expand(const TTTState& state, std::size_t rows) { return TTTRows(rows, state); }
+
+TTTRows select(const TTTRows& rows, const std::vector<std::size_t>& keep) {
+  TTTRows out;
+  out.reserve(keep.size());
+  for (std::size_t i : keep) {
+    if (i >= rows.size())
+      fail("TTT rows: select row " + std::to_string(i) + " of " + std::to_string(rows.size()));
+    out.push_back(rows[i]);
+  }
+  return out;
+}
+
+TTTRows stack(const std::vector<TTTRows>& parts) {
+  TTTRows out;
+  for (const TTTRows& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
 }
 
 void TTTState::save(const std::filesystem::path& file) const {
@@ -227,8 +248,13 @@ void TTTState::check(const TTTConfig& config, const ModelConfig& model,
 }
 
 Graft::Graft(const TTTConfig& config, const TTTParams& params, TTTState& state)
-    : config_(config), params_(params), state_(state) {
+    : config_(config), params_(params), single_(&state) {
   for (std::int64_t layer : config.layers) params.at(layer);  // fail now, not mid-forward
+}
+
+Graft::Graft(const TTTConfig& config, const TTTParams& params, TTTRows& rows)
+    : config_(config), params_(params), rows_(&rows) {
+  for (std::int64_t layer : config.layers) params.at(layer);
 }
 
 bool Graft::handles(std::int64_t layer) const { return config_.is_ttt_layer(layer); }
@@ -237,29 +263,85 @@ at::Tensor Graft::forward(const model::MlpContext& context) {
   if (!handles(context.layer))
     fail("TTT graft called for layer " + std::to_string(context.layer) +
          ", which is not a TTT layer");
-  // Pad rows would enter the fast-weight stream and shift the chunk boundaries of their row
-  // (SPEC.md S9.16); until updates mask them, padded batches are refused, not mixed in.
-  if (context.padded)
-    fail("TTT graft: padded batches are not supported (pad rows would enter the fast-weight "
-         "updates); run sequences of different lengths unpadded, one per call or per state");
   seen_weights_[context.layer] = &context.weights;
   const at::Tensor& target =
       config_.target == Target::hidden_states ? context.x : context.embeddings;
+  if (rows_) return forward_rows(context, target);
+  // Rows in lockstep share one tail: pad rows would enter the fast-weight stream and shift the
+  // chunk boundaries of their row (SPEC.md S9.16). A frozen state is only read, so padding is
+  // harmless there; per-row states (TTTRows) stream only each row's real tokens.
+  if (context.padded && !single_->frozen)
+    fail("TTT graft: padded batches need one state per row (TTTRows) unless frozen: pad rows "
+         "would enter the shared fast-weight updates");
   return stream_forward(config_, params_.at(context.layer), context.weights,
-                        state_.layers[context.layer], context.x, target, state_.frozen);
+                        single_->layers[context.layer], context.x, target, single_->frozen);
 }
 
-void Graft::drop_kv() {
-  if (config_.partial_chunk == PartialChunk::flush)
-    for (auto& [layer, s] : state_.layers) {
-      if (s.tail_rows() == 0) continue;
-      auto it = seen_weights_.find(layer);
-      if (it == seen_weights_.end())
-        fail("TTT graft: cannot flush layer " + std::to_string(layer) +
-             ": the decoder never passed its weights through this graft");
-      flush_tail(config_, params_.at(layer), *it->second, s);
+at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tensor& target) {
+  TTTRows& rows = *rows_;
+  const at::Tensor& x = context.x;
+  const std::int64_t batch = x.size(0);
+  if (static_cast<std::size_t>(batch) != rows.size())
+    fail("TTT graft: the forward call has batch " + std::to_string(batch) + " but " +
+         std::to_string(rows.size()) + " row states are bound");
+  const model::MlpWeights& weights = context.weights;
+  const at::Tensor& w0 = weights.down_proj;
+  const LayerParams& params = params_.at(context.layer);
+  // One batched Z and one base product for every row; rows whose fast weight is still W0 and
+  // that stream no update take their output from it.
+  const at::Tensor z = intermediate(x, weights);
+  const at::Tensor base = at::linear(z, w0);
+  const at::Tensor valid = context.valid.defined() ? context.valid.to(at::kCPU) : at::Tensor();
+  std::vector<at::Tensor> outs;
+  outs.reserve(static_cast<std::size_t>(batch));
+  for (std::int64_t b = 0; b < batch; ++b) {
+    TTTState& row = rows[static_cast<std::size_t>(b)];
+    LayerState& s = row.layers[context.layer];
+    s.w0 = w0;
+    const FastWeight& w = s.weight;
+    const bool untouched = !w.full.defined() && !w.delta.defined() && !w.left.defined();
+    const at::Tensor zb = z.narrow(0, b, 1);
+    if (row.frozen) {
+      outs.push_back(untouched ? base.narrow(0, b, 1) : w.apply(zb, w0));
+      continue;
     }
-  state_.drop_kv();
+    const bool all_real = !valid.defined() || valid[b].all().item<bool>();
+    if (all_real) {
+      outs.push_back(stream_forward(config_, params, weights, s, x.narrow(0, b, 1),
+                                    target.narrow(0, b, 1), false, zb));
+      continue;
+    }
+    // A live row with padding streams its real tokens only; its pad rows get the base output
+    // (they are masked out of attention, so nothing reads them).
+    const at::Tensor real = valid[b].nonzero().view(-1).to(x.device());
+    at::Tensor out = base.narrow(0, b, 1).clone();
+    if (real.numel() > 0)
+      out.index_copy_(1, real,
+                      stream_forward(config_, params, weights, s,
+                                     x.narrow(0, b, 1).index_select(1, real),
+                                     target.narrow(0, b, 1).index_select(1, real), false,
+                                     zb.index_select(1, real)));
+    outs.push_back(out);
+  }
+  return at::cat(outs, 0);
+}
+
+void Graft::drop_tails() {
+  auto finish = [&](TTTState& state) {
+    if (config_.partial_chunk == PartialChunk::flush)
+      for (auto& [layer, s] : state.layers) {
+        if (s.tail_rows() == 0) continue;
+        auto it = seen_weights_.find(layer);
+        if (it == seen_weights_.end())
+          fail("TTT graft: cannot flush layer " + std::to_string(layer) +
+               ": the decoder never passed its weights through this graft");
+        flush_tail(config_, params_.at(layer), *it->second, s);
+      }
+    state.drop_tails();
+  };
+  if (single_) finish(*single_);
+  if (rows_)
+    for (TTTState& state : *rows_) finish(state);
 }
 
 }  // namespace tttmem::ttt

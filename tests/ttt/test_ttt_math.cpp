@@ -294,7 +294,7 @@ TEST(TttMath, DropKvFlushZeroAndScale) {
     const at::Tensor w = state.layers[0].weight.materialize(w0).to(at::kFloat);
 
     TTTState stripped = state.clone();
-    stripped.drop_kv();  // the seed's KV-stripped clone: W kept, tail discarded
+    stripped.drop_tails();  // the seed's KV-stripped clone: W kept, tail discarded
     EXPECT_EQ(stripped.layers[0].tail_rows(), 0);
     EXPECT_TRUE(at::equal(stripped.layers[0].weight.materialize(w0).to(at::kFloat), w));
 

@@ -178,11 +178,117 @@ TEST_F(TttReferenceModel, PaddedBatchesAreRefusedNotMixedIntoFastWeights) {
     model_->forward(ids, options);
     FAIL() << "a padded batch went through the TTT graft";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("padded batches are not supported"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("padded batches need one state per row"), std::string::npos)
         << e.what();
   }
   options.attention_mask = at::ones_like(ids);  // the same batch unpadded runs
   EXPECT_EQ(model_->forward(ids, options).size(0), 2);
+}
+
+// TTTRows: rows at different positions, each with its own fast weight and tail, batched with
+// padding (prefill) and then decoded together, give what each row gives alone.
+TEST_F(TttReferenceModel, PerRowStatesMatchEachRowAlone) {
+  const std::int64_t c = config_.chunk;
+  const at::Tensor ids = ref("ids_" + std::to_string(5 * c + 3));
+  const std::vector<at::Tensor> prompts{ids.narrow(0, 0, 2 * c + 3), ids.narrow(0, 5, c - 2)};
+  const std::int64_t longest = prompts[0].size(0), steps = c + 2;  // decoding crosses a boundary
+  at::Tensor batch = at::zeros({2, longest}, at::kLong), mask = at::zeros({2, longest}, at::kLong);
+  for (std::int64_t r = 0; r < 2; ++r) {  // left padding
+    const std::int64_t n = prompts[static_cast<std::size_t>(r)].size(0);
+    batch[r].narrow(0, longest - n, n).copy_(prompts[static_cast<std::size_t>(r)]);
+    mask[r].narrow(0, longest - n, n).fill_(1);
+  }
+  TTTRows rows(2);
+  Graft graft(config_, params_, rows);
+  model::ForwardOptions options;
+  options.mlp_override = &graft;
+  options.attention_mask = mask;
+  options.last_logits_only = true;
+  model::KVCache cache = model_->make_cache(2, longest + steps);
+  std::vector<at::Tensor> batched{model_->forward(batch, cache, options)};
+  options.attention_mask = at::Tensor();
+  const at::Tensor feed = ids.narrow(0, 30, steps);  // the same forced tokens for both rows
+  for (std::int64_t i = 0; i + 1 < steps; ++i)
+    batched.push_back(model_->forward(feed.narrow(0, i, 1).repeat({2, 1}), cache, options));
+
+  for (std::size_t r = 0; r < 2; ++r) {
+    TTTState alone;
+    Graft single(config_, params_, alone);
+    model::ForwardOptions one;
+    one.mlp_override = &single;
+    one.last_logits_only = true;
+    model::KVCache one_cache = model_->make_cache(1, longest + steps);
+    std::vector<at::Tensor> expected{model_->forward(prompts[r].unsqueeze(0), one_cache, one)};
+    for (std::int64_t i = 0; i + 1 < steps; ++i)
+      expected.push_back(model_->forward(feed.narrow(0, i, 1).view({1, 1}), one_cache, one));
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      EXPECT_LE(rel_error(batched[i][static_cast<std::int64_t>(r)], expected[i][0]), kTolerance)
+          << "row " << r << " step " << i;
+    for (std::int64_t layer : config_.layers) {
+      const LayerState& got = rows[r].layers.at(layer);
+      const LayerState& want = alone.layers.at(layer);
+      EXPECT_GT(want.weight.updates, 0) << "row " << r << " layer " << layer;
+      EXPECT_EQ(got.weight.updates, want.weight.updates) << "row " << r << " layer " << layer;
+      EXPECT_EQ(got.tail_rows(), want.tail_rows()) << "row " << r << " layer " << layer;
+      const at::Tensor& w0 = model_->mlp_weights(layer).down_proj;
+      EXPECT_LE(rel_error(got.weight.materialize(w0), want.weight.materialize(w0)), kTolerance);
+    }
+  }
+}
+
+// Frozen rows are only read: a padded batch of them changes no fast weight and no tail, and each
+// row's logits are those of the unpadded row alone.
+TEST_F(TttReferenceModel, FrozenPaddedRowsLeaveNoTrace) {
+  const std::int64_t c = config_.chunk;
+  const at::Tensor ids = ref("ids_" + std::to_string(5 * c + 3));
+  TTTState memory;
+  run(ids.narrow(0, 0, 2 * c + 3), memory);  // two updates and a pending tail of 3
+  memory.frozen = true;
+  TTTRows rows = expand(memory, 2);
+  const TTTRows before = rows;
+  at::Tensor batch = ids.narrow(0, 30, c + 1).repeat({2, 1}).clone();
+  at::Tensor mask = at::ones_like(batch);
+  mask[1].narrow(0, 0, 3).fill_(0);
+  Graft graft(config_, params_, rows);
+  model::ForwardOptions options;
+  options.mlp_override = &graft;
+  options.attention_mask = mask;
+  options.last_logits_only = true;
+  const at::Tensor logits = model_->forward(batch, options);
+  for (std::size_t r = 0; r < 2; ++r)
+    for (std::int64_t layer : config_.layers) {
+      const LayerState& now = rows[r].layers.at(layer);
+      const LayerState& was = before[r].layers.at(layer);
+      EXPECT_TRUE(now.weight.full.is_same(was.weight.full)) << "row " << r;
+      EXPECT_TRUE(now.tail_x.is_same(was.tail_x)) << "row " << r;
+      EXPECT_EQ(now.weight.updates, was.weight.updates);
+    }
+  TTTState alone = memory;
+  Graft single(config_, params_, alone);
+  model::ForwardOptions one;
+  one.mlp_override = &single;
+  one.last_logits_only = true;
+  const at::Tensor unpadded = model_->forward(batch[1].narrow(0, 3, c - 2).unsqueeze(0), one);
+  EXPECT_LE(rel_error(logits[1], unpadded[0]), kTolerance);
+}
+
+TEST(TttRows, ExpandSelectStackShareTensorsAndKeepOrder) {
+  TTTState a, b;
+  a.layers[0].weight.full = at::ones({1, 2, 3});
+  b.layers[0].weight.full = at::zeros({1, 2, 3});
+  b.frozen = true;
+  const TTTRows three = expand(a, 3);
+  ASSERT_EQ(three.size(), 3u);
+  for (const TTTState& row : three)
+    EXPECT_TRUE(row.layers.at(0).weight.full.is_same(a.layers.at(0).weight.full));
+  const TTTRows mixed = stack({three, expand(b, 1)});
+  ASSERT_EQ(mixed.size(), 4u);
+  const TTTRows picked = select(mixed, {3, 0});
+  ASSERT_EQ(picked.size(), 2u);
+  EXPECT_TRUE(picked[0].frozen);
+  EXPECT_FALSE(picked[1].frozen);
+  EXPECT_TRUE(picked[0].layers.at(0).weight.full.is_same(b.layers.at(0).weight.full));
+  EXPECT_THROW(select(mixed, {4}), std::runtime_error);
 }
 
 TEST_F(TttReferenceModel, ZeroParametersGiveTheBaseModel) {

@@ -59,7 +59,7 @@ TEST(TttConfig, DefaultsAreUpstreamFallbacks) {
   EXPECT_EQ(config.lr, 0.3);
   EXPECT_EQ(config.target, Target::hidden_states);
   EXPECT_TRUE(config.proj);
-  EXPECT_EQ(config.partial_chunk, PartialChunk::seed);
+  EXPECT_EQ(config.partial_chunk, PartialChunk::drop);
   EXPECT_EQ(config.precision, Precision::upstream);
   // upstream: a layer is a TTT layer only with ttt_mode on
   EXPECT_TRUE(TTTConfig::from_json({{"ttt_mode", false}, {"ttt_layers", {0}}}, model_config(8), "c")
@@ -75,7 +75,7 @@ TEST(TttConfig, Presets) {
   const TTTConfig seed = TTTConfig::preset("seed", qwen3_8b);
   EXPECT_EQ(seed.layers, (std::vector<std::int64_t>{0, 6, 12, 18, 24, 30}));
   EXPECT_EQ(seed.chunk, 64);
-  EXPECT_EQ(seed.partial_chunk, PartialChunk::seed);
+  EXPECT_EQ(seed.partial_chunk, PartialChunk::drop);
   EXPECT_NE(error_of([&] { TTTConfig::preset("seed", model_config(12)); }).find("layer 12"),
             std::string::npos);
   EXPECT_NE(error_of([&] { TTTConfig::preset("nope", qwen3_8b); }).find("paper or seed"),
@@ -234,7 +234,7 @@ TEST(TttGraft, RoutesTtTLayersAndFlushesOnDropKv) {
   const at::Tensor out = graft.forward(model::MlpContext{1, x, embeddings, layer.mlp});
   LayerState direct;
   EXPECT_TRUE(at::equal(out, stream_forward(config, layer.params, layer.mlp, direct, x, x, false)));
-  graft.drop_kv();
+  graft.drop_tails();
   EXPECT_EQ(state.layers[1].tail_rows(), 0);
   EXPECT_EQ(state.layers[1].weight.updates, 2);  // the 2-row tail was written in
   // input_embed: the target rows are the embeddings

@@ -1,0 +1,143 @@
+// experiment: the engine behind `tttmem run`. A condition is data (what the prompt holds, what is
+// ingested into the fast weights first, which TTT parameters, whether the fast weights stay live
+// while answering), interpreted by one batched engine (SPEC.md "run: the experiment engine").
+// Probes are rows of one continuously refilled batch; each row has its own KV slots
+// and its own TTT state, and the probes of a sample share the memory its ingestion left.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tttmem/bench.h"
+#include "tttmem/model.h"
+#include "tttmem/tokenizer.h"
+#include "tttmem/ttt.h"
+
+namespace tttmem::experiment {
+
+// What `--protocol` and the fix flags set. `seed` reproduces the original (SPEC.md S2.7, S2.8,
+// S3.2); `fixed` turns on the first three fixes (DECISIONS.md `## run`); the last two are options.
+struct ProtocolOptions {
+  bool flush_partial_chunk = false;     // ingestion writes its partial last chunk into W
+  bool freeze_while_answering = false;  // no probe-time updates (SPEC.md S2.8: the leak)
+  bool distractor_in_a_c = false;       // L3: the distractor in A's and C's context too
+  bool chat_template = false;           // Qwen3 chat template, thinking off
+  bool stop_at_newline = false;         // stop at the first generated newline
+  std::int64_t max_new_tokens = 32;
+  static ProtocolOptions preset(const std::string& protocol);  // "seed" | "fixed"
+  nlohmann::ordered_json to_json() const;
+};
+
+enum class Ingest { nothing, conversation, conversation_and_distractor };
+enum class Params { zero, trained };
+
+struct Condition {
+  std::string name;  // result file stem: a, b, c, d, ttt_paper, a_prime_0p01, b_scaled_0p1
+  std::string kind;  // a, b, c, d, a_prime, b_scaled, ttt_paper
+  bool conversation_in_prompt = false;
+  bool distractor_in_prompt = false;  // level-3 samples only
+  Ingest ingest = Ingest::nothing;
+  Params params = Params::zero;
+  double alpha = 1.0;                 // trained parameters times alpha
+  std::optional<double> noise_scale;  // a_prime: relative Gaussian noise on the TTT layers' down_proj
+  bool frozen = false;                // fast weights frozen while answering
+  bool level3_only = false;
+};
+
+// `--condition` (a|b|c|d|all|a_prime|b_scaled|ttt_paper) as the conditions it runs, in order.
+std::vector<Condition> make_conditions(const std::string& name, const ProtocolOptions& protocol,
+                                       const std::vector<double>& noise_scales,
+                                       const std::vector<double>& alphas);
+// Python's repr of a float with "." -> "p" (0.01 -> 0p01, 1.0 -> 1p0): the seed's file suffix.
+std::string scale_suffix(double value);
+
+// The samples a condition answers: `ids` (all when empty), then level 3 only for D, then the
+// first `limit` of each level in file order (the seed's --limit). Unknown ids are an error.
+std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchmark,
+                                                 const std::vector<std::string>& ids,
+                                                 std::optional<std::int64_t> limit,
+                                                 bool level3_only);
+
+// The prompt of one probe and the text ingested first, under a condition and protocol.
+std::string probe_prompt(const Condition& condition, const ProtocolOptions& protocol,
+                         const bench::Sample& sample, const bench::Probe& probe);
+std::optional<std::string> ingest_text(const Condition& condition, const bench::Sample& sample);
+
+// Python's str.strip(): Unicode whitespace at both ends (str.isspace's set).
+std::string python_strip(const std::string& text);
+
+// One JSONL line of OUT/condition_<x>.jsonl (HELPERS.md interface 3).
+struct Record {
+  std::string sample_id;
+  int level = 0;
+  std::string probe_id, question, gold, predicted;
+  std::vector<std::int64_t> output_ids;
+  std::int64_t prompt_tokens = 0, generated_tokens = 0;
+  std::string stop_reason;  // stop_token | max_new_tokens | newline
+  double seconds = 0;
+  nlohmann::ordered_json to_json() const;
+  static Record from_json(const nlohmann::json& line, const std::string& where);
+};
+
+// Reads a JSONL result file for --resume. A torn last line (a killed writer) is cut off the file;
+// any other malformed line, or a duplicated probe, is an error naming the file and line.
+std::vector<Record> read_records(const std::filesystem::path& file);
+// The seed's condition_<x>.json: samples in `samples` order, probes in benchmark order.
+std::string seed_format(const std::vector<const bench::Sample*>& samples,
+                        const std::vector<Record>& records, const std::string& source);
+
+struct EngineOptions {
+  std::int64_t batch_size = 1;  // rows decoded together
+  bool resume = false;
+  std::filesystem::path out_dir;
+  ProtocolOptions protocol;
+};
+
+struct ConditionStats {
+  std::string name;
+  std::int64_t probes = 0, skipped = 0, generated_tokens = 0, samples_ingested = 0;
+  double seconds = 0;
+  nlohmann::ordered_json to_json() const;
+};
+
+class Engine {
+ public:
+  // `ttt` may be null (a model without TTT: only conditions whose params are zero run, plainly).
+  // The engine changes `params` (zeroes/scales them per condition and restores the trained
+  // values) and, for a_prime, the TTT layers' down_proj of `model` (restored afterwards).
+  Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
+         const ttt::TTTConfig* ttt_config, ttt::TTTParams* params, EngineOptions options);
+  // Answers every probe of `samples` under `condition`, appending to OUT/condition_<name>.jsonl
+  // (continuing it under --resume), then writes OUT/condition_<name>.json.
+  ConditionStats run(const Condition& condition, const std::vector<const bench::Sample*>& samples);
+
+ private:
+  struct Row;
+  std::vector<std::int64_t> encode(const std::string& text) const;
+  ttt::TTTState ingest(const std::string& text, const ttt::TTTConfig& config,
+                       std::size_t max_tokens);
+  Record finish(const Row& row, const std::string& stop_reason) const;
+
+  model::Qwen3Model& model_;
+  const tokenizer::Tokenizer& tokenizer_;
+  const ttt::TTTConfig* ttt_config_;
+  ttt::TTTParams* params_;
+  std::optional<ttt::TTTParams> trained_;
+  EngineOptions options_;
+  std::vector<std::int64_t> stop_ids_;
+  std::set<std::int64_t> special_ids_;
+};
+
+// sha256 of a file as 64 lowercase hex digits (run.json's provenance).
+std::string sha256_file(const std::filesystem::path& file);
+std::string sha256_hex(std::string_view bytes);
+
+}  // namespace tttmem::experiment

@@ -1,0 +1,183 @@
+// experiment: conditions as data, sample selection, prompts (SPEC.md S2.6, S2.7, S3.1, S3.2).
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <stdexcept>
+
+#include "tttmem/experiment.h"
+
+namespace tttmem::experiment {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+}  // namespace
+
+ProtocolOptions ProtocolOptions::preset(const std::string& protocol) {
+  ProtocolOptions options;
+  if (protocol == "seed") return options;
+  if (protocol != "fixed") fail("--protocol: expected seed or fixed, got '" + protocol + "'");
+  options.flush_partial_chunk = options.freeze_while_answering = options.distractor_in_a_c = true;
+  return options;
+}
+
+nlohmann::ordered_json ProtocolOptions::to_json() const {
+  return {{"flush_partial_chunk", flush_partial_chunk},
+          {"freeze_while_answering", freeze_while_answering},
+          {"distractor_in_a_c", distractor_in_a_c},
+          {"chat_template", chat_template},
+          {"stop_at_newline", stop_at_newline},
+          {"max_new_tokens", max_new_tokens}};
+}
+
+std::string scale_suffix(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);  // shortest repr
+  std::string text(buffer, result.ptr);
+  if (text.find_first_of(".en") == std::string::npos) text += ".0";  // Python: 1.0, not 1
+  for (char& c : text)
+    if (c == '.') c = 'p';
+  return text;
+}
+
+std::vector<Condition> make_conditions(const std::string& name, const ProtocolOptions& protocol,
+                                       const std::vector<double>& noise_scales,
+                                       const std::vector<double>& alphas) {
+  // SPEC.md S3.2: A context baseline, B TTT memory, C no memory, D memory after a distractor.
+  auto base = [&](const std::string& kind) {
+    Condition c;
+    c.name = c.kind = kind;
+    if (kind == "a" || kind == "ttt_paper") c.conversation_in_prompt = true;
+    if ((kind == "a" || kind == "c") && protocol.distractor_in_a_c) c.distractor_in_prompt = true;
+    if (kind == "b" || kind == "b_scaled") c.ingest = Ingest::conversation;
+    if (kind == "d") {
+      c.ingest = Ingest::conversation_and_distractor;
+      c.level3_only = true;
+    }
+    c.params = (kind == "b" || kind == "d" || kind == "b_scaled" || kind == "ttt_paper")
+                   ? Params::trained
+                   : Params::zero;
+    c.frozen = c.ingest != Ingest::nothing && protocol.freeze_while_answering;
+    return c;
+  };
+  if (name == "all") return {base("a"), base("b"), base("c"), base("d")};
+  if (name == "a" || name == "b" || name == "c" || name == "d" || name == "ttt_paper")
+    return {base(name)};
+  std::vector<Condition> out;
+  if (name == "a_prime") {
+    if (noise_scales.empty()) fail("--noise-scales: a_prime needs at least one scale");
+    for (double s : noise_scales) {
+      if (!(s >= 0)) fail("--noise-scales: " + std::to_string(s) + " is not a scale >= 0");
+      Condition c = base("a_prime");
+      c.name = "a_prime_" + scale_suffix(s);
+      c.noise_scale = s;
+      out.push_back(c);
+    }
+    return out;
+  }
+  if (name == "b_scaled") {
+    if (alphas.empty()) fail("--alphas: b_scaled needs at least one alpha");
+    for (double a : alphas) {
+      Condition c = base("b_scaled");
+      c.name = "b_scaled_" + scale_suffix(a);
+      c.alpha = a;
+      out.push_back(c);
+    }
+    return out;
+  }
+  fail("--condition: expected a, b, c, d, all, a_prime, b_scaled or ttt_paper, got '" + name + "'");
+}
+
+std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchmark,
+                                                 const std::vector<std::string>& ids,
+                                                 std::optional<std::int64_t> limit,
+                                                 bool level3_only) {
+  std::map<std::string, bool> wanted;
+  for (const std::string& id : ids) wanted[id] = false;
+  std::map<int, std::int64_t> taken;
+  std::vector<const bench::Sample*> out;
+  for (const bench::Sample& sample : benchmark.samples) {
+    auto it = wanted.find(sample.sample_id);
+    if (it != wanted.end()) it->second = true;
+    if (!wanted.empty() && it == wanted.end()) continue;
+    if (level3_only && sample.level != 3) continue;
+    if (limit && taken[sample.level] >= *limit) continue;
+    ++taken[sample.level];
+    out.push_back(&sample);
+  }
+  // The seed groups by level, ascending, keeping file order within a level (SPEC.md S3.1).
+  std::stable_sort(out.begin(), out.end(),
+                   [](const bench::Sample* a, const bench::Sample* b) { return a->level < b->level; });
+  for (const auto& [id, found] : wanted)
+    if (!found) fail("--samples: no sample '" + id + "' in the benchmark");
+  return out;
+}
+
+std::string probe_prompt(const Condition& condition, const ProtocolOptions& protocol,
+                         const bench::Sample& sample, const bench::Probe& probe) {
+  std::optional<std::string> context;
+  if (condition.conversation_in_prompt) context = sample.conversation;
+  if (condition.distractor_in_prompt && sample.distractor)
+    context = context ? *context + "\n\n" + *sample.distractor : *sample.distractor;
+  if (!protocol.chat_template)
+    return context ? tokenizer::seed_prompt_with_conversation(*context, probe.question)
+                   : tokenizer::seed_prompt_without_conversation(probe.question);
+  // The same words as the raw prompt, split into a system and a user turn; the model's own
+  // turn follows the generation prompt with an empty think block (thinking off).
+  std::string user = context ? "以下是一段对话内容：\n" + *context + "\n\n" : "";
+  user += "问题：" + probe.question;
+  const std::vector<tokenizer::ChatMessage> messages{
+      {"system", std::string(tokenizer::kSeedSystemPrompt)}, {"user", user}};
+  return tokenizer::render_qwen3_chat(messages, {.add_generation_prompt = true,
+                                                 .enable_thinking = false});
+}
+
+std::optional<std::string> ingest_text(const Condition& condition, const bench::Sample& sample) {
+  switch (condition.ingest) {
+    case Ingest::nothing: return std::nullopt;
+    case Ingest::conversation: return sample.conversation;
+    case Ingest::conversation_and_distractor:
+      if (!sample.distractor)
+        fail("condition " + condition.name + ": sample " + sample.sample_id +
+             " has no distractor (level 3 only)");
+      return sample.conversation + "\n\n" + *sample.distractor;
+  }
+  return std::nullopt;
+}
+
+std::string python_strip(const std::string& text) {
+  // str.isspace(): bidirectional class WS/B/S or category Zs (Python 3.11).
+  auto space_at = [&](std::size_t i, std::size_t& width) -> bool {
+    const auto c = static_cast<unsigned char>(text[i]);
+    width = 1;
+    if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return true;
+    if (c < 0x80) return false;
+    std::uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0 && i + 1 < text.size()) {
+      width = 2;
+      cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(text[i + 1]) & 0x3fu);
+    } else if ((c & 0xf0) == 0xe0 && i + 2 < text.size()) {
+      width = 3;
+      cp = ((c & 0x0fu) << 12) | ((static_cast<unsigned char>(text[i + 1]) & 0x3fu) << 6) |
+           (static_cast<unsigned char>(text[i + 2]) & 0x3fu);
+    } else {
+      return false;
+    }
+    return cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+  };
+  std::size_t begin = 0, width = 0;
+  while (begin < text.size() && space_at(begin, width)) begin += width;
+  // From the back: step to the start of each code point, test it, stop at the first non-space.
+  std::size_t end = text.size();
+  while (end > begin) {
+    std::size_t start = end - 1;
+    while (start > begin && (static_cast<unsigned char>(text[start]) & 0xc0) == 0x80) --start;
+    if (!space_at(start, width) || start + width != end) break;
+    end = start;
+  }
+  return text.substr(begin, end - begin);
+}
+
+}  // namespace tttmem::experiment

@@ -1,0 +1,378 @@
+// experiment: the batched engine. Rows are probes; the batch is refilled as rows stop
+// (continuous batching); each row has its own KV slots and its own TTT state, and the probes of
+// one sample start from the one memory its ingestion left (SPEC.md S2.4, S2.8, S3.2).
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "tttmem/experiment.h"
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+
+namespace tttmem::experiment {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
+
+// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
+std::size_t ingest_limit(Ingest ingest) {
+  return ingest == Ingest::conversation_and_distractor ? 8192 : 4096;
+}
+
+// a_prime (SPEC.md S3.2): Gaussian noise of Frobenius norm s * ||W||_F on down_proj of each TTT
+// layer, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
+// scale has the same direction), cast to W's dtype and added; the destructor restores W.
+class DownProjNoise {
+ public:
+  DownProjNoise(model::Qwen3Model& model, const std::vector<std::int64_t>& layers, double scale)
+      : model_(model) {
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
+    for (std::int64_t layer : layers) {
+      at::Tensor& w = model.mlp_weights(layer).down_proj;
+      saved_.emplace_back(layer, w);
+      const at::Tensor w32 = w.to(at::kCPU, at::kFloat);
+      at::Tensor noise = at::randn(w32.sizes(), generator, at::TensorOptions().dtype(at::kFloat));
+      noise = noise * (scale * w32.norm().item<double>() / noise.norm().item<double>());
+      w = w + noise.to(w.device(), w.scalar_type());  // a new tensor: the saved one stays intact
+    }
+  }
+  ~DownProjNoise() {
+    for (auto& [layer, w] : saved_) model_.mlp_weights(layer).down_proj = w;
+  }
+  DownProjNoise(const DownProjNoise&) = delete;
+  DownProjNoise& operator=(const DownProjNoise&) = delete;
+
+ private:
+  model::Qwen3Model& model_;
+  std::vector<std::pair<std::int64_t, at::Tensor>> saved_;
+};
+
+// Appends records to the JSONL file, one flushed line each, so a killed run loses at most the
+// line being written (read_records cuts a torn last line).
+class RecordWriter {
+ public:
+  explicit RecordWriter(const std::filesystem::path& path) : path_(path) {
+    file_ = std::fopen(path.c_str(), "ab");
+    if (!file_) fail("cannot open " + path.string() + " for appending");
+    if (const char* limit = std::getenv("TTTMEM_TEST_EXIT_AFTER_RECORDS"))
+      exit_after_ = std::atoll(limit);
+  }
+  ~RecordWriter() { std::fclose(file_); }
+  RecordWriter(const RecordWriter&) = delete;
+  RecordWriter& operator=(const RecordWriter&) = delete;
+  void write(const Record& record) {
+    const std::string line = record.to_json().dump(-1, ' ', false,
+                                                   nlohmann::json::error_handler_t::replace) + "\n";
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+      fail("cannot write to " + path_.string());
+    // Tests kill the run here, abruptly, to check that --resume continues it exactly.
+    if (exit_after_ > 0 && ++written_ == exit_after_) std::_Exit(137);
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* file_ = nullptr;
+  long long exit_after_ = 0, written_ = 0;
+};
+
+}  // namespace
+
+struct Engine::Row {
+  const bench::Sample* sample = nullptr;
+  const bench::Probe* probe = nullptr;
+  std::int64_t prompt_tokens = 0;
+  std::vector<std::int64_t> generated;
+  Clock::time_point start;
+};
+
+Engine::Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
+               const ttt::TTTConfig* ttt_config, ttt::TTTParams* params, EngineOptions options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      ttt_config_(ttt_config),
+      params_(params),
+      options_(std::move(options)),
+      stop_ids_(model::default_stop_ids(model.config())) {
+  if ((ttt_config_ == nullptr) != (params_ == nullptr))
+    throw std::invalid_argument("Engine: a TTT config needs its parameters and vice versa");
+  if (options_.batch_size < 1) throw std::invalid_argument("--batch-size: must be >= 1");
+  if (options_.protocol.max_new_tokens < 1)
+    throw std::invalid_argument("--max-new-tokens: must be >= 1");
+  if (params_) trained_ = params_->snapshot();
+  for (const tokenizer::AddedToken& token : tokenizer.added_tokens())
+    if (token.special) special_ids_.insert(token.id);
+}
+
+std::vector<std::int64_t> Engine::encode(const std::string& text) const {
+  const auto ids = tokenizer_.encode(text);
+  return {ids.begin(), ids.end()};
+}
+
+ttt::TTTState Engine::ingest(const std::string& text, const ttt::TTTConfig& config,
+                             std::size_t max_tokens) {
+  // SPEC.md S3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
+  // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix).
+  std::vector<std::int64_t> ids = encode(text);
+  if (ids.size() > max_tokens) ids.resize(max_tokens);
+  ttt::TTTState state;
+  ttt::Graft graft(config, *params_, state);
+  model::ForwardOptions forward;
+  forward.mlp_override = &graft;
+  forward.last_logits_only = true;
+  const auto n = static_cast<std::int64_t>(ids.size());
+  model_.forward(at::tensor(ids, at::kLong).view({1, n}), forward);
+  graft.drop_tails();
+  return state;
+}
+
+Record Engine::finish(const Row& row, const std::string& stop_reason) const {
+  // Special tokens are skipped (skip_special_tokens), and so are ids past the tokenizer's
+  // vocabulary: the embedding's padding rows (151669..151935 for Qwen3), which Hugging Face's
+  // decode drops too; only a random model ever generates them.
+  std::vector<tokenizer::TokenId> kept;
+  for (std::int64_t id : row.generated)
+    if (!special_ids_.count(id) && id < static_cast<std::int64_t>(tokenizer_.vocab_size()))
+      kept.push_back(static_cast<tokenizer::TokenId>(id));
+  std::string text = tokenizer_.decode(kept);
+  if (stop_reason == "newline") text = text.substr(0, text.find('\n'));
+  Record record;
+  record.sample_id = row.sample->sample_id;
+  record.level = row.sample->level;
+  record.probe_id = row.probe->probe_id;
+  record.question = row.probe->question;
+  record.gold = row.probe->gold_answer;
+  record.predicted = python_strip(text);
+  record.output_ids = row.generated;
+  record.prompt_tokens = row.prompt_tokens;
+  record.generated_tokens = static_cast<std::int64_t>(row.generated.size());
+  record.stop_reason = stop_reason;
+  record.seconds = std::chrono::duration<double>(Clock::now() - row.start).count();
+  return record;
+}
+
+ConditionStats Engine::run(const Condition& condition,
+                           const std::vector<const bench::Sample*>& samples) {
+  const c10::InferenceMode inference;
+  const auto started = Clock::now();
+  ConditionStats stats;
+  stats.name = condition.name;
+  const ProtocolOptions& protocol = options_.protocol;
+  const std::filesystem::path jsonl = options_.out_dir / ("condition_" + condition.name + ".jsonl");
+  if (!options_.resume && std::filesystem::exists(jsonl))
+    fail(jsonl.string() + " exists: continue it with --resume, or choose another --out");
+
+  // Which probes are left (benchmark order), after what a killed run already wrote.
+  std::map<std::pair<std::string, std::string>, bool> wanted;
+  for (const bench::Sample* sample : samples)
+    for (const bench::Probe& probe : sample->probes) wanted[{sample->sample_id, probe.probe_id}] = false;
+  for (const Record& record : read_records(jsonl)) {
+    auto it = wanted.find({record.sample_id, record.probe_id});
+    if (it == wanted.end())
+      fail(jsonl.string() + ": probe " + record.sample_id + "/" + record.probe_id +
+           " is not in this run's selection (another benchmark, --limit or --samples?)");
+    it->second = true;
+    ++stats.skipped;
+  }
+  struct Pending {
+    const bench::Sample* sample;
+    const bench::Probe* probe;
+    std::vector<std::int64_t> prompt;
+  };
+  std::vector<Pending> pending;
+  std::map<const bench::Sample*, std::size_t> left_per_sample;
+  std::size_t longest_prompt = 1;
+  for (const bench::Sample* sample : samples)
+    for (const bench::Probe& probe : sample->probes) {
+      if (wanted.at({sample->sample_id, probe.probe_id})) continue;
+      pending.push_back({sample, &probe, encode(probe_prompt(condition, protocol, *sample, probe))});
+      longest_prompt = std::max(longest_prompt, pending.back().prompt.size());
+      ++left_per_sample[sample];
+    }
+
+  // TTT parameters of this condition (SPEC.md S2.3, S3.2); the trained values come back from
+  // the snapshot each time, so conditions never see each other's changes.
+  const bool graft_on = ttt_config_ != nullptr;  // without TTT, zero-parameter conditions run plainly
+  if (condition.params == Params::trained && !graft_on)
+    fail("condition " + condition.name + " needs trained TTT parameters: give --ttt CKPT or a "
+         "model whose config.json enables TTT");
+  if (condition.noise_scale && !ttt_config_)
+    fail("condition " + condition.name + " adds noise to the TTT layers' down_proj, but the "
+         "model has no TTT layers");
+  if (params_) {
+    params_->restore(*trained_);
+    if (condition.params == Params::zero) params_->zero();
+    if (condition.alpha != 1.0) params_->scale(condition.alpha);
+  }
+  std::unique_ptr<DownProjNoise> noise;
+  if (condition.noise_scale)
+    noise = std::make_unique<DownProjNoise>(model_, ttt_config_->layers, *condition.noise_scale);
+  ttt::TTTConfig ttt_config = ttt_config_ ? *ttt_config_ : ttt::TTTConfig{};
+  if (protocol.flush_partial_chunk) ttt_config.partial_chunk = ttt::PartialChunk::flush;
+
+  RecordWriter writer(jsonl);
+  log::Progress progress("run " + condition.name, static_cast<std::int64_t>(pending.size()),
+                         "probes");
+  const std::int64_t max_new = protocol.max_new_tokens;
+  // Each row needs at most longest_prompt + max_new slots; twice that leaves room for the padding
+  // rows of different ages leave between compactions.
+  const std::int64_t capacity = 2 * (static_cast<std::int64_t>(longest_prompt) + max_new);
+  std::map<const bench::Sample*, ttt::TTTState> memories;
+
+  auto stop_reason = [&](const Row& row) -> std::string {
+    const std::int64_t id = row.generated.back();
+    if (std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) return "stop_token";
+    if (protocol.stop_at_newline && id < static_cast<std::int64_t>(tokenizer_.vocab_size()) &&
+        tokenizer_.id_to_token(static_cast<tokenizer::TokenId>(id)).find('\n') != std::string::npos)
+      return "newline";
+    if (static_cast<std::int64_t>(row.generated.size()) >= max_new) return "max_new_tokens";
+    return "";
+  };
+  auto complete = [&](const Row& row, const std::string& reason) {
+    const Record record = finish(row, reason);
+    stats.generated_tokens += record.generated_tokens;
+    ++stats.probes;
+    writer.write(record);
+    progress.advance();
+  };
+  auto argmax_ids = [](const at::Tensor& logits) {
+    const at::Tensor next = logits.select(1, 0).argmax(-1).to(at::kCPU).contiguous();
+    return std::vector<std::int64_t>(next.data_ptr<std::int64_t>(),
+                                     next.data_ptr<std::int64_t>() + next.numel());
+  };
+
+  std::vector<Row> rows;
+  ttt::TTTRows states;
+  model::KVCache cache;
+  std::size_t next = 0;
+  while (next < pending.size() || !rows.empty()) {
+    // Admit new probes into the free rows: one padded prefill for all of them, each row with its
+    // own TTT state (a copy of its sample's memory, sharing its tensors).
+    std::vector<Row> incoming;
+    ttt::TTTRows incoming_states;
+    std::vector<std::vector<std::int64_t>> prompts;
+    while (rows.size() + incoming.size() < static_cast<std::size_t>(options_.batch_size) &&
+           next < pending.size()) {
+      const Pending& p = pending[next++];
+      ttt::TTTState state;
+      if (const auto text = ingest_text(condition, *p.sample); text && graft_on) {
+        auto it = memories.find(p.sample);
+        if (it == memories.end()) {
+          it = memories.emplace(p.sample, ingest(*text, ttt_config, ingest_limit(condition.ingest)))
+                   .first;
+          ++stats.samples_ingested;
+        }
+        state = it->second;
+        state.frozen = condition.frozen;
+      }
+      if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
+      incoming.push_back({p.sample, p.probe, static_cast<std::int64_t>(p.prompt.size()), {},
+                          Clock::now()});
+      incoming_states.push_back(std::move(state));
+      prompts.push_back(p.prompt);
+    }
+    model::KVCache incoming_cache;
+    if (!incoming.empty()) {
+      const auto n = static_cast<std::int64_t>(incoming.size());
+      std::int64_t width = 0;
+      for (const auto& prompt : prompts) width = std::max<std::int64_t>(width, prompt.size());
+      at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kLong);
+      for (std::int64_t r = 0; r < n; ++r) {  // left padding: every row's last token at the end
+        const auto& prompt = prompts[static_cast<std::size_t>(r)];
+        const auto len = static_cast<std::int64_t>(prompt.size());
+        ids[r].narrow(0, width - len, len).copy_(at::tensor(prompt, at::kLong));
+        mask[r].narrow(0, width - len, len).fill_(1);
+      }
+      incoming_cache = model_.make_cache(n, width);
+      std::optional<ttt::Graft> graft;
+      model::ForwardOptions forward;
+      if (graft_on) forward.mlp_override = &graft.emplace(ttt_config, *params_, incoming_states);
+      forward.last_logits_only = true;
+      if (!mask.all().item<bool>()) forward.attention_mask = mask;
+      const std::vector<std::int64_t> first = argmax_ids(model_.forward(ids, incoming_cache, forward));
+      for (std::size_t r = 0; r < incoming.size(); ++r) incoming[r].generated.push_back(first[r]);
+    }
+
+    // Rows that stopped leave; the rest, old and new, form the next batch.
+    std::vector<std::pair<const model::KVCache*, std::int64_t>> sources;
+    std::vector<Row> kept;
+    ttt::TTTRows kept_states;
+    auto keep_or_finish = [&](Row& row, ttt::TTTState& state, const model::KVCache* source,
+                              std::int64_t index) {
+      if (const std::string reason = stop_reason(row); !reason.empty()) {
+        complete(row, reason);
+        return;
+      }
+      sources.emplace_back(source, index);
+      kept.push_back(std::move(row));
+      kept_states.push_back(std::move(state));
+    };
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      keep_or_finish(rows[r], states[r], &cache, static_cast<std::int64_t>(r));
+    for (std::size_t r = 0; r < incoming.size(); ++r)
+      keep_or_finish(incoming[r], incoming_states[r], &incoming_cache, static_cast<std::int64_t>(r));
+    if (kept.empty()) {
+      rows.clear();
+      states.clear();
+      cache = model::KVCache();
+      continue;
+    }
+    if (!incoming.empty() || kept.size() != rows.size()) {
+      model::KVCache merged = model_.make_cache(static_cast<std::int64_t>(kept.size()), capacity);
+      if (cache.length() + 1 > capacity) cache.compact();
+      for (std::size_t r = 0; r < sources.size(); ++r)
+        merged.assign_row(static_cast<std::int64_t>(r), *sources[r].first, sources[r].second);
+      cache = std::move(merged);
+    }
+    rows = std::move(kept);
+    states = std::move(kept_states);
+
+    // One decode step for every row.
+    if (cache.length() + 1 > cache.capacity()) cache.compact();
+    std::vector<std::int64_t> last;
+    for (const Row& row : rows) last.push_back(row.generated.back());
+    std::optional<ttt::Graft> graft;
+    model::ForwardOptions forward;
+    if (graft_on) forward.mlp_override = &graft.emplace(ttt_config, *params_, states);
+    forward.last_logits_only = true;
+    const std::vector<std::int64_t> step = argmax_ids(model_.forward(
+        at::tensor(last, at::kLong).view({static_cast<std::int64_t>(last.size()), 1}), cache, forward));
+    for (std::size_t r = 0; r < rows.size(); ++r) rows[r].generated.push_back(step[r]);
+  }
+  progress.finish();
+  noise.reset();
+
+  const std::vector<Record> records = read_records(jsonl);
+  io::atomic_write_file(options_.out_dir / ("condition_" + condition.name + ".json"),
+                        seed_format(samples, records, jsonl.string()));
+  stats.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  log::info("condition ", condition.name, ": ", stats.probes, " probes answered (", stats.skipped,
+            " from an earlier run) in ", stats.seconds, " s, ",
+            stats.seconds > 0 ? static_cast<double>(stats.probes) / stats.seconds : 0.0,
+            " probes/s, ", stats.generated_tokens, " tokens generated, ", stats.samples_ingested,
+            " samples ingested");
+  return stats;
+}
+
+nlohmann::ordered_json ConditionStats::to_json() const {
+  return {{"condition", name},
+          {"probes", probes},
+          {"resumed_probes", skipped},
+          {"generated_tokens", generated_tokens},
+          {"samples_ingested", samples_ingested},
+          {"seconds", seconds},
+          {"probes_per_second", seconds > 0 ? static_cast<double>(probes) / seconds : 0.0}};
+}
+
+}  // namespace tttmem::experiment

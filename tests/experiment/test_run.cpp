@@ -1,0 +1,267 @@
+// `tttmem run` end to end on a tiny random Qwen3 (vocabulary of the Qwen tokenizer) with live TTT
+// parameters (non-zero conv, chunk 8 so probes update their fast weights), in fp32: batched runs
+// equal batch-size-1 runs token for token in every condition, a killed run resumes exactly, and
+// bad setups fail with a clear message.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+#include <map>
+
+#include "test_support.h"
+#include "tttmem/experiment.h"
+#include "tttmem/io.h"
+#include "tttmem/ttt.h"
+
+namespace tttmem::experiment {
+namespace {
+
+using Results = std::map<std::pair<std::string, std::string>, Record>;
+
+Results results(const std::filesystem::path& jsonl) {
+  Results out;
+  for (Record& r : read_records(jsonl)) out[{r.sample_id, r.probe_id}] = std::move(r);
+  return out;
+}
+
+// One model, TTT checkpoint and benchmark for the whole suite (made once: seconds).
+class RunCommand : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    scratch_ = new test::ScratchDir();
+    const auto root = test::source_dir();
+    auto made = test::run_tttmem("init-model --config '" +
+                                 (root / "configs/models/tiny-qwen3.json").string() +
+                                 "' --seed 3 --out '" + (*scratch_ / "model").string() + "'");
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    made = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 2 --out '" +
+                            (*scratch_ / "bench.json").string() + "'");
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    // Live TTT parameters: zero conv would make the graft an exact no-op.
+    const ModelConfig model = ModelConfig::load(*scratch_ / "model");
+    ttt::TTTConfig config;
+    config.set_layers({0, 2});
+    config.chunk = 8;
+    ttt::TTTParams params =
+        ttt::TTTParams::init(config, model, ttt::Init::dense, 5, at::kCPU, at::kFloat);
+    at::manual_seed(7);
+    for (auto& [layer, p] : params.layers) p.conv = at::randn(p.conv.sizes()) * 2.0;
+    params.save(*scratch_ / "ttt.safetensors");
+  }
+  static void TearDownTestSuite() { delete scratch_; }
+
+  static std::string run_args(const std::string& out, const std::string& extra) {
+    return "run --dtype fp32 --model '" + (*scratch_ / "model").string() + "' --benchmark '" +
+           (*scratch_ / "bench.json").string() + "' --tokenizer '" +
+           (test::source_dir() / "configs/tokenizers/qwen3").string() + "' --ttt '" +
+           (*scratch_ / "ttt.safetensors").string() +
+           "' --ttt-layers 0,2 --ttt-chunk 8 --ttt-lr 3 --max-new-tokens 8 --out '" +
+           (*scratch_ / out).string() + "' " + extra;
+  }
+  static test::CommandResult run(const std::string& out, const std::string& extra) {
+    return test::run_tttmem(run_args(out, extra));
+  }
+  static std::filesystem::path path(const std::string& name) { return *scratch_ / name; }
+
+  static void expect_same(const std::string& a, const std::string& b,
+                          const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+      const Results ra = results(path(a) / ("condition_" + name + ".jsonl"));
+      const Results rb = results(path(b) / ("condition_" + name + ".jsonl"));
+      ASSERT_FALSE(ra.empty()) << name;
+      ASSERT_EQ(ra.size(), rb.size()) << name;
+      for (const auto& [key, record] : ra) {
+        const Record& other = rb.at(key);
+        EXPECT_EQ(record.output_ids, other.output_ids) << name << " " << key.first << "/" << key.second;
+        EXPECT_EQ(record.predicted, other.predicted) << name << " " << key.first << "/" << key.second;
+        EXPECT_EQ(record.stop_reason, other.stop_reason);
+      }
+      EXPECT_EQ(io::read_file(path(a) / ("condition_" + name + ".json")),
+                io::read_file(path(b) / ("condition_" + name + ".json")))
+          << name;
+    }
+  }
+
+  static test::ScratchDir* scratch_;
+};
+test::ScratchDir* RunCommand::scratch_ = nullptr;
+
+TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
+  // L2-0001 (2 probes) and L3-0000 (10): every condition, D included, in a few seconds.
+  const std::string both = " --samples L2-0001,L3-0000", small = " --samples L2-0001";
+  for (const std::string batch : {"1", "8"}) {
+    const std::string b = " --batch-size " + batch;
+    for (const std::string& args :
+         {"--condition all" + both, "--condition ttt_paper" + small,
+          "--condition a_prime --noise-scales 0.05" + small, "--condition b_scaled --alphas 0.5" + small}) {
+      const auto r = run("seed_" + batch, args + b);
+      ASSERT_EQ(r.exit_code, 0) << args << b << "\n" << r.output;
+    }
+    const auto r = run("fixed_" + batch, "--protocol fixed --condition all --samples L3-0000" + b);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  expect_same("seed_1", "seed_8", {"a", "b", "c", "d", "ttt_paper", "a_prime_0p05", "b_scaled_0p5"});
+  expect_same("fixed_1", "fixed_8", {"a", "b", "c", "d"});
+
+  // The files are what interface 3 says: one record per selected probe, D on level 3 only.
+  const Results b = results(path("seed_1") / "condition_b.jsonl");
+  const Results c = results(path("seed_1") / "condition_c.jsonl");
+  const Results d = results(path("seed_1") / "condition_d.jsonl");
+  EXPECT_FALSE(d.empty());
+  for (const auto& [key, record] : d) EXPECT_EQ(record.level, 3) << key.first;
+  std::size_t differ = 0;
+  for (const auto& [key, record] : b) {
+    EXPECT_EQ(record.generated_tokens, static_cast<std::int64_t>(record.output_ids.size()));
+    EXPECT_GT(record.prompt_tokens, 0);
+    EXPECT_TRUE(record.stop_reason == "stop_token" || record.stop_reason == "max_new_tokens");
+    differ += record.output_ids != c.at(key).output_ids;
+  }
+  EXPECT_GT(differ, 0u) << "the TTT memory changed no answer: the parameters are not live";
+  // The seed protocol leaks probe-time updates; freezing (fixed) changes B's answers.
+  const Results fixed_b = results(path("fixed_1") / "condition_b.jsonl");
+  std::size_t leak = 0;
+  ASSERT_FALSE(fixed_b.empty());
+  for (const auto& [key, record] : fixed_b) leak += record.output_ids != b.at(key).output_ids;
+  EXPECT_GT(leak, 0u);
+  const auto run_json = nlohmann::json::parse(io::read_file(path("fixed_8") / "run.json"));
+  EXPECT_EQ(run_json.at("protocol"), "fixed");
+  EXPECT_EQ(run_json.at("protocol_options").at("freeze_while_answering"), true);
+  EXPECT_EQ(run_json.at("benchmark").at("sha256").get<std::string>(),
+            sha256_file(path("bench.json")));
+  EXPECT_EQ(run_json.at("conditions").size(), 4u);
+}
+
+TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {
+  const std::string args = "--condition all --samples L2-0001,L3-0000 --batch-size 4";
+  auto whole = run("whole", args);
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  // Killed abruptly after its 7th record of condition a...
+  auto killed = test::run_command("TTTMEM_TEST_EXIT_AFTER_RECORDS=7 " +
+                                  std::string(TTTMEM_BINARY) + " " +
+                                  run_args("resumed", args));
+  ASSERT_NE(killed.exit_code, 0) << killed.output;
+  EXPECT_EQ(read_records(path("resumed") / "condition_a.jsonl").size(), 7u);
+  EXPECT_FALSE(std::filesystem::exists(path("resumed") / "condition_b.jsonl"));
+  {  // ... in the middle of writing a line.
+    std::ofstream torn(path("resumed") / "condition_a.jsonl", std::ios::app);
+    torn << R"({"sample_id": "L1-00)";
+  }
+  auto again = run("resumed", args);
+  EXPECT_EQ(again.exit_code, 1) << "an existing result without --resume must not be overwritten";
+  again = run("resumed", args + " --resume");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  expect_same("whole", "resumed", {"a", "b", "c", "d"});
+  EXPECT_EQ(read_records(path("resumed") / "condition_a.jsonl").size(),
+            read_records(path("whole") / "condition_a.jsonl").size());
+  const auto run_json = nlohmann::json::parse(io::read_file(path("resumed") / "run.json"));
+  EXPECT_EQ(run_json.at("conditions").at(0).at("resumed_probes"), 7);
+}
+
+TEST_F(RunCommand, MissingTttParametersAndBadInputAreErrors) {
+  const std::string base = "run --dtype fp32 --model '" + path("model").string() +
+                           "' --benchmark '" + path("bench.json").string() + "' --tokenizer '" +
+                           (test::source_dir() / "configs/tokenizers/qwen3").string() +
+                           "' --limit 1 --max-new-tokens 2 ";
+  auto r = test::run_tttmem(base + "--condition b --out '" + path("no_ttt").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--ttt"), std::string::npos) << r.output;
+  r = test::run_tttmem(base + "--condition b --ttt-layers 0 --ttt '" + path("nowhere").string() +
+                       "' --out '" + path("no_ttt").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("nowhere"), std::string::npos) << r.output;
+  r = test::run_tttmem(base + "--condition c --samples L1-0000,L9-9999 --out '" +
+                       path("bad_ids").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("L9-9999"), std::string::npos) << r.output;
+  // Without any TTT, the zero-parameter conditions run on the plain model.
+  r = test::run_tttmem(base + "--condition c --samples L1-0001 --out '" + path("plain").string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_records(path("plain") / "condition_c.jsonl").size(), 10u);
+}
+
+// ---- the pieces, without a model
+
+TEST(Experiment, ScaleSuffixIsPythonReprWithP) {
+  EXPECT_EQ(scale_suffix(0.01), "0p01");
+  EXPECT_EQ(scale_suffix(0.2), "0p2");
+  EXPECT_EQ(scale_suffix(1.0), "1p0");
+  EXPECT_EQ(scale_suffix(1.0235), "1p0235");
+}
+
+TEST(Experiment, PythonStripRemovesUnicodeWhitespaceOnly) {
+  EXPECT_EQ(python_strip(" \t\n答案\u3000\u00a0\n"), "答案");
+  EXPECT_EQ(python_strip("\u3000 a b \u2003"), "a b");
+  EXPECT_EQ(python_strip("\u200b答\u200b"), "\u200b答\u200b");  // zero-width space is not space
+  EXPECT_EQ(python_strip("   "), "");
+}
+
+TEST(Experiment, Sha256KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(std::string(1000, 'a')),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+TEST(Experiment, ConditionsAreDataAsTheSeedDefinedThem) {
+  const ProtocolOptions seed = ProtocolOptions::preset("seed");
+  const auto all = make_conditions("all", seed, {}, {});
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_TRUE(all[0].conversation_in_prompt);
+  EXPECT_EQ(all[0].params, Params::zero);
+  EXPECT_EQ(all[1].ingest, Ingest::conversation);
+  EXPECT_EQ(all[1].params, Params::trained);
+  EXPECT_FALSE(all[1].frozen);  // the probe-time leak of SPEC.md S2.8
+  EXPECT_FALSE(all[2].conversation_in_prompt);
+  EXPECT_EQ(all[3].ingest, Ingest::conversation_and_distractor);
+  EXPECT_TRUE(all[3].level3_only);
+  const auto fixed = make_conditions("all", ProtocolOptions::preset("fixed"), {}, {});
+  EXPECT_TRUE(fixed[1].frozen);
+  EXPECT_TRUE(fixed[0].distractor_in_prompt);
+  EXPECT_TRUE(fixed[2].distractor_in_prompt);
+  const auto noise = make_conditions("a_prime", seed, {0.01, 0.5}, {});
+  ASSERT_EQ(noise.size(), 2u);
+  EXPECT_EQ(noise[1].name, "a_prime_0p5");
+  EXPECT_EQ(*noise[1].noise_scale, 0.5);
+  const auto scaled = make_conditions("b_scaled", seed, {}, {0.1});
+  EXPECT_EQ(scaled[0].name, "b_scaled_0p1");
+  EXPECT_EQ(scaled[0].alpha, 0.1);
+  EXPECT_THROW(make_conditions("e", seed, {}, {}), std::invalid_argument);
+}
+
+TEST(Experiment, SeedPromptsAndSelection) {
+  bench::GenerateOptions options;
+  options.samples_per_level = 3;
+  const bench::Benchmark benchmark = bench::generate(options);
+  const auto limited = select_samples(benchmark, {}, 2, false);
+  ASSERT_EQ(limited.size(), 6u);
+  EXPECT_EQ(limited[0]->sample_id, "L1-0000");
+  EXPECT_EQ(limited[2]->sample_id, "L2-0000");
+  EXPECT_EQ(select_samples(benchmark, {}, std::nullopt, true).size(), 3u);
+  EXPECT_THROW(select_samples(benchmark, {"nope"}, std::nullopt, false), std::invalid_argument);
+
+  const ProtocolOptions seed = ProtocolOptions::preset("seed");
+  const auto all = make_conditions("all", seed, {}, {});
+  const bench::Sample& l3 = benchmark.samples.back();
+  ASSERT_EQ(l3.level, 3);
+  const bench::Probe& probe = l3.probes.front();
+  // Spec 2.7: A puts only the conversation in context, never the distractor.
+  EXPECT_EQ(probe_prompt(all[0], seed, l3, probe),
+            tokenizer::seed_prompt_with_conversation(l3.conversation, probe.question));
+  EXPECT_EQ(probe_prompt(all[1], seed, l3, probe),
+            tokenizer::seed_prompt_without_conversation(probe.question));
+  EXPECT_EQ(*ingest_text(all[3], l3), l3.conversation + "\n\n" + *l3.distractor);
+  EXPECT_FALSE(ingest_text(all[2], l3));
+  const auto fixed = make_conditions("all", ProtocolOptions::preset("fixed"), {}, {});
+  EXPECT_EQ(probe_prompt(fixed[0], seed, l3, probe),
+            tokenizer::seed_prompt_with_conversation(l3.conversation + "\n\n" + *l3.distractor,
+                                                     probe.question));
+  ProtocolOptions chat = seed;
+  chat.chat_template = true;
+  const std::string rendered = probe_prompt(all[2], chat, l3, probe);
+  EXPECT_EQ(rendered.rfind("<|im_start|>system\n", 0), 0u);
+  EXPECT_NE(rendered.find("<think>\n\n</think>\n\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tttmem::experiment
