@@ -140,7 +140,7 @@ std::optional<Figure> position_decay(const Report& r) {
     << "set title \"Fact recall by position in the conversation (probe index, L1+L3)\\n"
        "(does TTT have a forgetting gradient?)\"\n"
     << "set xlabel 'Position in conversation'\nset ylabel 'Exact Match'\nset yrange [0:1]\n"
-    << "set xrange [-0.3:2.3]\nset grid ytics lc rgb '#dddddd'\nset key top right\n";
+    << "set xrange [-0.3:2.3]\nset grid ytics lc rgb '#dddddd'\nset key outside right top\n";
   s << "plot ";
   for (std::size_t i = 0; i < conds.size(); ++i) {
     const std::size_t col = 3 + 3 * i;
@@ -167,7 +167,7 @@ std::optional<Figure> distractor_effect(const Report& r) {
     << "set yrange [0:1]\nset xrange [-0.6:1.6]\nset boxwidth 0.6\n"
     << "set style fill solid 0.85 border -1\nunset key\nset grid ytics lc rgb '#dddddd'\n"
     << "plot $data using 1:3:xtic(2) with boxes lc rgb '#4c72b0', \\\n"
-    << "     '' using 1:3:4:5 with yerrorbars lc rgb 'black' pt -1, \\\n"
+    << "     '' using 1:3:4:5 with yerrorbars lc rgb 'black' ps 0, \\\n"
     << "     '' using 1:($5 + 0.03):(sprintf('%.3f', $3)) with labels\n";
   return Figure{"fig4_distractor_effect", 840, 600, s.str()};
 }
