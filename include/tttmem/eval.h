@@ -28,8 +28,8 @@ struct EvalError : std::runtime_error {
 std::u32string normalize(std::string_view utf8);
 std::u32string decode_utf8(std::string_view utf8);  // throws EvalError on invalid UTF-8
 std::string encode_utf8(std::u32string_view text);
-std::string python_strip(std::string_view utf8);     // str.strip(): Python whitespace, both ends
-std::string first_line(std::string_view utf8);       // python_strip, then up to the first LF
+std::string python_strip(std::string_view utf8);  // str.strip(): Python whitespace, both ends
+std::string first_line(std::string_view utf8);    // python_strip, then up to the first LF
 
 // Containment EM: the normalised gold is non-empty and a substring of the normalised prediction.
 bool contains_match(std::u32string_view norm_predicted, std::u32string_view norm_gold);
@@ -56,13 +56,13 @@ struct Prediction {
   std::optional<std::int64_t> generated_tokens;
 };
 struct SampleResult {
-  std::size_t sample_index = 0;  // into Benchmark::samples
+  std::size_t sample_index = 0;         // into Benchmark::samples
   std::vector<Prediction> predictions;  // benchmark probe order
 };
 struct ConditionResult {
-  std::string name;                    // a, b, c, d, ttt_paper, a_prime_0p01, ...
-  std::filesystem::path source;        // the file read
-  std::vector<SampleResult> samples;   // benchmark order; samples absent from the file left out
+  std::string name;                   // a, b, c, d, ttt_paper, a_prime_0p01, ...
+  std::filesystem::path source;       // the file read
+  std::vector<SampleResult> samples;  // benchmark order; samples absent from the file left out
 };
 
 // Condition names whose files (condition_<x>.jsonl or .json) exist in `dir`, in report order:
@@ -134,8 +134,8 @@ struct ConditionScores {
   std::size_t n_samples = 0;
   Bucket overall;
   Buckets by_level, by_category, by_position;
-  Buckets by_fact_position;       // v2 benchmarks (facts with offsets) only
-  Buckets by_distractor_length;   // level-3 samples with a distractor_target (v2) only
+  Buckets by_fact_position;      // v2 benchmarks (facts with offsets) only
+  Buckets by_distractor_length;  // level-3 samples with a distractor_target (v2) only
   Degeneracy degeneracy;
 };
 ConditionScores score_condition(const ConditionResult& result, const bench::Benchmark& benchmark);
@@ -163,7 +163,7 @@ std::optional<PairedDifference> paired_difference(const ConditionScores& x,
 // ---- Report ------------------------------------------------------------------------------------
 
 struct Report {
-  std::vector<ConditionScores> conditions;  // report order, every bucket with its intervals
+  std::vector<ConditionScores> conditions;    // report order, every bucket with its intervals
   std::vector<PairedDifference> differences;  // b-c, a-b when both present
   std::vector<std::string> warnings;
   BootstrapOptions bootstrap;

@@ -1,11 +1,12 @@
 // The seed's four figures (seed spec 6.6), drawn by gnuplot from generated scripts that keep
 // their data inline, so figures/<name>.gp re-renders <name>.png and <name>.svg on its own.
 // Differences from the seed: 95% CI error bars, and the position plot shows every main condition.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <unistd.h>
 
 #include "tttmem/eval.h"
 #include "tttmem/io.h"
@@ -16,7 +17,7 @@ namespace tttmem::eval {
 namespace {
 
 struct Figure {
-  std::string name;  // file stem
+  std::string name;   // file stem
   int width, height;  // pixels at the seed's 120 dpi
   std::string body;   // data blocks and plot commands
 };
@@ -24,8 +25,7 @@ struct Figure {
 const char* kMain[] = {"a", "b", "c", "d", "ttt_paper"};
 
 std::string label(const std::string& name) {
-  return name.size() == 1 ? "Cond " + std::string(1, static_cast<char>(name[0] - 'a' + 'A'))
-                          : name;
+  return name.size() == 1 ? "Cond " + std::string(1, static_cast<char>(name[0] - 'a' + 'A')) : name;
 }
 
 std::string num(double v) {
@@ -133,7 +133,8 @@ std::optional<Figure> position_decay(const Report& r) {
   int x = 0;
   for (const char* pos : {"front", "middle", "back"}) {
     s << x++ << " " << pos;
-    for (const ConditionScores* c : conds) s << " " << with_errors(find_bucket(c->by_position, pos));
+    for (const ConditionScores* c : conds)
+      s << " " << with_errors(find_bucket(c->by_position, pos));
     s << "\n";
   }
   s << "EOD\n"
@@ -191,8 +192,9 @@ bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") =
 
 bool write_figures(const Report& report, const std::filesystem::path& figures_dir) {
   if (!have_gnuplot()) {
-    log::warn("gnuplot is not installed: no figures written (report.json and results.md are "
-              "complete; install gnuplot-nox, see scripts/setup.sh)");
+    log::warn(
+        "gnuplot is not installed: no figures written (report.json and results.md are "
+        "complete; install gnuplot-nox, see scripts/setup.sh)");
     return false;
   }
   std::vector<Figure> figures;

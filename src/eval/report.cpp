@@ -106,10 +106,8 @@ OJ condition_json(const ConditionScores& c) {
 }
 
 OJ difference_json(const PairedDifference& d, bool with_ci) {
-  OJ out = {{"n_samples", d.n_samples},
-            {"em_" + d.x, d.em_x},
-            {"em_" + d.y, d.em_y},
-            {"diff", d.diff}};
+  OJ out = {
+      {"n_samples", d.n_samples}, {"em_" + d.x, d.em_x}, {"em_" + d.y, d.em_y}, {"diff", d.diff}};
   if (with_ci) out["ci95"] = interval(d.ci);
   return out;
 }
@@ -122,8 +120,13 @@ std::string fixed(double v, int digits) {
 std::string fixed(const std::optional<double>& v, int digits) {
   return v ? fixed(*v, digits) : "n/a";
 }
-std::string with_ci(double v, const Interval& ci) {
-  return fixed(v, 4) + " [" + fixed(ci.lo, 4) + ", " + fixed(ci.hi, 4) + "]";
+std::string with_ci(double v, const std::optional<Interval>& ci) {
+  if (!ci) return fixed(v, 4);
+  return fixed(v, 4) + " [" + fixed(ci->lo, 4) + ", " + fixed(ci->hi, 4) + "]";
+}
+
+std::optional<Interval> paired_ci(const Report& r, const PairedDifference& d) {
+  return r.bootstrap.resamples > 0 ? std::optional(d.ci) : std::nullopt;
 }
 
 std::string upper_name(const std::string& name) {
@@ -168,8 +171,8 @@ std::string summary_text(const Report& r) {
   std::ostringstream out;
   for (const ConditionScores& c : r.conditions) {
     out << "cond " << c.name << ": EM=" << fixed(c.overall.em(), 4);
-    if (c.overall.ci) out << " [" << fixed(c.overall.ci->em.lo, 4) << ", "
-                          << fixed(c.overall.ci->em.hi, 4) << "]";
+    if (c.overall.ci)
+      out << " [" << fixed(c.overall.ci->em.lo, 4) << ", " << fixed(c.overall.ci->em.hi, 4) << "]";
     out << " strict=" << fixed(c.overall.strict_em(), 4) << " F1=" << fixed(c.overall.f1(), 4)
         << " n=" << c.overall.n << " (" << c.n_samples << " samples)"
         << " degenerate=" << fixed(100 * c.degeneracy.degenerate, 1) << "%\n";
@@ -180,7 +183,7 @@ std::string summary_text(const Report& r) {
       << "lift_over_no_memory (EM B - EM C):     " << fixed(h.lift, 4) << "\n";
   for (const PairedDifference& d : r.differences)
     out << "paired EM " << d.x << " - " << d.y << " over " << d.n_samples
-        << " samples: " << with_ci(d.diff, d.ci) << "\n";
+        << " samples: " << with_ci(d.diff, paired_ci(r, d)) << "\n";
   out << "distractor_decay_rate:                 " << fixed(h.decay, 4) << "\n"
       << "verdict: " << (h.verdict ? *h.verdict : "n/a (needs conditions a and b)") << "\n";
   return out.str();
@@ -190,16 +193,21 @@ std::string results_markdown(const Report& r) {
   std::ostringstream out;
   if (!r.command.empty()) out << "Made by `" << r.command << "`";
   out << " (benchmark " << r.benchmark_version << ", " << r.benchmark_samples << " samples, "
-      << r.benchmark_probes << " probes; 95% CIs: percentile bootstrap over samples, "
-      << r.bootstrap.resamples << " resamples, seed " << r.bootstrap.seed << ").\n\n";
+      << r.benchmark_probes << " probes; ";
+  if (r.bootstrap.resamples > 0)
+    out << "95% CIs: percentile bootstrap over samples, " << r.bootstrap.resamples
+        << " resamples, seed " << r.bootstrap.seed << ").\n\n";
+  else
+    out << "no confidence intervals: --bootstrap 0).\n\n";
   out << "| condition | samples | probes | EM (containment) [95% CI] | strict EM [95% CI] "
          "| F1 [95% CI] | EM L1 | EM L2 | EM L3 | degenerate |\n"
       << "|---|---:|---:|---|---|---|---:|---:|---:|---:|\n";
   for (const ConditionScores& c : r.conditions) {
-    const BucketIntervals ci = c.overall.ci.value_or(BucketIntervals{});
+    const std::optional<BucketIntervals>& ci = c.overall.ci;  // none without the bootstrap
     out << "| " << upper_name(c.name) << " | " << c.n_samples << " | " << c.overall.n << " | "
-        << with_ci(c.overall.em(), ci.em) << " | " << with_ci(c.overall.strict_em(), ci.strict_em)
-        << " | " << with_ci(c.overall.f1(), ci.f1);
+        << with_ci(c.overall.em(), ci ? std::optional(ci->em) : std::nullopt) << " | "
+        << with_ci(c.overall.strict_em(), ci ? std::optional(ci->strict_em) : std::nullopt) << " | "
+        << with_ci(c.overall.f1(), ci ? std::optional(ci->f1) : std::nullopt);
     for (const char* level : {"1", "2", "3"}) {
       const Bucket* b = find_bucket(c.by_level, level);
       out << " | " << (b ? fixed(b->em(), 4) : "—");
@@ -212,9 +220,9 @@ std::string results_markdown(const Report& r) {
       << "- lift_over_no_memory = EM(B) − EM(C) = " << fixed(h.lift, 4) << "\n";
   for (const PairedDifference& d : r.differences)
     out << "- paired EM(" << upper_name(d.x) << ") − EM(" << upper_name(d.y) << ") over "
-        << d.n_samples << " common samples: " << with_ci(d.diff, d.ci) << "\n";
-  out << "- distractor: EM(B, L3) = " << fixed(h.em_b_level3, 4)
-      << ", EM(D) = " << fixed(h.em_d, 4) << ", decay rate = " << fixed(h.decay, 4) << "\n";
+        << d.n_samples << " common samples: " << with_ci(d.diff, paired_ci(r, d)) << "\n";
+  out << "- distractor: EM(B, L3) = " << fixed(h.em_b_level3, 4) << ", EM(D) = " << fixed(h.em_d, 4)
+      << ", decay rate = " << fixed(h.decay, 4) << "\n";
   for (const std::string& w : r.warnings) out << "- warning: " << w << "\n";
   return out.str();
 }

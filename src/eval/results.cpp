@@ -51,7 +51,8 @@ class Index {
 class Record {
  public:
   Record(const J& obj, std::string where) : obj_(obj), where_(std::move(where)) {
-    if (!obj.is_object()) throw EvalError(where_ + ": expected a JSON object, got " + obj.type_name());
+    if (!obj.is_object())
+      throw EvalError(where_ + ": expected a JSON object, got " + obj.type_name());
   }
   const J& get(const char* key) const {
     const auto it = obj_.find(key);
@@ -108,9 +109,8 @@ class Collector {
       throw EvalError(at + ": sample " + sample_id + " has no probe '" + p.probe_id +
                       "' in the benchmark (results of another benchmark?)");
     const bench::Probe& probe = sample.probes[*k];
-    for (const auto& [field, mine, theirs] :
-         {std::tuple{"question", &p.question, &probe.question},
-          std::tuple{"gold", &p.gold, &probe.gold_answer}})
+    for (const auto& [field, mine, theirs] : {std::tuple{"question", &p.question, &probe.question},
+                                              std::tuple{"gold", &p.gold, &probe.gold_answer}})
       if (*mine != *theirs)
         throw EvalError(at + ": sample " + sample_id + " probe " + p.probe_id + ": " + field +
                         " '" + *mine + "' differs from the benchmark's '" + *theirs +
@@ -177,8 +177,7 @@ std::optional<double> ablation_scale(const std::string& name) {
     std::replace(number.begin(), number.end(), 'p', '.');
     double value = 0;
     const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
-    if (ec == std::errc() && end == number.data() + number.size() && !number.empty())
-      return value;
+    if (ec == std::errc() && end == number.data() + number.size() && !number.empty()) return value;
   }
   return std::nullopt;
 }
@@ -186,8 +185,9 @@ std::optional<double> ablation_scale(const std::string& name) {
 std::vector<std::string> discover_conditions(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
-    throw EvalError(dir.string() + ": not a folder (--results must name the folder holding "
-                                   "condition_<x>.jsonl or condition_<x>.json files)");
+    throw EvalError(dir.string() +
+                    ": not a folder (--results must name the folder holding "
+                    "condition_<x>.jsonl or condition_<x>.json files)");
   std::set<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -197,8 +197,8 @@ std::vector<std::string> discover_conditions(const std::filesystem::path& dir) {
           file.compare(file.size() - ext.size(), ext.size(), ext) != 0)
         continue;
       const std::string name = file.substr(10, file.size() - 10 - ext.size());
-      const bool main = std::find(kMainConditions.begin(), kMainConditions.end(), name) !=
-                        kMainConditions.end();
+      const bool main =
+          std::find(kMainConditions.begin(), kMainConditions.end(), name) != kMainConditions.end();
       if (main || ablation_scale(name)) found.insert(name);
     }
   }

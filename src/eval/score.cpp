@@ -101,6 +101,29 @@ Interval interval95(std::vector<double>& values) {
   return {percentile(values, 0.025), percentile(values, 0.975)};
 }
 
+// Level-3 samples whose predictions equal those of the level-1 sample with the same
+// conversation: the condition never saw the distractor, so L3 repeats L1 (the seed's A, B and C;
+// seed spec 9.1). Returns {equal, comparable}.
+std::pair<std::size_t, std::size_t> l3_repeating_l1(const ConditionResult& result,
+                                                    const bench::Benchmark& benchmark) {
+  std::map<std::string_view, const SampleResult*> level1;
+  for (const SampleResult& r : result.samples)
+    if (benchmark.samples[r.sample_index].level == 1)
+      level1[benchmark.samples[r.sample_index].conversation] = &r;
+  std::size_t equal = 0, comparable = 0;
+  for (const SampleResult& r : result.samples) {
+    const bench::Sample& sample = benchmark.samples[r.sample_index];
+    const auto it = sample.level == 3 ? level1.find(sample.conversation) : level1.end();
+    if (it == level1.end()) continue;
+    ++comparable;
+    equal += std::equal(
+        r.predictions.begin(), r.predictions.end(), it->second->predictions.begin(),
+        it->second->predictions.end(),
+        [](const Prediction& x, const Prediction& y) { return x.predicted == y.predicted; });
+  }
+  return {equal, comparable};
+}
+
 }  // namespace
 
 void Bucket::add(std::size_t sample_index, const ProbeScore& score) {
@@ -251,15 +274,25 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
       report.warnings.push_back("condition " + scores.name + " covers " +
                                 std::to_string(scores.n_samples) + " of " +
                                 std::to_string(benchmark.samples.size()) + " benchmark samples");
+    if (const auto [equal, comparable] = l3_repeating_l1(result, benchmark); equal > 0)
+      report.warnings.push_back(
+          "condition " + scores.name + ": level-3 predictions equal level 1's in " +
+          std::to_string(equal) + " of " + std::to_string(comparable) +
+          " samples (no distractor reached this condition, so its L3 numbers repeat L1)");
     report.conditions.push_back(std::move(scores));
   }
 
-  const auto find = [&](const char* name) -> const ConditionScores* {
+  const auto find = [&](const std::string& name) -> const ConditionScores* {
     for (const ConditionScores& c : report.conditions)
       if (c.name == name) return &c;
     return nullptr;
   };
-  for (const auto& [x, y] : {std::pair{"b", "c"}, std::pair{"a", "b"}}) {
+  // B - C and A - B, and every ablation against C on the samples both scored (the seed compared
+  // its 30-sample ablations with C on all 300: seed spec 9.13).
+  std::vector<std::pair<std::string, std::string>> pairs{{"b", "c"}, {"a", "b"}};
+  for (const ConditionScores& c : report.conditions)
+    if (ablation_scale(c.name)) pairs.emplace_back(c.name, "c");
+  for (const auto& [x, y] : pairs) {
     const ConditionScores *cx = find(x), *cy = find(y);
     if (!cx || !cy) continue;
     if (auto d = paired_difference(*cx, *cy, options)) report.differences.push_back(*d);
@@ -268,7 +301,8 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
   const ConditionScores *a = find("a"), *b = find("b"), *c = find("c"), *d = find("d");
   if (!a || !b)
     report.warnings.push_back(std::string("memory_efficiency_ratio and verdict are null: "
-                                          "condition ") + (!a ? "a" : "b") + " is missing");
+                                          "condition ") +
+                              (!a ? "a" : "b") + " is missing");
   if (!b || !c)
     report.warnings.push_back(std::string("lift_over_no_memory is null: condition ") +
                               (!b ? "b" : "c") + " is missing");

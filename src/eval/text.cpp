@@ -14,8 +14,8 @@ namespace {
 // What Python's `\s` (str.isspace) matches.
 bool is_python_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 // The seed's 82 punctuation code points (seed spec 6.2). Curly quotes, U+FF0E and 〈〉 are not in.
@@ -23,16 +23,13 @@ bool is_seed_punctuation(char32_t c) {
   if (c < 0x80)
     return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
            (c >= 0x7B && c <= 0x7E);
-  switch (c) {
-    case 0x00B7: case 0x2013: case 0x2014: case 0x2026: case 0x2027:
-    case 0x3001: case 0x3002: case 0x300A: case 0x300B: case 0x300C: case 0x300D:
-    case 0x300E: case 0x300F: case 0x3010: case 0x3011: case 0x3014: case 0x3015:
-    case 0x301C: case 0xFF0F: case 0xFF61:
-      return true;
-    default:
-      return (c >= 0xFF01 && c <= 0xFF0D) || (c >= 0xFF1A && c <= 0xFF20) ||
-             (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF5E);
-  }
+  // The single code points outside the full-width ranges below.
+  static constexpr std::array<char32_t, 20> kSingles{
+      0x00B7, 0x2013, 0x2014, 0x2026, 0x2027, 0x3001, 0x3002, 0x300A, 0x300B, 0x300C,
+      0x300D, 0x300E, 0x300F, 0x3010, 0x3011, 0x3014, 0x3015, 0x301C, 0xFF0F, 0xFF61};
+  return std::find(kSingles.begin(), kSingles.end(), c) != kSingles.end() ||
+         (c >= 0xFF01 && c <= 0xFF0D) || (c >= 0xFF1A && c <= 0xFF20) ||
+         (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF5E);
 }
 
 [[noreturn]] void icu_failure(const char* step, UErrorCode status) {

@@ -25,15 +25,19 @@ void write_condition(const std::filesystem::path& dir, const std::string& name,
   std::string out;
   for (const bench::Sample& s : v1_benchmark().samples) {
     if (std::find(samples.begin(), samples.end(), s.sample_id) == samples.end()) continue;
-    const bool right =
-        std::find(correct.begin(), correct.end(), s.sample_id) != correct.end();
+    const bool right = std::find(correct.begin(), correct.end(), s.sample_id) != correct.end();
     // Reverse probe order: completion order is not benchmark order.
     for (auto p = s.probes.rbegin(); p != s.probes.rend(); ++p)
-      out += json{{"sample_id", s.sample_id}, {"level", s.level}, {"probe_id", p->probe_id},
-                  {"question", p->question}, {"gold", p->gold_answer},
+      out += json{{"sample_id", s.sample_id},
+                  {"level", s.level},
+                  {"probe_id", p->probe_id},
+                  {"question", p->question},
+                  {"gold", p->gold_answer},
                   {"predicted", right ? p->gold_answer + "。\n问题：" : "不知道"},
-                  {"output_ids", json::array()}, {"prompt_tokens", 50},
-                  {"generated_tokens", 8}, {"stop_reason", "max_new_tokens"},
+                  {"output_ids", json::array()},
+                  {"prompt_tokens", 50},
+                  {"generated_tokens", 8},
+                  {"stop_reason", "max_new_tokens"},
                   {"seconds", 0.1}}
                  .dump() +
              "\n";
@@ -52,8 +56,7 @@ std::int64_t probes_of(const std::vector<std::string>& samples) {
 CommandResult evaluate(const std::filesystem::path& results, const std::filesystem::path& out,
                        const std::string& extra = "") {
   return run_tttmem("evaluate --results '" + results.string() + "' --out '" + out.string() +
-                    "' --benchmark '" + v1_benchmark_path().string() + "' --bootstrap 200" +
-                    extra);
+                    "' --benchmark '" + v1_benchmark_path().string() + "' --bootstrap 200" + extra);
 }
 
 TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
@@ -84,7 +87,7 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   const double n = static_cast<double>(probes_of(kSamples));
   const double em_b = static_cast<double>(probes_of({"L1-0000", "L3-0001"})) / n;
   const double em_b_l3 = static_cast<double>(probes_of({"L3-0001"})) /
-                          static_cast<double>(probes_of({"L3-0000", "L3-0001", "L3-0002"}));
+                         static_cast<double>(probes_of({"L3-0000", "L3-0001", "L3-0002"}));
   EXPECT_EQ(h["em_a_context_baseline"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(h["em_b_ttt_memory"].get<double>(), em_b);
   EXPECT_EQ(h["em_c_no_memory"].get<double>(), 0.0);
@@ -97,6 +100,8 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_DOUBLE_EQ(h["em_b_minus_c"]["diff"].get<double>(), em_b);
   EXPECT_EQ(h["em_b_minus_c"]["n_samples"], 9);
   EXPECT_DOUBLE_EQ(h["em_a_minus_b"]["diff"].get<double>(), 1.0 - em_b);
+  EXPECT_DOUBLE_EQ(h["em_b_scaled_0p5_minus_c"]["diff"].get<double>(),
+                   static_cast<double>(probes_of({"L2-0001"})) / n);
   const double lo = h["em_b_minus_c"]["ci95"][0], hi = h["em_b_minus_c"]["ci95"][1];
   EXPECT_LE(lo, em_b);
   EXPECT_GE(hi, em_b);
@@ -119,8 +124,8 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_TRUE(contains(r.output, "verdict: NEGATIVE")) << r.output;
 
   if (run_command("command -v gnuplot").exit_code == 0) {
-    for (const char* fig : {"fig1_em_by_condition_level", "fig2_em_heatmap",
-                            "fig3_position_decay", "fig4_distractor_effect"})
+    for (const char* fig : {"fig1_em_by_condition_level", "fig2_em_heatmap", "fig3_position_decay",
+                            "fig4_distractor_effect"})
       for (const char* ext : {".gp", ".png", ".svg"}) {
         const auto path = out / "figures" / (std::string(fig) + ext);
         EXPECT_TRUE(std::filesystem::is_regular_file(path)) << path;
@@ -175,8 +180,9 @@ TEST(EvalCli, BadInputExitsOneWithAClearMessage) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "pass --benchmark FILE")) << r.output;
   // run.json naming it is enough.
-  io::atomic_write_file(dir / "run.json",
-                        json{{"benchmark", v1_benchmark_path().string()}, {"held_out", true}}.dump());
+  io::atomic_write_file(
+      dir / "run.json",
+      json{{"benchmark", v1_benchmark_path().string()}, {"held_out", true}}.dump());
   r = run_tttmem("evaluate --bootstrap 0 --results '" + dir.path().string() + "' --out '" +
                  out.string() + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -16,10 +16,16 @@ std::vector<json> records(const std::vector<std::string>& sample_ids) {
   for (const bench::Sample& s : v1_benchmark().samples) {
     if (std::find(sample_ids.begin(), sample_ids.end(), s.sample_id) == sample_ids.end()) continue;
     for (const bench::Probe& p : s.probes)
-      out.push_back({{"sample_id", s.sample_id}, {"level", s.level}, {"probe_id", p.probe_id},
-                     {"question", p.question}, {"gold", p.gold_answer},
-                     {"predicted", "答：" + p.gold_answer}, {"output_ids", {1, 2}},
-                     {"prompt_tokens", 40}, {"generated_tokens", 2}, {"stop_reason", "stop_token"},
+      out.push_back({{"sample_id", s.sample_id},
+                     {"level", s.level},
+                     {"probe_id", p.probe_id},
+                     {"question", p.question},
+                     {"gold", p.gold_answer},
+                     {"predicted", "答：" + p.gold_answer},
+                     {"output_ids", {1, 2}},
+                     {"prompt_tokens", 40},
+                     {"generated_tokens", 2},
+                     {"stop_reason", "stop_token"},
                      {"seconds", 0.5}});
   }
   return out;
@@ -74,9 +80,12 @@ TEST(EvalResults, SeedJsonAndJsonlGiveTheSameScores) {
   const json seed = json::parse(io::read_file(path));
   for (const json& s : seed)
     for (const json& p : s["predictions"])
-      recs.push_back({{"sample_id", s["sample_id"]}, {"level", s["level"]},
-                      {"probe_id", p["probe_id"]}, {"question", p["question"]},
-                      {"gold", p["gold"]}, {"predicted", p["predicted"]}});
+      recs.push_back({{"sample_id", s["sample_id"]},
+                      {"level", s["level"]},
+                      {"probe_id", p["probe_id"]},
+                      {"question", p["question"]},
+                      {"gold", p["gold"]},
+                      {"predicted", p["predicted"]}});
   std::reverse(recs.begin(), recs.end());
   const eval::ConditionResult from_jsonl = parse(jsonl(recs));
   const auto a = eval::score_condition(from_json, v1_benchmark());
@@ -90,8 +99,9 @@ TEST(EvalResults, SeedJsonAndJsonlGiveTheSameScores) {
 TEST(EvalResults, ResultsOfAnotherBenchmarkAreRejected) {
   std::vector<json> recs = records({"L1-0000"});
   recs[0]["sample_id"] = "L1-9999";
-  EXPECT_NE(error_of([&] { parse(jsonl(recs)); }).find(
-                "cond.jsonl: line 1: sample 'L1-9999' is not in the benchmark"),
+  EXPECT_NE(error_of([&] {
+              parse(jsonl(recs));
+            }).find("cond.jsonl: line 1: sample 'L1-9999' is not in the benchmark"),
             std::string::npos);
   recs = records({"L1-0000"});
   recs[2]["probe_id"] = "P99";
@@ -99,8 +109,9 @@ TEST(EvalResults, ResultsOfAnotherBenchmarkAreRejected) {
             std::string::npos);
   recs = records({"L1-0000"});
   recs[1]["gold"] = "别人";
-  EXPECT_NE(error_of([&] { parse(jsonl(recs)); }).find("line 2: sample L1-0000 probe P2: gold '别人'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { parse(jsonl(recs)); }).find("line 2: sample L1-0000 probe P2: gold '别人'"),
+      std::string::npos);
   recs = records({"L1-0000"});
   recs[1]["question"] = "另一个问题？";
   EXPECT_NE(error_of([&] { parse(jsonl(recs)); }).find("question '另一个问题？' differs"),
@@ -114,13 +125,14 @@ TEST(EvalResults, ResultsOfAnotherBenchmarkAreRejected) {
 TEST(EvalResults, MissingAndDuplicatedProbesAreRejected) {
   std::vector<json> recs = records({"L1-0000", "L1-0001"});
   recs.erase(recs.begin() + 13);  // L1-0001 P4
-  EXPECT_NE(error_of([&] { parse(jsonl(recs)); }).find(
-                "cond.jsonl: sample L1-0001 probe P4 is missing"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { parse(jsonl(recs)); }).find("cond.jsonl: sample L1-0001 probe P4 is missing"),
+      std::string::npos);
   recs = records({"L1-0000"});
   recs.push_back(recs[4]);
-  EXPECT_NE(error_of([&] { parse(jsonl(recs)); }).find(
-                "cond.jsonl: line 11: sample L1-0000 probe P5 appears twice (first at line 5)"),
+  EXPECT_NE(error_of([&] {
+              parse(jsonl(recs));
+            }).find("cond.jsonl: line 11: sample L1-0000 probe P5 appears twice (first at line 5)"),
             std::string::npos);
 }
 
@@ -138,8 +150,9 @@ TEST(EvalResults, MalformedLinesNameFileAndLine) {
             std::string::npos);
   recs = records({"L1-0000"});
   recs[3]["level"] = "1";
-  EXPECT_NE(error_of([&] { parse(jsonl(recs)); }).find(
-                "line 4: field 'level' must be an integer, got string"),
+  EXPECT_NE(error_of([&] {
+              parse(jsonl(recs));
+            }).find("line 4: field 'level' must be an integer, got string"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse("\n\n"); }).find("cond.jsonl: holds no predictions"),
             std::string::npos);
@@ -155,11 +168,13 @@ TEST(EvalResults, SeedJsonErrorsNameThePlace) {
   };
   EXPECT_NE(error_of([&] { parse_json("{}"); }).find("cond.json: expected a JSON list"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { parse_json("[{\"sample_id\": \"L1-0000\", \"level\": 1}]"); })
-                .find("cond.json: [0]: missing field 'predictions'"),
+  EXPECT_NE(error_of([&] {
+              parse_json("[{\"sample_id\": \"L1-0000\", \"level\": 1}]");
+            }).find("cond.json: [0]: missing field 'predictions'"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
-              parse_json(R"([{"sample_id": "L1-0000", "level": 1, "predictions": [{"probe_id": "P1"}]}])");
+              parse_json(
+                  R"([{"sample_id": "L1-0000", "level": 1, "predictions": [{"probe_id": "P1"}]}])");
             }).find("cond.json: [0].predictions[0]: missing field 'question'"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_json("[{\"sample_id\": "); }).find("cond.json: invalid JSON"),
@@ -168,11 +183,11 @@ TEST(EvalResults, SeedJsonErrorsNameThePlace) {
 
 TEST(EvalResults, DiscoveryOrdersMainConditionsThenAblationsByScale) {
   const ScratchDir dir;
-  for (const char* name : {"condition_b_scaled_0p5.json", "condition_c.jsonl", "condition_a.json",
-                           "condition_a.jsonl", "condition_a_prime_1p0235.json",
-                           "condition_a_prime_0p05.jsonl", "condition_b_scaled_0p1.json",
-                           "condition_ttt_paper.jsonl", "condition_x.json", "run.json",
-                           "condition_a_prime_abc.json"})
+  for (const char* name :
+       {"condition_b_scaled_0p5.json", "condition_c.jsonl", "condition_a.json", "condition_a.jsonl",
+        "condition_a_prime_1p0235.json", "condition_a_prime_0p05.jsonl",
+        "condition_b_scaled_0p1.json", "condition_ttt_paper.jsonl", "condition_x.json", "run.json",
+        "condition_a_prime_abc.json"})
     io::atomic_write_file(dir / name, "");
   EXPECT_EQ(eval::discover_conditions(dir.path()),
             (std::vector<std::string>{"a", "c", "ttt_paper", "a_prime_0p05", "a_prime_1p0235",
@@ -190,8 +205,10 @@ TEST(EvalResults, JsonlAndJsonTogetherMustAgree) {
   json seed = json::array();
   json sample = {{"sample_id", "L1-0000"}, {"level", 1}, {"predictions", json::array()}};
   for (const json& r : recs)
-    sample["predictions"].push_back({{"probe_id", r["probe_id"]}, {"question", r["question"]},
-                                     {"gold", r["gold"]}, {"predicted", r["predicted"]}});
+    sample["predictions"].push_back({{"probe_id", r["probe_id"]},
+                                     {"question", r["question"]},
+                                     {"gold", r["gold"]},
+                                     {"predicted", r["predicted"]}});
   seed.push_back(sample);
   io::atomic_write_file(dir / "condition_b.json", seed.dump());
   const eval::ConditionResult r = eval::load_condition(dir.path(), "b", v1_benchmark());
@@ -199,8 +216,9 @@ TEST(EvalResults, JsonlAndJsonTogetherMustAgree) {
   EXPECT_EQ(r.source.filename(), "condition_b.jsonl");
   seed[0]["predictions"][3]["predicted"] = "stale";
   io::atomic_write_file(dir / "condition_b.json", seed.dump());
-  EXPECT_NE(error_of([&] { eval::load_condition(dir.path(), "b", v1_benchmark()); }).find("disagree"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { eval::load_condition(dir.path(), "b", v1_benchmark()); }).find("disagree"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ using OJ = nlohmann::ordered_json;
 
 eval::ConditionResult seed_c() {
   const auto path = seed_fixture("seed_condition_c.json");
-  eval::ConditionResult r = eval::parse_seed_json(io::read_file(path), path.string(), v1_benchmark());
+  eval::ConditionResult r =
+      eval::parse_seed_json(io::read_file(path), path.string(), v1_benchmark());
   r.name = "c";
   return r;
 }
@@ -66,9 +67,14 @@ TEST(EvalSeed, PublishedHeadlineFromTheSeedsOwnValues) {
   std::string warnings;
   for (const auto& w : report.warnings) warnings += w + "\n";
   EXPECT_NE(warnings.find("memory_efficiency_ratio and verdict are null: condition a is missing"),
-            std::string::npos) << warnings;
-  EXPECT_NE(warnings.find("lift_over_no_memory is null: condition b is missing"),
-            std::string::npos) << warnings;
+            std::string::npos)
+      << warnings;
+  EXPECT_NE(warnings.find("lift_over_no_memory is null: condition b is missing"), std::string::npos)
+      << warnings;
+  // Seed spec 9.1: the seed's C never saw the distractor, so L3 is a copy of L1.
+  EXPECT_NE(warnings.find("condition c: level-3 predictions equal level 1's in 100 of 100 samples"),
+            std::string::npos)
+      << warnings;
 }
 
 TEST(EvalSeed, DegeneracyMatchesOracleAndPublishedFindings) {
@@ -76,10 +82,11 @@ TEST(EvalSeed, DegeneracyMatchesOracleAndPublishedFindings) {
   const auto& ref = eval_reference().at("seed_c");
   const auto& d = ref.at("degeneracy");
   EXPECT_EQ(c.degeneracy.n, d.at("n").get<std::int64_t>());
-  for (const auto& [name, value] :
-       {std::pair{"exact_em", c.degeneracy.exact_em}, {"gold_in_pred", c.degeneracy.gold_in_pred},
-        {"degenerate", c.degeneracy.degenerate}, {"mean_chars", c.degeneracy.mean_chars},
-        {"median_chars", c.degeneracy.median_chars}})
+  for (const auto& [name, value] : {std::pair{"exact_em", c.degeneracy.exact_em},
+                                    {"gold_in_pred", c.degeneracy.gold_in_pred},
+                                    {"degenerate", c.degeneracy.degenerate},
+                                    {"mean_chars", c.degeneracy.mean_chars},
+                                    {"median_chars", c.degeneracy.median_chars}})
     EXPECT_NEAR(value, d.at(name).get<double>(), 1e-12) << name;
   // The seed's FINDINGS for C: 11.6 % degenerate, 46.8 mean characters, 1.64 % gold-in-pred.
   EXPECT_NEAR(100 * c.degeneracy.degenerate, 11.6, 0.05);
@@ -97,10 +104,10 @@ TEST(EvalSeed, DegeneracyMatchesOracleAndPublishedFindings) {
 TEST(EvalSeed, BootstrapMatchesTheOracle) {
   const auto& ref = eval_reference().at("seed_c").at("bootstrap");
   const eval::ConditionScores c = eval::score_condition(seed_c(), v1_benchmark());
-  const eval::BucketIntervals ci =
-      eval::bootstrap(c.overall, {ref.at("resamples").get<int>(), ref.at("seed").get<std::uint64_t>()});
-  for (const auto& [name, got] : {std::pair{"em_ci95", ci.em}, {"f1_ci95", ci.f1},
-                                  {"strict_em_ci95", ci.strict_em}}) {
+  const eval::BucketIntervals ci = eval::bootstrap(
+      c.overall, {ref.at("resamples").get<int>(), ref.at("seed").get<std::uint64_t>()});
+  for (const auto& [name, got] :
+       {std::pair{"em_ci95", ci.em}, {"f1_ci95", ci.f1}, {"strict_em_ci95", ci.strict_em}}) {
     EXPECT_NEAR(got.lo, ref.at(name)[0].get<double>(), 1e-12) << name;
     EXPECT_NEAR(got.hi, ref.at(name)[1].get<double>(), 1e-12) << name;
   }
