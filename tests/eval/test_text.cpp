@@ -2,6 +2,8 @@
 // (tests/python/make_eval_reference.py), plus hand-checked values.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "eval_test_util.h"
 #include "tttmem/eval.h"
 
@@ -34,6 +36,27 @@ TEST(EvalText, DegeneracyMatchesThePythonOracle) {
     const std::string text = c.at("text");
     EXPECT_EQ(eval::is_degenerate(text), c.at("degenerate").get<bool>()) << "'" << text << "'";
   }
+}
+
+TEST(EvalText, EveryCodePointNormalisesAsPythonDoes) {
+  // Python's str.lower, punctuation and whitespace over the whole code space: the oracle lists
+  // the code points normalisation changes, every other one must come back unchanged.
+  std::map<char32_t, std::string> changed;
+  for (const auto& [key, value] : eval_reference().at("changed").items())
+    changed[static_cast<char32_t>(std::stoul(key))] = value.get<std::string>();
+  ASSERT_GT(changed.size(), 1400u);
+  int mismatches = 0;
+  for (char32_t c = 0; c < 0x110000; ++c) {
+    if (c >= 0xD800 && c <= 0xDFFF) continue;
+    const std::string text = encode_utf8(std::u32string(1, c));
+    const auto it = changed.find(c);
+    const std::string expected = it == changed.end() ? text : it->second;
+    const std::string got = encode_utf8(normalize(text));
+    if (got != expected && ++mismatches <= 10)
+      ADD_FAILURE() << "U+" << std::hex << static_cast<std::uint32_t>(c) << ": '" << got
+                    << "', Python '" << expected << "'";
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 TEST(EvalText, HandCheckedScores) {
