@@ -149,6 +149,20 @@ TEST(EvalCli, MissingConditionsGiveNullsAndWarnings) {
   EXPECT_EQ(report["by_condition"]["c"]["overall"]["n"], 2617);
 }
 
+TEST(EvalCli, WithoutGnuplotTheReportIsStillWritten) {
+  const ScratchDir dir;
+  std::filesystem::copy_file(seed_fixture("seed_condition_c.json"), dir / "condition_c.json");
+  const CommandResult r =
+      run_command("PATH=/nonexistent '" TTTMEM_BINARY "' evaluate --bootstrap 0 --results '" +
+                  dir.path().string() + "' --out '" + (dir / "out").string() + "' --benchmark '" +
+                  v1_benchmark_path().string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "gnuplot is not installed: no figures written")) << r.output;
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir / "out" / "report.json"));
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir / "out" / "results.md"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out" / "figures"));
+}
+
 TEST(EvalCli, BadInputExitsOneWithAClearMessage) {
   const ScratchDir dir;
   const auto out = dir / "out";
