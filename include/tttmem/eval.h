@@ -168,6 +168,7 @@ struct Report {
   std::vector<std::string> warnings;
   BootstrapOptions bootstrap;
   std::string benchmark_version;
+  std::string distractor_unit;  // v2: "tokens" or "chars"; v1: ""
   std::size_t benchmark_samples = 0, benchmark_probes = 0;
   nlohmann::ordered_json run_info;  // the results folder's run.json, null when absent
   std::string command;              // the command line that made the report (for results.md)

@@ -173,6 +173,43 @@ std::optional<Figure> distractor_effect(const Report& r) {
   return Figure{"fig4_distractor_effect", 840, 600, s.str()};
 }
 
+// v2 benchmarks with several L3 distractor lengths: EM per length for every condition that has
+// them (not in the seed, whose distractors had one random length).
+std::optional<Figure> distractor_decay(const Report& r) {
+  std::vector<const ConditionScores*> conds;
+  for (const ConditionScores& c : r.conditions)
+    if (c.by_distractor_length.size() >= 2) conds.push_back(&c);
+  if (conds.empty()) return std::nullopt;
+  std::vector<std::string> lengths;
+  for (const ConditionScores* c : conds)
+    for (const auto& [key, _] : c->by_distractor_length)
+      if (std::find(lengths.begin(), lengths.end(), key) == lengths.end()) lengths.push_back(key);
+  std::sort(lengths.begin(), lengths.end(), [](const std::string& x, const std::string& y) {
+    return std::stoll(x) < std::stoll(y);
+  });
+  std::ostringstream s;
+  s << "$data << EOD\n";
+  for (std::size_t x = 0; x < lengths.size(); ++x) {
+    s << x << " " << lengths[x];
+    for (const ConditionScores* c : conds)
+      s << " " << with_errors(find_bucket(c->by_distractor_length, lengths[x]));
+    s << "\n";
+  }
+  s << "EOD\n"
+    << "set title 'EM by distractor length (level 3)'\nset xlabel 'Distractor length ("
+    << (r.distractor_unit.empty() ? "chars" : r.distractor_unit) << ")'\n"
+    << "set ylabel 'Exact Match'\nset yrange [0:1]\nset xrange [-0.3:" << lengths.size() - 0.7
+    << "]\nset grid ytics lc rgb '#dddddd'\nset key outside right top\n";
+  s << "plot ";
+  for (std::size_t i = 0; i < conds.size(); ++i) {
+    const std::size_t col = 3 + 3 * i;
+    s << (i ? ", \\\n     " : "") << "$data using 1:" << col << ":" << col + 1 << ":" << col + 2
+      << (i ? "" : ":xtic(2)") << " with yerrorlines pt 7 title " << quoted(label(conds[i]->name));
+  }
+  s << "\n";
+  return Figure{"fig5_distractor_decay", 960, 600, s.str()};
+}
+
 std::string script(const Figure& f) {
   std::ostringstream s;
   s << "# Written by `tttmem evaluate`; run `gnuplot " << f.name << ".gp` in this folder to\n"
@@ -198,7 +235,8 @@ bool write_figures(const Report& report, const std::filesystem::path& figures_di
     return false;
   }
   std::vector<Figure> figures;
-  for (auto make : {em_by_condition_level, em_heatmap, position_decay, distractor_effect})
+  for (auto make :
+       {em_by_condition_level, em_heatmap, position_decay, distractor_effect, distractor_decay})
     if (auto f = make(report)) figures.push_back(std::move(*f));
 
   // Render in a scratch folder next to the target, then move the finished files in, so a failed

@@ -221,6 +221,15 @@ std::string results_markdown(const Report& r) {
   for (const PairedDifference& d : r.differences)
     out << "- paired EM(" << upper_name(d.x) << ") − EM(" << upper_name(d.y) << ") over "
         << d.n_samples << " common samples: " << with_ci(d.diff, paired_ci(r, d)) << "\n";
+  for (const ConditionScores& c : r.conditions) {
+    if (c.by_distractor_length.empty()) continue;
+    out << "- EM(" << upper_name(c.name) << ") by distractor length ("
+        << (r.distractor_unit.empty() ? "chars" : r.distractor_unit) << "):";
+    for (const auto& [length, b] : c.by_distractor_length)
+      out << " " << length << ": " << with_ci(b.em(), b.ci ? std::optional(b.ci->em) : std::nullopt)
+          << ";";
+    out << "\n";
+  }
   out << "- distractor: EM(B, L3) = " << fixed(h.em_b_level3, 4) << ", EM(D) = " << fixed(h.em_d, 4)
       << ", decay rate = " << fixed(h.decay, 4) << "\n";
   for (const std::string& w : r.warnings) out << "- warning: " << w << "\n";

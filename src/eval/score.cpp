@@ -259,6 +259,7 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
   Report report;
   report.bootstrap = options;
   report.benchmark_version = benchmark.version;
+  report.distractor_unit = benchmark.distractor_unit;
   report.benchmark_samples = benchmark.samples.size();
   for (const bench::Sample& s : benchmark.samples) report.benchmark_probes += s.probes.size();
 

@@ -21,9 +21,10 @@ const std::vector<std::string> kSamples{"L1-0000", "L1-0001", "L1-0002", "L2-000
 // condition_<name>.jsonl over `samples`, answering correctly on the samples in `correct`.
 void write_condition(const std::filesystem::path& dir, const std::string& name,
                      const std::vector<std::string>& samples,
-                     const std::vector<std::string>& correct) {
+                     const std::vector<std::string>& correct,
+                     const bench::Benchmark& benchmark = v1_benchmark()) {
   std::string out;
-  for (const bench::Sample& s : v1_benchmark().samples) {
+  for (const bench::Sample& s : benchmark.samples) {
     if (std::find(samples.begin(), samples.end(), s.sample_id) == samples.end()) continue;
     const bool right = std::find(correct.begin(), correct.end(), s.sample_id) != correct.end();
     // Reverse probe order: completion order is not benchmark order.
@@ -134,6 +135,44 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
     const std::string png = io::read_file(out / "figures" / "fig1_em_by_condition_level.png");
     EXPECT_EQ(png.substr(1, 3), "PNG");
   }
+}
+
+TEST(EvalCli, V2BucketsByFactPositionAndDistractorLength) {
+  const ScratchDir dir;
+  const auto bench_path = dir / "v2.json";
+  ASSERT_EQ(run_tttmem("build-benchmark --format v2 --samples-per-level 2 --levels 1,3 "
+                       "--distractor-tokens 0,256 --out '" +
+                       bench_path.string() + "'")
+                .exit_code,
+            0);
+  const bench::Benchmark v2 = bench::load_benchmark(bench_path);
+  std::vector<std::string> l3, right;
+  std::int64_t fact_mentions = 0;
+  for (const bench::Sample& s : v2.samples) {
+    if (s.level != 3) continue;
+    l3.push_back(s.sample_id);
+    if (s.distractor_target == 256) right.push_back(s.sample_id);
+    for (const bench::Probe& p : s.probes)
+      fact_mentions += static_cast<std::int64_t>(p.required_facts.size());
+  }
+  ASSERT_EQ(l3.size(), 4u);
+  write_condition(dir.path(), "d", l3, right, v2);
+  const CommandResult r =
+      run_tttmem("evaluate --bootstrap 50 --results '" + dir.path().string() + "' --out '" +
+                 (dir / "out").string() + "' --benchmark '" + bench_path.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const OJ d = OJ::parse(io::read_file(dir / "out" / "report.json"))["by_condition"]["d"];
+  EXPECT_EQ(d["by_distractor_length"]["0"]["em"].get<double>(), 0.0);
+  EXPECT_EQ(d["by_distractor_length"]["256"]["em"].get<double>(), 1.0);
+  std::int64_t n = 0;
+  for (const auto& [_, bucket] : d["by_fact_position"].items())
+    n += bucket["n"].get<std::int64_t>();
+  EXPECT_EQ(n, fact_mentions);
+  EXPECT_TRUE(contains(io::read_file(dir / "out" / "results.md"),
+                       "- EM(D) by distractor length (chars): 0: 0.0000"));
+  if (run_command("command -v gnuplot").exit_code == 0)
+    EXPECT_TRUE(
+        std::filesystem::is_regular_file(dir / "out" / "figures" / "fig5_distractor_decay.png"));
 }
 
 TEST(EvalCli, MissingConditionsGiveNullsAndWarnings) {
