@@ -164,7 +164,7 @@ std::optional<PairedDifference> paired_difference(const ConditionScores& x,
 
 struct Report {
   std::vector<ConditionScores> conditions;    // report order, every bucket with its intervals
-  std::vector<PairedDifference> differences;  // b-c, a-b when both present
+  std::vector<PairedDifference> differences;  // b-c, a-b, <ablation>-c where both are present
   std::vector<std::string> warnings;
   BootstrapOptions bootstrap;
   std::string benchmark_version;
