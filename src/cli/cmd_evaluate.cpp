@@ -1,19 +1,103 @@
-// tttmem evaluate: scores condition results against the benchmark and writes report.json.
+// tttmem evaluate: scores the condition result files of a results folder against the benchmark
+// and writes report.json, results.md and figures (SPEC.md `## eval`).
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
 #include "commands.h"
+#include "tttmem/eval.h"
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+#include "tttmem/pycompat.h"
 
 namespace tttmem::cli {
 
-Action add_evaluate(CLI::App& app, const GlobalOptions&) {
+namespace {
+
+struct EvaluateOptions {
+  std::string results, out, benchmark;
+  int resamples = 10000;
+};
+
+// run.json of the results folder (written by `tttmem run`), null when there is none.
+nlohmann::ordered_json read_run_info(const std::filesystem::path& results) {
+  const auto path = results / "run.json";
+  if (!std::filesystem::is_regular_file(path)) return nullptr;
+  try {
+    return nlohmann::ordered_json::parse(io::read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw eval::EvalError(path.string() + ": invalid JSON: " + e.what());
+  }
+}
+
+// --benchmark, else the benchmark run.json names ("benchmark": path or {"path": ...}).
+std::string benchmark_path(const EvaluateOptions& o, const nlohmann::ordered_json& run) {
+  if (!o.benchmark.empty()) return o.benchmark;
+  if (run.is_object() && run.contains("benchmark")) {
+    const auto& b = run["benchmark"];
+    if (b.is_string()) return b.get<std::string>();
+    if (b.is_object() && b.contains("path") && b["path"].is_string())
+      return b["path"].get<std::string>();
+  }
+  throw eval::EvalError("no --benchmark given and " + (o.results + "/run.json") +
+                        " names none: pass --benchmark FILE (the file the results were run on)");
+}
+
+}  // namespace
+
+Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
-      "evaluate", "Score condition results and write report.json and figures [not built yet]");
-  struct Flags {
-    std::string benchmark, results_dir = "results", out = "results/report.json";
+      "evaluate",
+      "Score condition results (condition_<x>.jsonl or the seed's .json) against the benchmark: "
+      "report.json, results.md and figures. The bootstrap seed is the global --seed.");
+  auto o = std::make_shared<EvaluateOptions>();
+  sub->add_option("--results,--results-dir", o->results,
+                  "Folder with condition_<x>.jsonl / condition_<x>.json files (and run.json)")
+      ->required();
+  sub->add_option("--out", o->out, "Folder for report.json, results.md and figures/")->required();
+  sub->add_option("--benchmark", o->benchmark,
+                  "Benchmark JSON the results were run on (default: the one run.json names)");
+  sub->add_option("--bootstrap", o->resamples,
+                  "Bootstrap resamples for the 95% intervals (0: no intervals)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
+  return [o, &global]() -> int {
+    const std::filesystem::path results(o->results), out(o->out);
+    const std::vector<std::string> names = eval::discover_conditions(results);
+    if (names.empty())
+      throw eval::EvalError(o->results +
+                            ": no result files (expected condition_<x>.jsonl or condition_<x>.json "
+                            "for x in a, b, c, d, ttt_paper, a_prime_<s>, b_scaled_<s>)");
+    const nlohmann::ordered_json run = read_run_info(results);
+    const std::string benchmark_file = benchmark_path(*o, run);
+    const bench::Benchmark benchmark = bench::load_benchmark(benchmark_file);
+
+    std::vector<eval::ConditionResult> loaded;
+    for (const std::string& name : names) {
+      loaded.push_back(eval::load_condition(results, name, benchmark));
+      log::info("evaluate: condition ", name, " from ", loaded.back().source.string());
+    }
+    for (const char* name : {"a", "b", "c", "d"})
+      if (std::find(names.begin(), names.end(), name) == names.end())
+        log::warn("evaluate: condition ", name, " is missing from ", o->results);
+
+    eval::BootstrapOptions boot;
+    boot.resamples = o->resamples;
+    boot.seed = global.seed;
+    eval::Report report = eval::build_report(loaded, benchmark, boot);
+    report.run_info = run;
+    report.command = "tttmem evaluate --results " + o->results + " --out " + o->out +
+                     " --benchmark " + benchmark_file;
+    for (const std::string& w : report.warnings) log::warn("evaluate: ", w);
+
+    std::filesystem::create_directories(out);
+    io::atomic_write_file(out / "report.json", py::dumps(eval::report_json(report), 2));
+    io::atomic_write_file(out / "results.md", eval::results_markdown(report));
+    eval::write_figures(report, out / "figures");
+    std::fputs(eval::summary_text(report).c_str(), stdout);
+    return 0;
   };
-  auto f = std::make_shared<Flags>();
-  sub->add_option("--benchmark", f->benchmark, "Benchmark JSON the results were run on")->required();
-  sub->add_option("--results-dir", f->results_dir, "Folder with condition_<X> files")->capture_default_str();
-  sub->add_option("--out", f->out, "report.json to write")->capture_default_str();
-  return [f]() -> int { throw NotBuiltYet("evaluate"); };
 }
 
 }  // namespace tttmem::cli

@@ -1,0 +1,193 @@
+// eval: scores the result files of `tttmem run` (or of the seed) against the benchmark and writes
+// report.json, figures and a Markdown table (SPEC.md `## eval`). Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tttmem/bench.h"
+
+namespace tttmem::eval {
+
+// Every bad result file or folder: the message names the file (and line, sample, probe, field).
+struct EvalError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---- Text scoring (SPEC.md `## eval`, "Scores") ----------------------------------------------
+
+// The seed's normalisation, as code points: Python str.lower, each of the 82 punctuation code
+// points -> one space, runs of Python `\s` -> one space, trimmed.
+std::u32string normalize(std::string_view utf8);
+std::u32string decode_utf8(std::string_view utf8);  // throws EvalError on invalid UTF-8
+std::string encode_utf8(std::u32string_view text);
+std::string python_strip(std::string_view utf8);  // str.strip(): Python whitespace, both ends
+std::string first_line(std::string_view utf8);    // python_strip, then up to the first LF
+
+// Containment EM: the normalised gold is non-empty and a substring of the normalised prediction.
+bool contains_match(std::u32string_view norm_predicted, std::u32string_view norm_gold);
+// Character F1 over code points (spaces count), 0 when either side is empty.
+double char_f1(std::u32string_view norm_predicted, std::u32string_view norm_gold);
+
+struct ProbeScore {
+  double em = 0;         // containment (the seed's EM)
+  double f1 = 0;         // character F1
+  double strict_em = 0;  // normalised first line == normalised gold (non-empty)
+};
+ProbeScore score_probe(std::string_view predicted, std::string_view gold);
+
+// The seed's analyze-variants "degenerate" test on a prediction: empty after strip, a character
+// other than LF repeated >= 6 times in a row, or a 4..min(20, n/3) code-point chunk repeated
+// >= 3 times back to back (n >= 12).
+bool is_degenerate(std::string_view predicted);
+
+// ---- Result files ------------------------------------------------------------------------------
+
+struct Prediction {
+  std::string probe_id, question, gold, predicted;
+  std::optional<std::string> stop_reason;  // JSONL only
+  std::optional<std::int64_t> generated_tokens;
+};
+struct SampleResult {
+  std::size_t sample_index = 0;         // into Benchmark::samples
+  std::vector<Prediction> predictions;  // benchmark probe order
+};
+struct ConditionResult {
+  std::string name;                   // a, b, c, d, ttt_paper, a_prime_0p01, ...
+  std::filesystem::path source;       // the file read
+  std::vector<SampleResult> samples;  // benchmark order; samples absent from the file left out
+};
+
+// Condition names whose files (condition_<x>.jsonl or .json) exist in `dir`, in report order:
+// a, b, c, d, ttt_paper, then a_prime_* and b_scaled_* by numeric scale.
+std::vector<std::string> discover_conditions(const std::filesystem::path& dir);
+// The scale of an ablation name ("a_prime_0p05" -> 0.05), nullopt for the main conditions.
+std::optional<double> ablation_scale(const std::string& name);
+
+// Parses one result file against the benchmark. Every record must name a benchmark sample and
+// probe with the benchmark's level, question and gold; no probe may repeat; a sample in the file
+// must have all its probes. JSONL: one record per line (HELPERS interface #3), any order.
+ConditionResult parse_jsonl(std::string_view text, const std::string& source,
+                            const bench::Benchmark& benchmark);
+// The seed's condition_<x>.json: [{sample_id, level, predictions: [{probe_id, question, gold,
+// predicted}]}].
+ConditionResult parse_seed_json(std::string_view text, const std::string& source,
+                                const bench::Benchmark& benchmark);
+// Reads condition_<name>.jsonl, else condition_<name>.json; when both exist they must agree.
+ConditionResult load_condition(const std::filesystem::path& dir, const std::string& name,
+                               const bench::Benchmark& benchmark);
+
+// ---- Aggregation (seed-experiment semantics, SPEC.md `## eval`) --------------------------------
+
+// Per-sample sums of one bucket: the unit the bootstrap resamples.
+struct Cluster {
+  std::size_t sample_index = 0;
+  std::int64_t n = 0;
+  double em = 0, f1 = 0, strict_em = 0;
+};
+struct Interval {
+  double lo = 0, hi = 0;
+};
+struct BucketIntervals {
+  Interval em, f1, strict_em;
+};
+struct Bucket {
+  std::int64_t n = 0;
+  double em_sum = 0, f1_sum = 0, strict_sum = 0;  // summed probe by probe, in the seed's order
+  std::vector<Cluster> clusters;                  // one per contributing sample, in order
+  std::optional<BucketIntervals> ci;              // set by build_report
+  void add(std::size_t sample_index, const ProbeScore& score);
+  double em() const { return em_sum / denominator(); }
+  double f1() const { return f1_sum / denominator(); }
+  double strict_em() const { return strict_sum / denominator(); }
+
+ private:
+  double denominator() const { return static_cast<double>(n > 0 ? n : 1); }
+};
+// Buckets keyed in first-occurrence order, as the seed's dicts are.
+using Buckets = std::vector<std::pair<std::string, Bucket>>;
+Bucket& bucket(Buckets& buckets, const std::string& key);
+const Bucket* find_bucket(const Buckets& buckets, const std::string& key);
+
+struct Degeneracy {
+  std::int64_t n = 0;
+  double exact_em = 0;      // stripped prediction == gold, byte for byte (analyze's "strict EM")
+  double gold_in_pred = 0;  // raw substring containment, no normalisation
+  double degenerate = 0;    // fraction is_degenerate
+  double mean_chars = 0, median_chars = 0;  // code points of the stripped prediction
+  std::vector<std::pair<std::string, std::int64_t>> stop_reasons;  // JSONL only, first seen order
+  struct Example {
+    std::string sample_id, probe_id, gold, predicted;
+  };
+  std::vector<Example> examples;  // 5 drawn as Python random.seed(42); random.sample
+};
+
+struct ConditionScores {
+  std::string name;
+  std::size_t n_samples = 0;
+  Bucket overall;
+  Buckets by_level, by_category, by_position;
+  Buckets by_fact_position;      // v2 benchmarks (facts with offsets) only
+  Buckets by_distractor_length;  // level-3 samples with a distractor_target (v2) only
+  Degeneracy degeneracy;
+};
+ConditionScores score_condition(const ConditionResult& result, const bench::Benchmark& benchmark);
+
+// ---- Bootstrap (DECISIONS.md `## eval`) -------------------------------------------------------
+
+struct BootstrapOptions {
+  int resamples = 10000;
+  std::uint64_t seed = 42;
+};
+// Percentile 95% interval of the ratio sum/n over clusters resampled with replacement.
+BucketIntervals bootstrap(const Bucket& bucket, const BootstrapOptions& options);
+
+// EM(x) - EM(y) over the samples both conditions scored, the same resampled samples on each side.
+struct PairedDifference {
+  std::string x, y;
+  std::size_t n_samples = 0;
+  double em_x = 0, em_y = 0, diff = 0;
+  Interval ci;
+};
+std::optional<PairedDifference> paired_difference(const ConditionScores& x,
+                                                  const ConditionScores& y,
+                                                  const BootstrapOptions& options);
+
+// ---- Report ------------------------------------------------------------------------------------
+
+struct Report {
+  std::vector<ConditionScores> conditions;    // report order, every bucket with its intervals
+  std::vector<PairedDifference> differences;  // b-c, a-b, <ablation>-c where both are present
+  std::vector<std::string> warnings;
+  BootstrapOptions bootstrap;
+  std::string benchmark_version;
+  std::string distractor_unit;  // v2: "tokens" or "chars"; v1: ""
+  std::size_t benchmark_samples = 0, benchmark_probes = 0;
+  nlohmann::ordered_json run_info;  // the results folder's run.json, null when absent
+  std::string command;              // the command line that made the report (for results.md)
+};
+
+// Scores every condition and bootstraps the intervals; warnings name what is missing.
+Report build_report(const std::vector<ConditionResult>& results, const bench::Benchmark& benchmark,
+                    const BootstrapOptions& options);
+
+// report.json: the seed's schema (headline, by_condition{overall, by_level, by_category,
+// by_position}) in its key order, extra fields after the seed's in each object.
+nlohmann::ordered_json report_json(const Report& report);
+// The console summary: per condition `EM= F1= n=`, then the headline block.
+std::string summary_text(const Report& report);
+// A Markdown block for RESULTS.md: conditions with n, EM/strict EM/F1 and 95% CIs, by level.
+std::string results_markdown(const Report& report);
+
+// Writes figures/<name>.gp, .png and .svg with gnuplot. Returns false (after a warning) when
+// gnuplot is not installed; throws EvalError when it fails on a script.
+bool write_figures(const Report& report, const std::filesystem::path& figures_dir);
+
+}  // namespace tttmem::eval
