@@ -76,7 +76,7 @@ def build_model():
         num_attention_heads=4, num_key_value_heads=2, head_dim=4, max_position_embeddings=8192,
         rms_norm_eps=1e-6, rope_theta=1_000_000.0, tie_word_embeddings=False,
         bos_token_id=STOP[1], eos_token_id=STOP[0], torch_dtype="float32",
-        attn_implementation="eager")
+        attn_implementation="sdpa")
     config.ttt_mode = True
     config.ttt_layers = TTT_LAYERS
     config.ttt_chunk = CHUNK
