@@ -49,8 +49,10 @@ def conv_rows(t, conv):
 class TTTLayerRef:
     """Spec 4.2 streaming state for one layer: tails of X and T rows, the full fast weight."""
 
-    def __init__(self, wg, wu, wd, wp, conv):
+    def __init__(self, wg, wu, wd, wp, conv, chunk=CHUNK, lr=LR):
         self.wg, self.wu, self.wd, self.wp, self.conv = wg, wu, wd, wp, conv
+        self.chunk, self.lr = chunk, lr
+        self.frozen = False  # tttmem's frozen state: outputs use W, nothing updates or joins a tail
         self.reset()
 
     def reset(self):
@@ -64,31 +66,46 @@ class TTTLayerRef:
 
     def step(self, x, t):
         """x, t: [n, D] new rows -> [n, D] output rows."""
+        if self.frozen:
+            return self.z(x) @ self.w.T
+        c = self.chunk
         n = x.shape[0]
         px = np.concatenate([self.tail_x, x])
         pt = np.concatenate([self.tail_t, t])
         lp = px.shape[0]
-        if lp < CHUNK:
+        if lp < c:
             self.tail_x, self.tail_t = px, pt
             return self.z(x) @ self.w.T
-        z = self.z(px)
-        chunks = -(-lp // CHUNK)
-        out = np.zeros((chunks * CHUNK, self.wd.shape[0]))
-        for k in range(chunks):
-            rows = slice(k * CHUNK, min((k + 1) * CHUNK, lp))
-            zk = np.zeros((CHUNK, z.shape[1]))
-            tk = np.zeros((CHUNK, pt.shape[1]))
-            zk[: rows.stop - rows.start] = z[rows]
-            tk[: rows.stop - rows.start] = pt[rows]
-            out[k * CHUNK:(k + 1) * CHUNK] = zk @ self.w.T      # before this chunk's update
-            if rows.stop - rows.start == CHUNK:                  # a partial chunk never updates
-                v = conv_rows(tk, self.conv) @ self.wp           # stored orientation
-                self.w = self.w + LR * (v.T @ zk)                # a sum over the chunk
-                self.updates += 1
-        rest = lp % CHUNK
+        out = self.chunks(px, pt, flush=False)
+        rest = lp % c
         self.tail_x = px[lp - rest:] if rest else px[:0]
         self.tail_t = pt[lp - rest:] if rest else pt[:0]
         return out[lp - n:lp]
+
+    def chunks(self, px, pt, flush):
+        """The chunk loop over px/pt from a boundary; the partial last chunk updates iff flush."""
+        c, lp = self.chunk, px.shape[0]
+        z = self.z(px)
+        count = -(-lp // c)
+        out = np.zeros((count * c, self.wd.shape[0]))
+        for k in range(count):
+            rows = slice(k * c, min((k + 1) * c, lp))
+            zk = np.zeros((c, z.shape[1]))
+            tk = np.zeros((c, pt.shape[1]))
+            zk[: rows.stop - rows.start] = z[rows]
+            tk[: rows.stop - rows.start] = pt[rows]
+            out[k * c:(k + 1) * c] = zk @ self.w.T              # before this chunk's update
+            if rows.stop - rows.start == c or flush:            # a partial chunk never updates
+                v = conv_rows(tk, self.conv) @ self.wp           # stored orientation
+                self.w = self.w + self.lr * (v.T @ zk)           # a sum over the chunk
+                self.updates += 1
+        return out
+
+    def flush(self):
+        """tttmem's PartialChunk::flush at the end of a stream: the tail, zero-padded, updates W."""
+        if self.tail_x.shape[0]:
+            self.chunks(self.tail_x, self.tail_t, flush=True)
+            self.tail_x, self.tail_t = self.tail_x[:0], self.tail_t[:0]
 
 
 def upstream_bf16(x, wg, wu, wd, wp, conv):
@@ -158,11 +175,11 @@ def build_model():
     return model
 
 
-def layer_ref(model, layer):
+def layer_ref(model, layer, chunk=CHUNK, lr=LR):
     mlp = model.model.layers[layer].mlp
     get = lambda m: m.weight.detach().double().numpy().copy()
     return TTTLayerRef(get(mlp.gate_proj), get(mlp.up_proj), get(mlp.down_proj),
-                       get(mlp.ttt_proj), get(mlp.ttt_conv))
+                       get(mlp.ttt_proj), get(mlp.ttt_conv), chunk, lr)
 
 
 def main():
