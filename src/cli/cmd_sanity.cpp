@@ -1,20 +1,93 @@
-// tttmem sanity: the seed experiment's gate checks on a trained TTT checkpoint (exit 0 or 1).
+// tttmem sanity: the gate a TTT checkpoint passes before any run (SPEC.md "sanity"). Loads the
+// model and its TTT (TttFlags::setup), runs experiment::run_sanity, prints each check, writes
+// --json, exits 1 when a required check fails.
+#include <ATen/ATen.h>
+
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+
 #include "commands.h"
+#include "ttt_flags.h"
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+#include "tttmem/model.h"
+#include "tttmem/sanity.h"
+#include "tttmem/tokenizer.h"
 
 namespace tttmem::cli {
 
-Action add_sanity(CLI::App& app, const GlobalOptions&) {
+namespace {
+
+void print(const experiment::SanityCheck& check) {
+  std::cout << (check.passed ? "[PASS] " : "[FAIL] ") << check.name
+            << (check.required ? "" : " (reported, not required)") << ": "
+            << (check.relation.empty() ? "no value" : "value ")
+            << nlohmann::json(check.value).dump() << " " << check.relation << " "
+            << nlohmann::json(check.threshold).dump() << "\n      " << check.description << "\n";
+  for (const std::string& line : check.details) std::cout << "      " << line << "\n";
+}
+
+}  // namespace
+
+Action add_sanity(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
-      "sanity", "Run the sanity checks on a TTT checkpoint; exit 0 if all pass [not built yet]");
-  struct Flags {
-    std::string model, checkpoint;
-    int ttt_chunk = 64;
+      "sanity", "Check that the TTT graft is alive and behaves as specified; exit 1 if a "
+                "required check fails");
+  struct Options {
+    std::string model, ttt, json, tokenizer;
+    TttFlags ttt_flags;
   };
-  auto f = std::make_shared<Flags>();
-  sub->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
-  sub->add_option("--checkpoint", f->checkpoint, "TTT checkpoint (safetensors)")->required();
-  sub->add_option("--ttt-chunk", f->ttt_chunk, "TTT chunk size C")->capture_default_str();
-  return [f]() -> int { throw NotBuiltYet("sanity"); };
+  auto o = std::make_shared<Options>();
+  sub->add_option("--model", o->model, "Model folder (config.json + safetensors)")->required();
+  sub->add_option("--ttt", o->ttt,
+                  "TTT checkpoint holding ttt_proj/ttt_conv (default: the model's own tensors "
+                  "when its config.json enables TTT)");
+  o->ttt_flags.add_to(*sub);
+  sub->add_option("--tokenizer", o->tokenizer,
+                  "Tokenizer for the check texts (.tiktoken, tokenizer.json/.model or a folder); "
+                  "default: --model");
+  sub->add_option("--json", o->json, "Write the checks and their values to this JSON file");
+  return [o, &global]() -> int {
+    const at::Device device = model::parse_device(global.device);
+    const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
+    const ModelConfig config = ModelConfig::load(o->model);
+    const io::Checkpoint checkpoint = io::Checkpoint::open(o->model);
+    const std::optional<TttSetup> ttt =
+        o->ttt_flags.setup(config, o->model, checkpoint, o->ttt, device, dtype, global.seed);
+    if (!ttt)
+      throw std::runtime_error(
+          "sanity checks the TTT graft, but the model runs without TTT: " + o->model +
+          "/config.json enables no TTT layer; give --ttt CKPT with --ttt-preset or "
+          "--ttt-layers");
+    const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
+    model::Qwen3Model qwen3(config, checkpoint, device, dtype);
+    log::info("sanity: TTT on ", ttt->config.layers.size(), " layers, chunk ",
+              ttt->config.chunk, ", from ", ttt->source);
+
+    const experiment::SanityReport report =
+        experiment::run_sanity(qwen3, *tok, ttt->config, ttt->params);
+    std::size_t required = 0, passed = 0;
+    for (const experiment::SanityCheck& check : report.checks) {
+      print(check);
+      required += check.required;
+      passed += check.required && check.passed;
+    }
+    std::cout << "sanity: " << passed << "/" << required << " required checks passed"
+              << (report.passed() ? "" : ": the graft is not fit to run") << "\n";
+    if (!o->json.empty()) {
+      nlohmann::ordered_json out;
+      out["model"] = o->model;
+      out["ttt"] = {{"source", ttt->source}, {"config", ttt->config.to_json()}};
+      out["device"] = global.device;
+      out["dtype"] = c10::toString(dtype);
+      const nlohmann::ordered_json checks = report.to_json();
+      for (const auto& [key, value] : checks.items()) out[key] = value;
+      io::atomic_write_file(o->json, out.dump(2) + "\n");
+    }
+    return report.passed() ? 0 : 1;
+  };
 }
 
 }  // namespace tttmem::cli

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 
+#include "experiment_test_util.h"
 #include "test_support.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
@@ -30,24 +31,11 @@ class RunCommand : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     scratch_ = new test::ScratchDir();
-    const auto root = test::source_dir();
-    auto made = test::run_tttmem("init-model --config '" +
-                                 (root / "configs/models/tiny-qwen3.json").string() +
-                                 "' --seed 3 --out '" + (*scratch_ / "model").string() + "'");
+    test::make_tiny_model(*scratch_ / "model");
+    const auto made = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 2 --out '" +
+                                       (*scratch_ / "bench.json").string() + "'");
     ASSERT_EQ(made.exit_code, 0) << made.output;
-    made = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 2 --out '" +
-                            (*scratch_ / "bench.json").string() + "'");
-    ASSERT_EQ(made.exit_code, 0) << made.output;
-    // Live TTT parameters: zero conv would make the graft an exact no-op.
-    const ModelConfig model = ModelConfig::load(*scratch_ / "model");
-    ttt::TTTConfig config;
-    config.set_layers({0, 2});
-    config.chunk = 8;
-    ttt::TTTParams params =
-        ttt::TTTParams::init(config, model, ttt::Init::dense, 5, at::kCPU, at::kFloat);
-    at::manual_seed(7);
-    for (auto& [layer, p] : params.layers) p.conv = at::randn(p.conv.sizes()) * 2.0;
-    params.save(*scratch_ / "ttt.safetensors");
+    test::save_live_ttt(*scratch_ / "model", *scratch_ / "ttt.safetensors");
   }
   static void TearDownTestSuite() { delete scratch_; }
 
