@@ -25,7 +25,8 @@ void print(const experiment::SanityCheck& check) {
             << (check.required ? "" : " (reported, not required)") << ": "
             << (check.relation.empty() ? "no value" : "value ")
             << nlohmann::json(check.value).dump() << " " << check.relation << " "
-            << nlohmann::json(check.threshold).dump() << "\n      " << check.description << "\n";
+            << nlohmann::json(check.threshold).dump() << " (" << check.seconds << " s)\n      "
+            << check.description << "\n";
   for (const std::string& line : check.details) std::cout << "      " << line << "\n";
 }
 
