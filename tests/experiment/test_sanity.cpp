@@ -144,5 +144,13 @@ TEST_F(SanityCommand, AModelWithoutTttIsAnError) {
   EXPECT_FALSE(std::filesystem::exists(path("none.json")));
 }
 
+TEST_F(SanityCommand, AModelFolderWithoutTokenizerNamesTheFlag) {
+  const auto r = test::run_tttmem("sanity --dtype fp32 --model '" + path("model").string() +
+                                  "' --ttt '" + path("live.safetensors").string() +
+                                  "' --ttt-layers 0,2 --ttt-chunk 8");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("give --tokenizer"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace tttmem::experiment
