@@ -581,9 +581,12 @@ SanityReport run_sanity(model::Qwen3Model& model, const tokenizer::Tokenizer& to
     try {
       measure(ctx, check);
     } catch (const std::exception& e) {
-      // An exception is a failure, as in the seed (SPEC.md S5).
+      // An exception is a failure, as in the seed (SPEC.md S5); libtorch's message without its
+      // C++ backtrace.
+      const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
       check.passed = false;
-      check.details.push_back(std::string("error: ") + e.what());
+      check.details.push_back(std::string("error: ") +
+                              (torch_error ? torch_error->what_without_backtrace() : e.what()));
     }
     check.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.checks.push_back(std::move(check));
