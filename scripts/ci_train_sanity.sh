@@ -5,6 +5,8 @@
 # `train_then_sanity` once the train module exists.
 set -euo pipefail
 bin="$1"
+# Tiny models run fastest on one intra-op thread (small ops, shared CI cores).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

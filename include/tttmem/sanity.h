@@ -25,6 +25,7 @@ struct SanityCheck {
   std::string relation;     // how value is compared with threshold: ">=", ">", "<=", "=="
   double threshold = 0;
   std::vector<std::string> details;  // further measurements; on failure, why
+  double seconds = 0;                 // wall time of the check
   nlohmann::ordered_json to_json() const;
 };
 

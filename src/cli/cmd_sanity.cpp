@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -25,7 +26,8 @@ void print(const experiment::SanityCheck& check) {
             << (check.required ? "" : " (reported, not required)") << ": "
             << (check.relation.empty() ? "no value" : "value ")
             << nlohmann::json(check.value).dump() << " " << check.relation << " "
-            << nlohmann::json(check.threshold).dump() << "\n      " << check.description << "\n";
+            << nlohmann::json(check.threshold).dump() << " (" << check.seconds << " s)\n      "
+            << check.description << "\n";
   for (const std::string& line : check.details) std::cout << "      " << line << "\n";
 }
 
@@ -61,7 +63,14 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
           "sanity checks the TTT graft, but the model runs without TTT: " + o->model +
           "/config.json enables no TTT layer; give --ttt CKPT with --ttt-preset or "
           "--ttt-layers");
-    const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
+    std::unique_ptr<tokenizer::Tokenizer> tok;
+    try {
+      tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
+    } catch (const std::exception& e) {
+      if (!o->tokenizer.empty()) throw;
+      throw std::runtime_error(std::string(e.what()) +
+                               "; give --tokenizer (e.g. configs/tokenizers/qwen3)");
+    }
     model::Qwen3Model qwen3(config, checkpoint, device, dtype);
     log::info("sanity: TTT on ", ttt->config.layers.size(), " layers, chunk ",
               ttt->config.chunk, ", from ", ttt->source);

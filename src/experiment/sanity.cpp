@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -491,6 +492,7 @@ nlohmann::ordered_json SanityCheck::to_json() const {
   out["relation"] = relation;
   out["threshold"] = threshold;
   out["details"] = details;
+  out["seconds"] = seconds;
   return out;
 }
 
@@ -575,13 +577,18 @@ SanityReport run_sanity(model::Qwen3Model& model, const tokenizer::Tokenizer& to
   SanityReport report;
   for (const auto& [header, measure] : checks) {
     SanityCheck check = header;
+    const auto start = std::chrono::steady_clock::now();
     try {
       measure(ctx, check);
     } catch (const std::exception& e) {
-      // An exception is a failure, as in the seed (SPEC.md S5).
+      // An exception is a failure, as in the seed (SPEC.md S5); libtorch's message without its
+      // C++ backtrace.
+      const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
       check.passed = false;
-      check.details.push_back(std::string("error: ") + e.what());
+      check.details.push_back(std::string("error: ") +
+                              (torch_error ? torch_error->what_without_backtrace() : e.what()));
     }
+    check.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.checks.push_back(std::move(check));
   }
   return report;
