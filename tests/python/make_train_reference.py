@@ -48,8 +48,9 @@ def chunk_conv(t, conv):
     return sum(conv[:, 0, j] * padded[:, :, j:j + t.shape[2]] for j in range(5))
 
 
-def ttt_mlp_training(mlp, x):
+def ttt_mlp_training(mlp, x, chunk=CHUNK, lr=TTT_LR):
     """Spec 3.1-3.6, training form, target = X. x: [B, L, D] -> [B, L, D]."""
+    CHUNK, TTT_LR = chunk, lr  # noqa: N806 (the spec's names)
     b, length, d = x.shape
     z = F.silu(x @ mlp.gate_proj.weight.T) * (x @ mlp.up_proj.weight.T)
     n = -(-length // CHUNK)
@@ -77,12 +78,17 @@ def float64_norms(model):
             module.forward = lambda h, norm=module: rms_norm_float64(norm, h)
 
 
+def graft_ttt(model, layers, chunk, lr):
+    """The TTT training form on `layers` (their mlp must hold ttt_proj and ttt_conv)."""
+    for layer in layers:
+        mlp = model.model.layers[layer].mlp
+        mlp.forward = lambda x, mlp=mlp: ttt_mlp_training(mlp, x, chunk, lr)
+
+
 def graft(model):
     """The TTT training form on the TTT layers; every RMSNorm in float64."""
     float64_norms(model)
-    for layer in TTT_LAYERS:
-        mlp = model.model.layers[layer].mlp
-        mlp.forward = lambda x, mlp=mlp: ttt_mlp_training(mlp, x)
+    graft_ttt(model, TTT_LAYERS, CHUNK, TTT_LR)
 
 
 def causal_lm_loss(logits, labels):
