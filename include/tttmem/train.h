@@ -214,6 +214,10 @@ struct LoopOptions {
   std::map<std::string, std::string> metadata;  // recorded in every checkpoint (command, model)
 };
 
+// Why a step's loss means divergence, given the losses of the steps before it: non-finite, or
+// above 3x the median of the last 50 (once there are 5). Empty: no divergence.
+std::string loss_divergence(double loss, const std::vector<double>& history);
+
 // Trains until options.steps optimizer steps are done, writing one metrics line per step and a
 // checkpoint every save_every steps and at the end. Stops at the first divergence (non-finite loss
 // or gradient, or a loss above 3x the running median), keeping the last good checkpoint, and

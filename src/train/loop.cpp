@@ -72,12 +72,14 @@ void plot(const LoopOptions& options) {
     return;
   }
   const fs::path data = options.out / "loss.dat";
+  bool has_eval = false;
   {
     std::ifstream in(options.out / "metrics.jsonl");
     std::ofstream out(data);
     std::string line;
     while (std::getline(in, line)) {
       const auto r = nlohmann::json::parse(line);
+      has_eval |= r.contains("eval_loss");
       out << r.at("step").get<std::int64_t>() << " " << r.at("loss").get<double>() << " "
           << (r.contains("eval_loss") ? std::to_string(r["eval_loss"].get<double>()) : "NaN")
           << "\n";
@@ -90,8 +92,8 @@ void plot(const LoopOptions& options) {
     gp += std::string("set terminal ") + term + "\nset output '" +
           (options.out / (std::string("loss.") + ext)).string() + "'\n" +
           "set xlabel 'optimizer step'\nset ylabel 'loss'\nset grid\n"
-          "plot '" + data.string() + "' using 1:2 with lines title 'train', '' using 1:3 "
-          "with points pt 7 title 'eval'\n";
+          "plot '" + data.string() + "' using 1:2 with lines title 'train'" +
+          (has_eval ? ", '' using 1:3 with points pt 7 title 'eval'" : "") + "\n";
   }
   io::atomic_write_file(script, gp);
   if (std::system(("gnuplot '" + script.string() + "' 2>/dev/null").c_str()) != 0) {
@@ -107,6 +109,17 @@ void plot(const LoopOptions& options) {
 }
 
 }  // namespace
+
+std::string loss_divergence(double loss, const std::vector<double>& history) {
+  if (!std::isfinite(loss)) return "the loss is " + std::to_string(loss);
+  const std::size_t n = std::min(history.size(), kMedianWindow);
+  if (n < kMedianMinimum) return {};
+  const double running = median(std::vector<double>(history.end() - n, history.end()));
+  if (loss > kDivergenceFactor * running)
+    return "the loss " + std::to_string(loss) + " is above 3x its running median " +
+           std::to_string(running);
+  return {};
+}
 
 int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vector<Row>& eval_rows,
                  const LoopOptions& options) {
@@ -153,13 +166,7 @@ int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vect
       tokens += batch.attention_mask.sum().item<std::int64_t>();
     }
     const std::int64_t step_number = trainer.steps_done() + 1;
-    std::vector<double> window(losses.end() - std::min(losses.size(), kMedianWindow), losses.end());
-    const double running = window.size() >= kMedianMinimum ? median(window) : NAN;
-    std::string diverged;
-    if (!std::isfinite(loss)) diverged = "the loss is " + std::to_string(loss);
-    else if (std::isfinite(running) && loss > kDivergenceFactor * running)
-      diverged = "the loss " + std::to_string(loss) + " is above 3x its running median " +
-                 std::to_string(running);
+    std::string diverged = loss_divergence(loss, losses);
     StepReport report;
     if (diverged.empty()) {
       report = trainer.step();

@@ -4,6 +4,7 @@
 // corpus rules (assistant-only labels, packing) through the library.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -165,13 +166,25 @@ TEST(TrainCli, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   const TinySetup& s = setup();
   test::ScratchDir out;
   const auto r = run_tttmem(s.train_args(out / "run") +
-                            " --trainable all --lr 30 --clip 0 --steps 40 --save-every 1");
+                            " --trainable all --lr 1e30 --clip 0 --steps 40 --save-every 1");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("diverged at step"), std::string::npos) << r.output;
   const auto lines = metrics(out / "run" / "metrics.jsonl");
   ASSERT_FALSE(lines.empty());
   const auto state = io::SafetensorsFile::open(out / "run" / "state.safetensors");
   EXPECT_EQ(state->metadata().at("steps_done"), std::to_string(lines.size()));
+}
+
+TEST(TrainDivergence, LossRuleNeedsFiveStepsAndThreeTimesTheMedian) {
+  EXPECT_NE(loss_divergence(NAN, {}), "");
+  EXPECT_NE(loss_divergence(INFINITY, {1, 1, 1, 1, 1}), "");
+  EXPECT_EQ(loss_divergence(100, {1, 1, 1, 1}), "");          // too little history
+  EXPECT_EQ(loss_divergence(3.0, {1, 1, 1, 1, 1}), "");       // not above 3x
+  EXPECT_NE(loss_divergence(3.01, {1, 1, 1, 1, 1}), "");
+  EXPECT_EQ(loss_divergence(5.9, {9, 1, 2, 2, 2, 9}), "");    // the median is 2, not the mean
+  std::vector<double> long_run(60, 10.0);
+  long_run.resize(110, 1.0);                                   // the last 50 are 1
+  EXPECT_NE(loss_divergence(3.5, long_run), "");
 }
 
 TEST(TrainCorpus, AssistantOnlyLabelsCoverExactlyTheAnswers) {

@@ -79,6 +79,10 @@ const TrainReference& reference() {
 
 using Case = std::tuple<Trainable, bool, TttForm>;
 
+// Readable parameters in ctest's listing.
+void PrintTo(Trainable value, std::ostream* os) { *os << to_string(value); }
+void PrintTo(TttForm value, std::ostream* os) { *os << to_string(value); }
+
 class TrainStep : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TrainStep, LossGradientsAndUpdatesMatchPyTorch) {
