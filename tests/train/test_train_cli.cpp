@@ -175,6 +175,32 @@ TEST(TrainCli, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_EQ(state->metadata().at("steps_done"), std::to_string(lines.size()));
 }
 
+// DECISIONS.md `## train`: in pure bf16 an AdamW step of ~lr = 1e-5 is below half an ulp of
+// ttt_proj's typical values (~0.02) and rounds away, as in the seed; fp32 masters keep it.
+TEST(TrainCli, SeedBf16LosesTheProjUpdatesThatFp32MastersKeep) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  auto tensors = [&](const std::string& precision, int steps) {
+    const fs::path dir = out / (precision + std::to_string(steps));
+    const auto r = run_tttmem(s.train_args(dir) + " --lr 1e-5 --precision " + precision +
+                              " --steps " + std::to_string(steps));
+    if (r.exit_code != 0) throw std::runtime_error(r.output);
+    const auto loaded = io::load_tensors(dir / "ttt.safetensors", at::kCPU);
+    return std::map<std::string, at::Tensor>(loaded.begin(), loaded.end());
+  };
+  const std::string proj = "model.layers.0.mlp.ttt_proj.weight";
+  const std::string conv = "model.layers.0.mlp.ttt_conv.weight";
+  // Where |w| >= 2^-7 half a bf16 ulp is >= 3e-5, three times the step: nothing there moves.
+  const auto bf16_1 = tensors("seed-bf16", 1), bf16_3 = tensors("seed-bf16", 3);
+  const at::Tensor large = bf16_1.at(proj).abs().ge(1.0 / 128);
+  ASSERT_GT(large.sum().item<std::int64_t>(), 100);
+  EXPECT_TRUE(at::equal(bf16_1.at(proj).masked_select(large), bf16_3.at(proj).masked_select(large)));
+  EXPECT_FALSE(at::equal(bf16_1.at(conv), bf16_3.at(conv)));  // from zero, the conv does move
+  const auto fp32_1 = tensors("fp32-master", 1), fp32_3 = tensors("fp32-master", 3);
+  const at::Tensor moved = fp32_1.at(proj).ne(fp32_3.at(proj)).masked_select(large);
+  EXPECT_GT(moved.to(at::kDouble).mean().item<double>(), 0.9);  // fp32 masters keep the steps
+}
+
 TEST(TrainDivergence, LossRuleNeedsFiveStepsAndThreeTimesTheMedian) {
   EXPECT_NE(loss_divergence(NAN, {}), "");
   EXPECT_NE(loss_divergence(INFINITY, {1, 1, 1, 1, 1}), "");

@@ -16,6 +16,11 @@
 #include "tttmem/train.h"
 
 namespace tttmem::train {
+
+// Readable parameters in ctest's listing (found by argument-dependent lookup).
+void PrintTo(Trainable value, std::ostream* os) { *os << to_string(value); }
+void PrintTo(TttForm value, std::ostream* os) { *os << to_string(value); }
+
 namespace {
 
 using test::rel_error;
@@ -79,9 +84,6 @@ const TrainReference& reference() {
 
 using Case = std::tuple<Trainable, bool, TttForm>;
 
-// Readable parameters in ctest's listing.
-void PrintTo(Trainable value, std::ostream* os) { *os << to_string(value); }
-void PrintTo(TttForm value, std::ostream* os) { *os << to_string(value); }
 
 class TrainStep : public ::testing::TestWithParam<Case> {};
 
