@@ -2,7 +2,7 @@
 # CI's pipeline check: train-minimal for a few steps on a tiny random Qwen3, then `sanity` on the
 # checkpoint it wrote (SPEC.md "sanity"). Usage: ci_train_sanity.sh TTTMEM_BINARY. Exit status:
 # sanity's (0: every required check passed). tests/CMakeLists.txt registers it as the ctest
-# `train_then_sanity` once the train module exists.
+# `train_then_sanity`.
 set -euo pipefail
 bin="$1"
 # Tiny models run fastest on one intra-op thread (small ops, shared CI cores).

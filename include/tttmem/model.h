@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -117,6 +118,16 @@ class KVCache {
 
 // ---- the decoder -------------------------------------------------------------------------------
 
+// Runs one decoder layer for a trainer: `body` maps the layer's input [B, L, D] to its output. It
+// is pure (reads x and the weights, writes nothing) and stays callable after forward() returned,
+// so a hook may run it again, as activation checkpointing does in the backward pass.
+class LayerHook {
+ public:
+  using Body = std::function<at::Tensor(const at::Tensor&)>;
+  virtual ~LayerHook() = default;
+  virtual at::Tensor run(std::int64_t layer, const at::Tensor& x, const Body& body) = 0;
+};
+
 struct ForwardOptions {
   at::Tensor attention_mask;            // [B, L], nonzero = real token; undefined: all real
   MlpOverride* mlp_override = nullptr;  // replaces the MLP of the layers it handles
@@ -124,6 +135,9 @@ struct ForwardOptions {
   // When set, receives num_layers + 1 tensors [B, L, D] in the activation dtype, as HF's
   // output_hidden_states: the embeddings, each layer's output, the last one after the final norm.
   std::vector<at::Tensor>* hidden_states = nullptr;
+  // Set: every layer runs through the hook, and the KV cache must be empty and is neither read
+  // nor written (attention sees the call's own keys and values only).
+  LayerHook* layer_hook = nullptr;
 };
 
 class Qwen3Model {
@@ -141,6 +155,10 @@ class Qwen3Model {
   void set_attention(Attention attention) { attention_ = attention; }
   const MlpWeights& mlp_weights(std::int64_t layer) const;
   MlpWeights& mlp_weights(std::int64_t layer);  // e.g. a_prime's noise on down_proj
+  // Every weight the decoder holds, under its Hugging Face name, in checkpoint order (lm_head
+  // absent when tied): a trainer swaps in tensors that require grad, or casts of its master
+  // weights, before a forward.
+  std::vector<std::pair<std::string, at::Tensor*>> named_weights();
 
   KVCache make_cache(std::int64_t batch, std::int64_t capacity) const;
 
@@ -156,8 +174,19 @@ class Qwen3Model {
     at::Tensor input_layernorm, post_attention_layernorm;
     MlpWeights mlp;
   };
+  // What every layer of one forward call shares.
+  struct LayerInputs {
+    at::Tensor cos, sin, embeddings;
+    std::optional<at::Tensor> mask;
+    bool padded = false;
+    at::Tensor valid;  // MlpContext::valid
+    MlpOverride* mlp_override = nullptr;
+  };
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                     const std::optional<at::Tensor>& mask) const;
+  // One decoder layer; cache null: attention over this call's keys and values only.
+  at::Tensor layer_forward(std::int64_t i, const at::Tensor& x, const LayerInputs& in,
+                           KVCache* cache) const;
 
   ModelConfig config_;
   at::Device device_;

@@ -1,27 +1,139 @@
-// tttmem train-minimal: trains only the TTT parameters (ttt_proj, ttt_conv) on a frozen base.
+// tttmem train-minimal: trains the TTT parameters (or ttt+down, or all) on a frozen base
+// (SPEC.md `train`). Flag parsing and model/TTT resolution only; the loop is train::run_training.
+#include <ATen/ATen.h>
+
 #include "commands.h"
+#include "ttt_flags.h"
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+#include "tttmem/model.h"
+#include "tttmem/tokenizer.h"
+#include "tttmem/train.h"
+#include "tttmem/ttt.h"
 
 namespace tttmem::cli {
 
-Action add_train_minimal(CLI::App& app, const GlobalOptions&) {
+Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
-      "train-minimal", "Train the TTT parameters on a frozen base model [not built yet]");
+      "train-minimal", "Train the TTT parameters (ttt_proj, ttt_conv) on a frozen base model");
   struct Flags {
-    std::string model, dataset, out = "checkpoints/ttt_minimal.safetensors";
-    int steps = 400, batch_size = 1, grad_accum = 4, seq_len = 512, ttt_chunk = 64;
-    double lr = 5e-6;
+    std::string model, data, out, ttt, tokenizer, eval_data;
+    std::string schedule = "constant", trainable = "ttt", precision = "fp32-master";
+    std::string packing = "truncate", loss_on = "all", ttt_form = "auto", attention = "sdpa";
+    std::int64_t steps = 100, warmup = 0, batch_size = 1, grad_accum = 4, seq_len = 512;
+    std::int64_t eval_every = 0, save_every = 100;
+    double lr = 1e-5, clip = 1.0, weight_decay = 0.01;
+    std::vector<double> betas{0.9, 0.95};
+    bool grad_checkpointing = false, resume = false;
+    TttFlags ttt_flags;
   };
   auto f = std::make_shared<Flags>();
   sub->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
-  sub->add_option("--dataset", f->dataset, "JSONL of chat `messages` to train on")->required();
-  sub->add_option("--out", f->out, "Final TTT checkpoint (safetensors)")->capture_default_str();
-  sub->add_option("--steps", f->steps, "Micro-steps")->capture_default_str();
-  sub->add_option("--batch-size", f->batch_size, "Sequences per micro-step")->capture_default_str();
-  sub->add_option("--grad-accum", f->grad_accum, "Micro-steps per optimizer update")->capture_default_str();
+  sub->add_option("--data", f->data,
+                  "Training JSONL: one {\"messages\": [...]} (Qwen3 chat template) or "
+                  "{\"text\": ...} per line")->required();
+  sub->add_option("--out", f->out,
+                  "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt), "
+                  "state.safetensors (resume), loss.png/svg")->required();
+  sub->add_option("--ttt", f->ttt,
+                  "TTT checkpoint to start from (ttt_proj/ttt_conv); default: the model's own "
+                  "TTT tensors (see --ttt-init)");
+  f->ttt_flags.add_to(*sub);
+  sub->add_option("--tokenizer", f->tokenizer, "Tokenizer file or folder (default: --model)");
+  sub->add_option("--steps", f->steps, "Optimizer steps (each of --grad-accum micro-batches; the "
+                  "seed counted micro-batches)")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--lr", f->lr, "AdamW learning rate")->capture_default_str();
-  sub->add_option("--seq-len", f->seq_len, "Tokens per training sequence")->capture_default_str();
-  sub->add_option("--ttt-chunk", f->ttt_chunk, "TTT chunk size C")->capture_default_str();
-  return [f]() -> int { throw NotBuiltYet("train-minimal"); };
+  sub->add_option("--schedule", f->schedule, "constant or cosine (to 0 at --steps)")
+      ->capture_default_str()->check(CLI::IsMember({"constant", "cosine"}));
+  sub->add_option("--warmup", f->warmup, "Optimizer steps of linear warmup")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--batch-size", f->batch_size, "Rows per micro-batch")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--grad-accum", f->grad_accum, "Micro-batches per optimizer step")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--seq-len", f->seq_len, "Tokens per row")->capture_default_str()
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 24));
+  sub->add_option("--packing", f->packing,
+                  "truncate (one row per document, right-padded; the seed) or pack")
+      ->capture_default_str()->check(CLI::IsMember({"pack", "truncate"}));
+  sub->add_option("--loss-on", f->loss_on, "all tokens (the seed) or assistant tokens only")
+      ->capture_default_str()->check(CLI::IsMember({"all", "assistant"}));
+  sub->add_option("--clip", f->clip, "Max global grad norm (<= 0: none)")->capture_default_str();
+  sub->add_option("--weight-decay", f->weight_decay, "AdamW weight decay")->capture_default_str();
+  sub->add_option("--betas", f->betas, "AdamW betas")->expected(2)->capture_default_str();
+  sub->add_option("--trainable", f->trainable,
+                  "ttt (ttt_proj + ttt_conv), ttt+down (plus the TTT layers' down_proj) or all")
+      ->capture_default_str()->check(CLI::IsMember({"ttt", "ttt+down", "all"}));
+  sub->add_flag("--grad-checkpointing", f->grad_checkpointing,
+                "Recompute each decoder layer in the backward pass instead of keeping activations");
+  sub->add_option("--precision", f->precision,
+                  "fp32-master (fp32 master weights and AdamW state) or seed-bf16 (all bf16, the "
+                  "seed)")->capture_default_str()->check(CLI::IsMember({"seed-bf16", "fp32-master"}));
+  sub->add_option("--ttt-form", f->ttt_form,
+                  "TTT training form: auto, parallel (prefix sum) or low-rank")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "parallel", "low-rank"}));
+  sub->add_option("--attention", f->attention, "sdpa or math (HF eager)")->capture_default_str()
+      ->check(CLI::IsMember({"sdpa", "math"}));
+  sub->add_option("--eval-data", f->eval_data, "Evaluation JSONL (same format)");
+  sub->add_option("--eval-every", f->eval_every, "Evaluate every N optimizer steps (0: never)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--save-every", f->save_every, "Checkpoint every N optimizer steps (0: at the end)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_flag("--resume", f->resume, "Continue from OUT/state.safetensors (bit-identical)");
+
+  return [f, &global]() -> int {
+    const at::Device device = model::parse_device(global.device);
+    const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
+    at::manual_seed(global.seed);  // nothing stochastic runs today; recorded in the state
+    const ModelConfig config = ModelConfig::load(f->model);
+    const io::Checkpoint checkpoint = io::Checkpoint::open(f->model);
+    model::Qwen3Model qwen3(config, checkpoint, device, dtype,
+                            f->attention == "math" ? model::Attention::math
+                                                   : model::Attention::sdpa);
+    std::optional<ttt::TTTConfig> ttt_config;
+    ttt::TTTParams ttt_params;
+    if (auto setup = f->ttt_flags.setup(config, f->model, checkpoint, f->ttt, device, dtype,
+                                        global.seed)) {
+      ttt_config = setup->config;
+      ttt_params = std::move(setup->params);
+      log::info("train: TTT ", ttt_config->to_json().dump(), ", parameters from ", setup->source);
+    }
+
+    const auto tok = tokenizer::Tokenizer::load(f->tokenizer.empty() ? f->model : f->tokenizer);
+    const train::CorpusOptions corpus{f->seq_len, train::parse_packing(f->packing),
+                                      train::parse_loss_on(f->loss_on)};
+    const std::vector<train::Row> rows = train::load_corpus(f->data, *tok, corpus);
+    const std::vector<train::Row> eval_rows =
+        f->eval_data.empty() ? std::vector<train::Row>{} : train::load_corpus(f->eval_data, *tok, corpus);
+    log::info("train: ", rows.size(), " rows of <= ", f->seq_len, " tokens from ", f->data);
+
+    train::TrainerOptions options;
+    options.trainable = train::parse_trainable(f->trainable);
+    options.precision = train::parse_precision(f->precision);
+    options.grad_checkpointing = f->grad_checkpointing;
+    options.ttt_form = train::parse_ttt_form(f->ttt_form);
+    options.grad_accum = f->grad_accum;
+    options.optimizer = {f->lr, train::parse_schedule(f->schedule), f->warmup, f->steps,
+                         f->weight_decay, f->betas[0], f->betas[1], 1e-8, f->clip};
+    train::Trainer trainer(qwen3, ttt_config, std::move(ttt_params), options);
+    std::int64_t count = 0;
+    for (const auto& [name, master] : trainer.trainable()) count += master.numel();
+    log::info("train: ", trainer.trainable().size(), " trainable tensors, ", count,
+              " parameters (", f->trainable, ", ", f->precision, ")");
+
+    train::LoopOptions loop;
+    loop.out = f->out;
+    loop.steps = f->steps;
+    loop.batch_size = f->batch_size;
+    loop.eval_every = f->eval_every;
+    loop.save_every = f->save_every;
+    loop.resume = f->resume;
+    loop.pad_id = train::end_of_text(*tok);
+    loop.metadata = {{"model", f->model}, {"data", f->data}, {"seq_len", std::to_string(f->seq_len)}};
+    if (ttt_config) loop.metadata["ttt_config"] = ttt_config->to_json().dump();
+    return train::run_training(trainer, rows, eval_rows, loop);
+  };
 }
 
 }  // namespace tttmem::cli

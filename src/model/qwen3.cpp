@@ -97,7 +97,7 @@ Qwen3Model::Qwen3Model(const ModelConfig& config, const io::Checkpoint& checkpoi
     layers_.push_back(std::move(layer));
   }
   norm_ = load("model.norm.weight");
-  lm_head_ = config.tie_word_embeddings ? embed_tokens_ : load("lm_head.weight");
+  if (!config.tie_word_embeddings) lm_head_ = load("lm_head.weight");
   inv_freq_ = rope_inv_freq(config.rope_theta, config.head_dim).to(device);
 }
 
@@ -107,6 +107,29 @@ const MlpWeights& Qwen3Model::mlp_weights(std::int64_t layer) const {
 
 MlpWeights& Qwen3Model::mlp_weights(std::int64_t layer) {
   return layers_.at(static_cast<std::size_t>(layer)).mlp;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> Qwen3Model::named_weights() {
+  std::vector<std::pair<std::string, at::Tensor*>> out{{"model.embed_tokens.weight", &embed_tokens_}};
+  for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    Layer& layer = layers_[static_cast<std::size_t>(i)];
+    for (auto [name, tensor] : {std::pair{"self_attn.q_proj.weight", &layer.q_proj},
+                                {"self_attn.k_proj.weight", &layer.k_proj},
+                                {"self_attn.v_proj.weight", &layer.v_proj},
+                                {"self_attn.o_proj.weight", &layer.o_proj},
+                                {"self_attn.q_norm.weight", &layer.q_norm},
+                                {"self_attn.k_norm.weight", &layer.k_norm},
+                                {"mlp.gate_proj.weight", &layer.mlp.gate_proj},
+                                {"mlp.up_proj.weight", &layer.mlp.up_proj},
+                                {"mlp.down_proj.weight", &layer.mlp.down_proj},
+                                {"input_layernorm.weight", &layer.input_layernorm},
+                                {"post_attention_layernorm.weight", &layer.post_attention_layernorm}})
+      out.emplace_back(p + name, tensor);
+  }
+  out.emplace_back("model.norm.weight", &norm_);
+  if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head_);
+  return out;
 }
 
 KVCache Qwen3Model::make_cache(std::int64_t batch, std::int64_t capacity) const {
@@ -146,14 +169,40 @@ at::Tensor Qwen3Model::attend(const at::Tensor& q, const at::Tensor& k, const at
   return at::matmul(weights, values);
 }
 
+at::Tensor Qwen3Model::layer_forward(std::int64_t i, const at::Tensor& x_in,
+                                     const LayerInputs& in, KVCache* cache) const {
+  const std::int64_t B = x_in.size(0), L = x_in.size(1);
+  const std::int64_t H = config_.num_attention_heads, KV = config_.num_key_value_heads;
+  const std::int64_t hd = config_.head_dim;
+  const double eps = config_.rms_norm_eps;
+  const Layer& layer = layers_[static_cast<std::size_t>(i)];
+  const at::Tensor h = rms_norm(x_in, layer.input_layernorm, eps);
+  at::Tensor q = rms_norm(at::linear(h, layer.q_proj).view({B, L, H, hd}), layer.q_norm, eps)
+                     .transpose(1, 2);
+  at::Tensor k = rms_norm(at::linear(h, layer.k_proj).view({B, L, KV, hd}), layer.k_norm, eps)
+                     .transpose(1, 2);
+  const at::Tensor v = at::linear(h, layer.v_proj).view({B, L, KV, hd}).transpose(1, 2);
+  q = q * in.cos + rotate_half(q) * in.sin;
+  k = k * in.cos + rotate_half(k) * in.sin;
+  at::Tensor keys = k, values = v;
+  if (cache != nullptr) std::tie(keys, values) = cache->write(i, k, v);
+  const at::Tensor attn = attend(q, keys, values, in.mask).transpose(1, 2).reshape({B, L, H * hd});
+  const at::Tensor x = x_in + at::linear(attn, layer.o_proj);
+
+  const at::Tensor post = rms_norm(x, layer.post_attention_layernorm, eps);
+  if (in.mlp_override && in.mlp_override->handles(i)) {
+    const MlpContext context{i, post, in.embeddings, layer.mlp, in.padded, in.valid};
+    return x + in.mlp_override->forward(context);
+  }
+  return x + mlp_forward(post, layer.mlp);
+}
+
 at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
                                const ForwardOptions& options) {
   if (ids_in.dim() != 2) throw std::invalid_argument("Qwen3Model::forward: ids must be [B, L]");
   const at::Tensor ids = ids_in.to(device_, at::kLong);
   const std::int64_t B = ids.size(0), L = ids.size(1), past = cache.length();
-  const std::int64_t H = config_.num_attention_heads, KV = config_.num_key_value_heads;
-  const std::int64_t hd = config_.head_dim, D = config_.hidden_size;
-  const double eps = config_.rms_norm_eps;
+  const std::int64_t D = config_.hidden_size;
   if (cache.batch() != B)
     throw std::invalid_argument("Qwen3Model::forward: ids have batch " + std::to_string(B) +
                                 ", the KV cache " + std::to_string(cache.batch()));
@@ -204,34 +253,25 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
   const at::Tensor embeddings = at::embedding(embed_tokens_, ids);
   at::Tensor x = embeddings;
   if (options.hidden_states) options.hidden_states->assign({x});
+  if (options.layer_hook && past > 0)
+    throw std::invalid_argument("Qwen3Model::forward: a layer hook needs an empty KV cache");
+  const LayerInputs inputs{cos, sin, embeddings, mask, padded,
+                           masked_input ? new_valid : at::Tensor(), options.mlp_override};
 
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) {
-    const Layer& layer = layers_[static_cast<std::size_t>(i)];
-    const at::Tensor h = rms_norm(x, layer.input_layernorm, eps);
-    at::Tensor q = rms_norm(at::linear(h, layer.q_proj).view({B, L, H, hd}), layer.q_norm, eps)
-                       .transpose(1, 2);
-    at::Tensor k = rms_norm(at::linear(h, layer.k_proj).view({B, L, KV, hd}), layer.k_norm, eps)
-                       .transpose(1, 2);
-    const at::Tensor v = at::linear(h, layer.v_proj).view({B, L, KV, hd}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
-    const auto [keys, values] = cache.write(i, k, v);
-    const at::Tensor attn = attend(q, keys, values, mask).transpose(1, 2).reshape({B, L, H * hd});
-    x = x + at::linear(attn, layer.o_proj);
-
-    const at::Tensor post = rms_norm(x, layer.post_attention_layernorm, eps);
-    if (options.mlp_override && options.mlp_override->handles(i)) {
-      const MlpContext context{i, post, embeddings, layer.mlp, padded,
-                               masked_input ? new_valid : at::Tensor()};
-      x = x + options.mlp_override->forward(context);
+    if (options.layer_hook) {
+      // By value: the hook may run the body again after this call returned.
+      x = options.layer_hook->run(i, x, [this, i, inputs](const at::Tensor& in) {
+        return layer_forward(i, in, inputs, nullptr);
+      });
     } else {
-      x = x + mlp_forward(post, layer.mlp);
+      x = layer_forward(i, x, inputs, &cache);
     }
     if (options.hidden_states && i + 1 < config_.num_hidden_layers)
       options.hidden_states->push_back(x);
   }
   cache.advance(new_valid);
-  x = rms_norm(x, norm_, eps);
+  x = rms_norm(x, norm_, config_.rms_norm_eps);
   if (options.hidden_states) options.hidden_states->push_back(x);
 
   if (options.last_logits_only) {
@@ -240,7 +280,7 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
         (at::arange(L, ids.options()).unsqueeze(0) * new_valid.to(at::kLong)).amax(1);
     x = x.gather(1, last.view({B, 1, 1}).expand({B, 1, D}));
   }
-  return at::linear(x, lm_head_);
+  return at::linear(x, config_.tie_word_embeddings ? embed_tokens_ : lm_head_);
 }
 
 at::Tensor Qwen3Model::forward(const at::Tensor& ids, const ForwardOptions& options) {

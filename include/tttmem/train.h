@@ -1,0 +1,228 @@
+// train: `tttmem train-minimal` (SPEC.md `train`). The differentiable TTT graft (the training
+// form of the fast-weight MLP), per-layer activation checkpointing, the trainer (trainable sets,
+// master weights, AdamW, clipping, schedule, resumable state) and the JSONL corpus.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tttmem/model.h"
+#include "tttmem/tensor_io.h"
+#include "tttmem/tokenizer.h"
+#include "tttmem/ttt.h"
+
+namespace torch::optim {
+class AdamW;
+}
+
+namespace tttmem::train {
+
+// ttt: ttt_proj + ttt_conv (the seed). ttt_down: plus the TTT layers' down_proj. all: every weight.
+enum class Trainable { ttt, ttt_down, all };
+// seed_bf16: the trainable tensors and AdamW's state in bf16, as the seed trained (updates below
+// half an ulp round away). fp32_master: fp32 master copies and state, cast to the model dtype for
+// every forward. DECISIONS.md `## train` says why fp32_master is the default.
+enum class Precision { seed_bf16, fp32_master };
+enum class Schedule { constant, cosine };
+// The TTT MLP's training form: `parallel` is spec 3.6 (every dW, a prefix sum over chunks, one
+// batched product); `low_rank` never forms a D x F matrix: O = Z W0^T + lr * causal-chunk(Z Z^T) V,
+// cheaper while L < D F / (D + F). `automatic` picks the one with fewer multiply-adds.
+enum class TttForm { automatic, parallel, low_rank };
+
+Trainable parse_trainable(const std::string& name);  // "ttt" | "ttt+down" | "all"
+Precision parse_precision(const std::string& name);  // "seed-bf16" | "fp32-master"
+Schedule parse_schedule(const std::string& name);    // "constant" | "cosine"
+TttForm parse_ttt_form(const std::string& name);     // "auto" | "parallel" | "low-rank"
+std::string to_string(Trainable value);
+std::string to_string(Precision value);
+std::string to_string(Schedule value);
+std::string to_string(TttForm value);
+
+// The TTT MLP of one layer in its training form: stateless, differentiable (nothing in place,
+// nothing detached), target X or the embeddings per config.target. Same outputs as the inference
+// loop; right padding only changes padding rows (a chunk's update reaches later chunks only).
+at::Tensor ttt_training_mlp(const ttt::TTTConfig& config, const ttt::LayerParams& params,
+                            const model::MlpWeights& weights, const at::Tensor& x,
+                            const at::Tensor& target, TttForm form);
+
+// model::MlpOverride for training: binds the config and the parameter tensors (read at every
+// call, so a trainer may rebind them between steps).
+class TrainingGraft : public model::MlpOverride {
+ public:
+  TrainingGraft(const ttt::TTTConfig& config, const ttt::TTTParams& params, TttForm form)
+      : config_(config), params_(params), form_(form) {}
+  bool handles(std::int64_t layer) const override { return config_.is_ttt_layer(layer); }
+  at::Tensor forward(const model::MlpContext& context) override;
+
+ private:
+  const ttt::TTTConfig& config_;
+  const ttt::TTTParams& params_;
+  TttForm form_;
+};
+
+// Activation checkpointing per decoder layer (libtorch C++ has no torch.utils.checkpoint): the
+// layer runs without keeping activations and runs again inside the backward pass, through a
+// custom autograd function whose inputs are the layer input and the tensors `layer_inputs(i)`
+// names (the layer's weights that require grad), so their gradients flow out of it.
+class CheckpointedLayers : public model::LayerHook {
+ public:
+  explicit CheckpointedLayers(std::function<std::vector<at::Tensor>(std::int64_t)> layer_inputs)
+      : layer_inputs_(std::move(layer_inputs)) {}
+  at::Tensor run(std::int64_t layer, const at::Tensor& x, const Body& body) override;
+  void clear() { bodies_.clear(); }  // after the backward pass: drops the kept closures
+
+ private:
+  std::function<std::vector<at::Tensor>(std::int64_t)> layer_inputs_;
+  std::deque<Body> bodies_;  // stable addresses: the autograd nodes point into it
+};
+
+// HF's causal-LM loss: logits in fp32, labels shifted left, mean over labels != -100.
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
+
+struct Batch {
+  at::Tensor ids;             // [B, L] int64
+  at::Tensor attention_mask;  // [B, L], 0 = padding (right padding only); undefined: none
+  at::Tensor labels;          // [B, L] int64, -100 = no loss
+};
+
+struct OptimizerOptions {
+  double lr = 1e-5;
+  Schedule schedule = Schedule::constant;
+  std::int64_t warmup = 0;       // optimizer steps of linear warmup from 0
+  std::int64_t total_steps = 0;  // optimizer steps (the cosine decays to 0 at the last one)
+  double weight_decay = 0.01;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double clip = 1.0;  // max global grad norm; <= 0: no clipping
+};
+// The learning rate of optimizer step `step` (0-based).
+double learning_rate(const OptimizerOptions& options, std::int64_t step);
+
+struct TrainerOptions {
+  Trainable trainable = Trainable::ttt;
+  Precision precision = Precision::fp32_master;
+  bool grad_checkpointing = false;
+  TttForm ttt_form = TttForm::automatic;
+  std::int64_t grad_accum = 1;
+  OptimizerOptions optimizer;
+};
+
+struct StepReport {
+  std::int64_t step = 0;   // optimizer steps done, this one included
+  double grad_norm = 0;    // global norm before clipping
+  double lr = 0;
+};
+
+class Trainer {
+ public:
+  // `ttt_params` is moved in and owned; `ttt_config` null: no TTT (only `all` is then trainable).
+  // The model must outlive the trainer; its trainable weights are replaced by the trainer's.
+  Trainer(model::Qwen3Model& model, std::optional<ttt::TTTConfig> ttt_config,
+          ttt::TTTParams ttt_params, TrainerOptions options);
+  ~Trainer();
+
+  // One micro-batch: forward, backward of loss / grad_accum (gradients add up); the loss.
+  double accumulate(const Batch& batch);
+  // Loss without gradients (evaluation).
+  double evaluate(const Batch& batch);
+  // Clip, set the scheduled lr, one AdamW step, zero the gradients.
+  StepReport step();
+
+  // The trainable tensors (masters, fp32 or bf16), HF names, checkpoint order. Gradients on them.
+  const io::NamedTensors& trainable() const { return masters_; }
+  std::int64_t steps_done() const { return steps_done_; }
+  const TrainerOptions& options() const { return options_; }
+  const std::optional<ttt::TTTConfig>& ttt_config() const { return ttt_config_; }
+  // The TTT tensors of the current masters, in the model dtype.
+  ttt::TTTParams ttt_params() const;
+
+  // Masters + AdamW state + step counter in one safetensors file (atomic); `metadata` is added.
+  void save_state(const std::filesystem::path& file,
+                  const std::map<std::string, std::string>& metadata) const;
+  // Restores what save_state wrote (names, shapes and dtypes must match); returns its metadata.
+  std::map<std::string, std::string> load_state(const std::filesystem::path& file);
+
+ private:
+  void bind(bool with_grad);  // puts (casts of) the masters into the model and the TTT params
+  at::Tensor loss_of(const Batch& batch, bool training);
+
+  model::Qwen3Model& model_;
+  std::optional<ttt::TTTConfig> ttt_config_;
+  ttt::TTTParams ttt_params_;
+  TrainerOptions options_;
+  io::NamedTensors masters_;
+  std::vector<at::Tensor*> slots_;  // where each master goes, same order
+  std::vector<std::int64_t> slot_layer_;  // the decoder layer each master belongs to, -1: none
+  std::unique_ptr<TrainingGraft> graft_;
+  std::unique_ptr<CheckpointedLayers> checkpointing_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::int64_t steps_done_ = 0;
+};
+
+// ---- the corpus
+
+enum class Packing { pack, truncate };
+enum class LossOn { all, assistant };
+Packing parse_packing(const std::string& name);  // "pack" | "truncate"
+LossOn parse_loss_on(const std::string& name);   // "all" | "assistant"
+
+// One training row per entry, already cut to seq_len: ids and their labels (-100 = no loss).
+struct Row {
+  std::vector<std::int64_t> ids, labels;
+};
+
+struct CorpusOptions {
+  std::int64_t seq_len = 512;
+  Packing packing = Packing::pack;
+  LossOn loss_on = LossOn::all;
+};
+
+// <|endoftext|> (Qwen's document end and pad), else the tokenizer's eos; throws if neither.
+std::int64_t end_of_text(const tokenizer::Tokenizer& tok);
+
+// A JSONL file, one document per line: {"messages": [{"role", "content"}, ...]} rendered with the
+// Qwen3 chat template, or {"text": "..."}. pack: documents (each followed by <|endoftext|> for
+// text, the template's own <|im_end|> for chats) are concatenated and cut into seq_len rows, the
+// remainder dropped. truncate: one row per document, cut to seq_len. Errors name file and line.
+std::vector<Row> load_corpus(const std::filesystem::path& file, const tokenizer::Tokenizer& tok,
+                             const CorpusOptions& options);
+
+// Rows [first, first + count) modulo the corpus (the seed's sequential walk, no shuffling), right
+// padded with `pad_id` to the longest, attention mask 0 and labels -100 on padding.
+Batch make_batch(const std::vector<Row>& rows, std::int64_t first, std::int64_t count,
+                 std::int64_t pad_id);
+
+// ---- the training loop (what `tttmem train-minimal` runs)
+
+struct LoopOptions {
+  std::filesystem::path out;       // metrics.jsonl, state.safetensors, ttt.safetensors, loss.png/svg
+  std::int64_t steps = 100;        // optimizer steps (each of grad_accum micro-batches)
+  std::int64_t batch_size = 1;     // rows per micro-batch
+  std::int64_t eval_every = 0;     // 0: no evaluation
+  std::int64_t save_every = 100;   // 0: only at the end
+  bool resume = false;             // continue from OUT/state.safetensors
+  std::int64_t pad_id = tokenizer::kQwenEndOfText;  // train::end_of_text of the tokenizer
+  std::map<std::string, std::string> metadata;  // recorded in every checkpoint (command, model)
+};
+
+// Why a step's loss means divergence, given the losses of the steps before it: non-finite, or
+// above 3x the median of the last 50 (once there are 5). Empty: no divergence.
+std::string loss_divergence(double loss, const std::vector<double>& history);
+
+// Trains until options.steps optimizer steps are done, writing one metrics line per step and a
+// checkpoint every save_every steps and at the end. Stops at the first divergence (non-finite loss
+// or gradient, or a loss above 3x the running median), keeping the last good checkpoint, and
+// returns 1 then; 0 otherwise.
+int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vector<Row>& eval_rows,
+                 const LoopOptions& options);
+
+}  // namespace tttmem::train

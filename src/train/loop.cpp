@@ -1,0 +1,231 @@
+// train: the training loop of `tttmem train-minimal` (SPEC.md `train`): micro-batches, metrics,
+// divergence stop, checkpoints and resume, the loss plot.
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "tttmem/io.h"
+#include "tttmem/log.h"
+#include "tttmem/train.h"
+
+namespace tttmem::train {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kDivergenceFactor = 3.0;   // loss above 3x the running median stops the run
+constexpr std::size_t kMedianWindow = 50;   // over the last 50 steps' losses
+constexpr std::size_t kMedianMinimum = 5;   // ... once there are at least 5
+
+double median(std::vector<double> values) {
+  const std::size_t mid = values.size() / 2;
+  std::nth_element(values.begin(), values.begin() + mid, values.end());
+  return values[mid];
+}
+
+double norm_of(const at::Tensor& t) { return t.detach().to(at::kDouble).norm().item<double>(); }
+
+// Checkpoint files: the resumable state last, so a state always has its weight files beside it.
+void save_checkpoint(const Trainer& trainer, const LoopOptions& options,
+                     std::int64_t data_position) {
+  if (trainer.ttt_config()) trainer.ttt_params().save(options.out / "ttt.safetensors");
+  if (trainer.options().trainable != Trainable::ttt) {
+    io::NamedTensors tensors;
+    for (const auto& [name, master] : trainer.trainable()) tensors.emplace_back(name, master.detach());
+    io::save_tensors(options.out / "trainable.safetensors", tensors);
+  }
+  std::map<std::string, std::string> meta = options.metadata;
+  meta["data_position"] = std::to_string(data_position);
+  trainer.save_state(options.out / "state.safetensors", meta);
+  log::info("train: checkpoint at step ", trainer.steps_done(), " in ", options.out.string());
+}
+
+// Keeps the metrics lines of steps <= `steps` (a resumed run rewrites what came after its state).
+std::vector<double> trim_metrics(const fs::path& file, std::int64_t steps) {
+  std::vector<double> losses;
+  if (!fs::exists(file)) return losses;
+  std::istringstream in(io::read_file(file));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.at("step").get<std::int64_t>() > steps) break;
+    losses.push_back(record.at("loss").get<double>());
+    kept += line + "\n";
+  }
+  io::atomic_write_file(file, kept);
+  return losses;
+}
+
+// loss.png and loss.svg from metrics.jsonl through gnuplot; a warning when it is missing.
+void plot(const LoopOptions& options) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    log::warn("train: gnuplot not found; no loss plot (metrics.jsonl has the numbers)");
+    return;
+  }
+  const fs::path data = options.out / "loss.dat";
+  bool has_eval = false;
+  {
+    std::ifstream in(options.out / "metrics.jsonl");
+    std::ofstream out(data);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto r = nlohmann::json::parse(line);
+      has_eval |= r.contains("eval_loss");
+      out << r.at("step").get<std::int64_t>() << " " << r.at("loss").get<double>() << " "
+          << (r.contains("eval_loss") ? std::to_string(r["eval_loss"].get<double>()) : "NaN")
+          << "\n";
+    }
+  }
+  const fs::path script = options.out / "loss.gp";
+  std::string gp;
+  for (const auto& [term, ext] : {std::pair{"pngcairo size 900,500", "png"},
+                                  {"svg size 900,500", "svg"}}) {
+    gp += std::string("set terminal ") + term + "\nset output '" +
+          (options.out / (std::string("loss.") + ext)).string() + "'\n" +
+          "set xlabel 'optimizer step'\nset ylabel 'loss'\nset grid\n"
+          "plot '" + data.string() + "' using 1:2 with lines title 'train'" +
+          (has_eval ? ", '' using 1:3 with points pt 7 title 'eval'" : "") + "\n";
+  }
+  io::atomic_write_file(script, gp);
+  if (std::system(("gnuplot '" + script.string() + "' 2>/dev/null").c_str()) != 0) {
+    // pngcairo may be missing (gnuplot-nox): fall back to the png terminal
+    std::string plain = gp;
+    plain.replace(plain.find("pngcairo"), 8, "png");
+    io::atomic_write_file(script, plain);
+    if (std::system(("gnuplot '" + script.string() + "'").c_str()) != 0)
+      log::warn("train: gnuplot failed; no loss plot");
+  }
+  fs::remove(data);
+  fs::remove(script);
+}
+
+}  // namespace
+
+std::string loss_divergence(double loss, const std::vector<double>& history) {
+  if (!std::isfinite(loss)) return "the loss is " + std::to_string(loss);
+  const std::size_t n = std::min(history.size(), kMedianWindow);
+  if (n < kMedianMinimum) return {};
+  const double running = median(std::vector<double>(history.end() - n, history.end()));
+  if (loss > kDivergenceFactor * running)
+    return "the loss " + std::to_string(loss) + " is above 3x its running median " +
+           std::to_string(running);
+  return {};
+}
+
+int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vector<Row>& eval_rows,
+                 const LoopOptions& options) {
+  fs::create_directories(options.out);
+  const fs::path metrics_file = options.out / "metrics.jsonl";
+  const fs::path state_file = options.out / "state.safetensors";
+  std::int64_t position = 0;  // rows consumed
+  std::int64_t last_saved = -1;
+  std::vector<double> losses;
+  if (options.resume) {
+    if (!fs::exists(state_file))
+      throw std::runtime_error("--resume: " + state_file.string() + " does not exist");
+    const auto meta = trainer.load_state(state_file);
+    position = std::stoll(meta.at("data_position"));
+    losses = trim_metrics(metrics_file, trainer.steps_done());
+    last_saved = trainer.steps_done();
+    log::info("train: resumed at step ", trainer.steps_done(), ", data row ", position);
+  } else {
+    io::atomic_write_file(metrics_file, "");
+  }
+  std::map<std::string, double> initial_norms;
+  double initial_total = 0;
+  for (const auto& [name, master] : trainer.trainable()) {
+    initial_norms[name] = norm_of(master);
+    initial_total += initial_norms[name] * initial_norms[name];
+  }
+  // Relative size of the update so far: ||theta - theta_0|| / ||theta_0|| over the trainable set
+  // (theta_0: this process's start, i.e. the resumed state after a resume).
+  std::vector<at::Tensor> start;
+  for (const auto& [name, master] : trainer.trainable()) start.push_back(master.detach().clone());
+
+  std::ofstream metrics(metrics_file, std::ios::app);
+  const std::int64_t accum = trainer.options().grad_accum;
+  log::Progress progress("train", options.steps - trainer.steps_done(), "steps");
+  const auto t_start = std::chrono::steady_clock::now();
+  while (trainer.steps_done() < options.steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss = 0;
+    std::int64_t tokens = 0;
+    for (std::int64_t m = 0; m < accum; ++m) {
+      const Batch batch = make_batch(rows, position, options.batch_size, options.pad_id);
+      position += options.batch_size;
+      loss += trainer.accumulate(batch) / static_cast<double>(accum);
+      tokens += batch.attention_mask.sum().item<std::int64_t>();
+    }
+    const std::int64_t step_number = trainer.steps_done() + 1;
+    std::string diverged = loss_divergence(loss, losses);
+    StepReport report;
+    if (diverged.empty()) {
+      report = trainer.step();
+      if (!std::isfinite(report.grad_norm))
+        diverged = "the gradient norm is " + std::to_string(report.grad_norm);
+    }
+    if (!diverged.empty()) {
+      log::error("train: diverged at step ", step_number, ": ", diverged, "; stopping. ",
+                 last_saved < 0 ? std::string("No checkpoint was written yet.")
+                                : "The last good checkpoint (step " + std::to_string(last_saved) +
+                                      ") stays in " + options.out.string());
+      progress.finish();
+      return 1;
+    }
+    losses.push_back(loss);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json line{{"step", report.step},
+                        {"loss", loss},
+                        {"grad_norm", report.grad_norm},
+                        {"lr", report.lr},
+                        {"tokens", tokens},
+                        {"tokens_per_s", static_cast<double>(tokens) / seconds},
+                        {"elapsed", std::chrono::duration<double>(
+                                        std::chrono::steady_clock::now() - t_start).count()}};
+    double delta = 0;
+    nlohmann::json ttt_norms = nlohmann::json::object();
+    {
+      at::NoGradGuard no_grad;
+      std::size_t k = 0;
+      for (const auto& [name, master] : trainer.trainable()) {
+        const double d = norm_of(master - start[k++]);
+        delta += d * d;
+        if (name.find(".ttt_") != std::string::npos) ttt_norms[name] = norm_of(master);
+      }
+    }
+    line["param_delta_rel"] = initial_total > 0 ? std::sqrt(delta / initial_total) : NAN;
+    line["ttt_norms"] = ttt_norms;
+    if (options.eval_every > 0 && !eval_rows.empty() && report.step % options.eval_every == 0) {
+      double eval = 0;
+      const auto n = static_cast<std::int64_t>(eval_rows.size());
+      std::int64_t batches = 0;
+      for (std::int64_t first = 0; first < n; first += options.batch_size, ++batches)
+        eval += trainer.evaluate(
+            make_batch(eval_rows, first, std::min(options.batch_size, n - first), options.pad_id));
+      line["eval_loss"] = eval / static_cast<double>(batches);
+    }
+    metrics << line.dump() << "\n" << std::flush;
+    progress.advance();
+    const bool last = trainer.steps_done() == options.steps;
+    if (last || (options.save_every > 0 && report.step % options.save_every == 0)) {
+      save_checkpoint(trainer, options, position);
+      last_saved = report.step;
+    }
+  }
+  progress.finish();
+  metrics.close();
+  if (!losses.empty()) plot(options);
+  return 0;
+}
+
+}  // namespace tttmem::train

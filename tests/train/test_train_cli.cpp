@@ -1,0 +1,312 @@
+// train-minimal end to end through the binary, on a tiny random model with a byte-level tokenizer
+// and a chat + text corpus the test writes: resume is bit-identical (2 x 5 steps == 10 steps), the
+// metrics and checkpoints have what SPEC.md `train` lists, divergence stops the run. Plus the
+// corpus rules (assistant-only labels, packing) through the library.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_support.h"
+#include "tttmem/config.h"
+#include "tttmem/io.h"
+#include "tttmem/tensor_io.h"
+#include "tttmem/tokenizer.h"
+#include "tttmem/train.h"
+
+namespace tttmem::train {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_tttmem;
+
+std::string base64(unsigned char byte) {
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out += alphabet[byte >> 2];
+  out += alphabet[(byte & 3) << 4];
+  return out + "==";
+}
+
+void write(const fs::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+}
+
+// A tiny model (vocab 320: 256 bytes + <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258),
+// its tokenizer and a corpus of chats and plain texts, made once for the suite.
+class TinySetup {
+ public:
+  TinySetup() {
+    std::string ranks;
+    for (int b = 0; b < 256; ++b) ranks += base64(static_cast<unsigned char>(b)) + " " + std::to_string(b) + "\n";
+    fs::create_directories(dir_ / "tok");
+    write(dir_ / "tok" / "bytes.tiktoken", ranks);
+    write(dir_ / "tok" / "bytes_added_tokens.json",
+          R"({"<|endoftext|>": 256, "<|im_start|>": 257, "<|im_end|>": 258})");
+    nlohmann::json config = nlohmann::json::parse(io::read_file(test::source_dir() / "configs" / "models" / "tiny-qwen3.json"));
+    config["vocab_size"] = 320;
+    config["hidden_size"] = 32;
+    config["intermediate_size"] = 64;
+    config["head_dim"] = 8;
+    config["num_hidden_layers"] = 2;
+    config["bos_token_id"] = 256;
+    config["eos_token_id"] = 258;
+    write(dir_ / "tiny.json", config.dump(2));
+    const auto r = run_tttmem("--seed 3 init-model --config " + (dir_ / "tiny.json").string() +
+                              " --out " + (dir_ / "model").string());
+    if (r.exit_code != 0) throw std::runtime_error("init-model failed: " + r.output);
+    std::string corpus;
+    const char* facts[] = {"The office moved to Lisbon.", "Maria's cat is called Pepper.",
+                           "The meeting is on Thursday at ten.", "Tom prefers green tea."};
+    for (int i = 0; i < 12; ++i) {
+      const std::string fact = facts[i % 4];
+      nlohmann::json chat = {{"messages",
+                              {{{"role", "user"}, {"content", "Remember this: " + fact}},
+                               {{"role", "assistant"}, {"content", "Noted. " + fact}},
+                               {{"role", "user"}, {"content", "Say it again, please."}},
+                               {{"role", "assistant"}, {"content", fact + " (" + std::to_string(i) + ")"}}}}};
+      corpus += chat.dump() + "\n";
+      corpus += nlohmann::json{{"text", "Note " + std::to_string(i) + ": " + fact}}.dump() + "\n";
+    }
+    write(dir_ / "corpus.jsonl", corpus);
+  }
+  const fs::path& dir() const { return dir_.path(); }
+  std::string train_args(const fs::path& out) const {
+    return "train-minimal --model " + (dir() / "model").string() + " --tokenizer " +
+           (dir() / "tok").string() + " --data " + (dir() / "corpus.jsonl").string() +
+           " --out " + out.string() +
+           " --ttt-layers 0,1 --ttt-chunk 8 --ttt-lr 0.1 --ttt-init dense --seq-len 40"
+           " --batch-size 2 --grad-accum 2 --warmup 3 --packing pack";
+  }
+
+ private:
+  test::ScratchDir dir_;
+};
+
+const TinySetup& setup() {
+  static const TinySetup instance;
+  return instance;
+}
+
+std::vector<nlohmann::json> metrics(const fs::path& file) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(io::read_file(file));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TEST(TrainCli, ResumeIsBitIdentical) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const auto whole = run_tttmem(s.train_args(out / "whole") + " --lr 1e-3 --steps 10 --save-every 5");
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  const auto first = run_tttmem(s.train_args(out / "split") + " --lr 1e-3 --steps 5");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto second = run_tttmem(s.train_args(out / "split") + " --lr 1e-3 --steps 10 --resume");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+
+  const auto a = io::load_tensors(out / "whole" / "state.safetensors", at::kCPU);
+  const auto b = io::load_tensors(out / "split" / "state.safetensors", at::kCPU);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  const auto ma = metrics(out / "whole" / "metrics.jsonl");
+  const auto mb = metrics(out / "split" / "metrics.jsonl");
+  ASSERT_EQ(ma.size(), 10u);
+  ASSERT_EQ(mb.size(), 10u);
+  for (std::size_t i = 0; i < ma.size(); ++i) {
+    EXPECT_EQ(ma[i]["step"], static_cast<int>(i + 1));
+    EXPECT_EQ(ma[i]["loss"].get<double>(), mb[i]["loss"].get<double>()) << "step " << i + 1;
+    EXPECT_EQ(ma[i]["grad_norm"].get<double>(), mb[i]["grad_norm"].get<double>());
+    EXPECT_EQ(ma[i]["lr"].get<double>(), mb[i]["lr"].get<double>());
+  }
+}
+
+TEST(TrainCli, MetricsAndCheckpointsHoldWhatTheSpecLists) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const auto r = run_tttmem(s.train_args(out / "run") + " --lr 1e-3 --steps 4 --save-every 2 --eval-every 2"
+                            " --eval-data " + (s.dir() / "corpus.jsonl").string() +
+                            " --grad-checkpointing --schedule cosine");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lines = metrics(out / "run" / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 4u);
+  for (const auto& line : lines) {
+    for (const char* key : {"loss", "grad_norm", "lr", "tokens_per_s", "param_delta_rel", "ttt_norms"})
+      EXPECT_TRUE(line.contains(key)) << key << " missing in " << line.dump();
+    EXPECT_EQ(line["ttt_norms"].size(), 4u);  // proj and conv of layers 0 and 1
+  }
+  EXPECT_TRUE(lines[1].contains("eval_loss"));
+  EXPECT_FALSE(lines[0].contains("eval_loss"));
+  EXPECT_NEAR(lines[0]["lr"].get<double>(), 1e-3 / 3, 1e-12);  // warmup step 1 of 3
+  EXPECT_GT(lines[3]["param_delta_rel"].get<double>(), 0.0);
+  // The TTT checkpoint loads back as a --ttt file with the HF names, conv moved off zero.
+  const auto ttt = io::load_tensors(out / "run" / "ttt.safetensors", at::kCPU);
+  std::map<std::string, at::Tensor> by_name(ttt.begin(), ttt.end());
+  ASSERT_EQ(by_name.size(), 4u);
+  EXPECT_GT(by_name.at("model.layers.1.mlp.ttt_conv.weight").abs().max().item<double>(), 0.0);
+  const auto forward = run_tttmem("forward --model " + (s.dir() / "model").string() + " --ids 1,2,3"
+                                  " --ttt-layers 0,1 --ttt-chunk 8 --ttt " +
+                                  (out / "run" / "ttt.safetensors").string() + " --out " +
+                                  (out / "logits.safetensors").string());
+  EXPECT_EQ(forward.exit_code, 0) << forward.output;
+  if (run_tttmem("--help").exit_code == 0 && std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    EXPECT_TRUE(fs::exists(out / "run" / "loss.png"));
+    EXPECT_TRUE(fs::exists(out / "run" / "loss.svg"));
+  }
+}
+
+TEST(TrainCli, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const auto r = run_tttmem(s.train_args(out / "run") +
+                            " --trainable all --lr 1e30 --clip 0 --steps 40 --save-every 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("diverged at step"), std::string::npos) << r.output;
+  const auto lines = metrics(out / "run" / "metrics.jsonl");
+  ASSERT_FALSE(lines.empty());
+  const auto state = io::SafetensorsFile::open(out / "run" / "state.safetensors");
+  EXPECT_EQ(state->metadata().at("steps_done"), std::to_string(lines.size()));
+}
+
+// DECISIONS.md `## train`: in pure bf16 an AdamW step of ~lr = 1e-5 is below half an ulp of
+// ttt_proj's typical values (~0.02) and rounds away, as in the seed; fp32 masters keep it.
+TEST(TrainCli, SeedBf16LosesTheProjUpdatesThatFp32MastersKeep) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  auto tensors = [&](const std::string& precision, int steps) {
+    const fs::path dir = out / (precision + std::to_string(steps));
+    const auto r = run_tttmem(s.train_args(dir) + " --lr 1e-5 --precision " + precision +
+                              " --steps " + std::to_string(steps));
+    if (r.exit_code != 0) throw std::runtime_error(r.output);
+    const auto loaded = io::load_tensors(dir / "ttt.safetensors", at::kCPU);
+    return std::map<std::string, at::Tensor>(loaded.begin(), loaded.end());
+  };
+  const std::string proj = "model.layers.0.mlp.ttt_proj.weight";
+  const std::string conv = "model.layers.0.mlp.ttt_conv.weight";
+  // Where |w| >= 2^-7 half a bf16 ulp is >= 3e-5, three times the step: nothing there moves.
+  const auto bf16_1 = tensors("seed-bf16", 1), bf16_3 = tensors("seed-bf16", 3);
+  const at::Tensor large = bf16_1.at(proj).abs().ge(1.0 / 128);
+  ASSERT_GT(large.sum().item<std::int64_t>(), 100);
+  EXPECT_TRUE(at::equal(bf16_1.at(proj).masked_select(large), bf16_3.at(proj).masked_select(large)));
+  EXPECT_FALSE(at::equal(bf16_1.at(conv), bf16_3.at(conv)));  // from zero, the conv does move
+  const auto fp32_1 = tensors("fp32-master", 1), fp32_3 = tensors("fp32-master", 3);
+  const at::Tensor moved = fp32_1.at(proj).ne(fp32_3.at(proj)).masked_select(large);
+  EXPECT_GT(moved.to(at::kDouble).mean().item<double>(), 0.9);  // fp32 masters keep the steps
+}
+
+TEST(TrainDivergence, LossRuleNeedsFiveStepsAndThreeTimesTheMedian) {
+  EXPECT_NE(loss_divergence(NAN, {}), "");
+  EXPECT_NE(loss_divergence(INFINITY, {1, 1, 1, 1, 1}), "");
+  EXPECT_EQ(loss_divergence(100, {1, 1, 1, 1}), "");          // too little history
+  EXPECT_EQ(loss_divergence(3.0, {1, 1, 1, 1, 1}), "");       // not above 3x
+  EXPECT_NE(loss_divergence(3.01, {1, 1, 1, 1, 1}), "");
+  EXPECT_EQ(loss_divergence(5.9, {9, 1, 2, 2, 2, 9}), "");    // the median is 2, not the mean
+  std::vector<double> long_run(60, 10.0);
+  long_run.resize(110, 1.0);                                   // the last 50 are 1
+  EXPECT_NE(loss_divergence(3.5, long_run), "");
+}
+
+TEST(TrainCorpus, AssistantOnlyLabelsCoverExactlyTheAnswers) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  test::ScratchDir dir;
+  write(dir / "chat.jsonl",
+        R"({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "See you."}]})"
+        "\n");
+  const auto rows = load_corpus(dir / "chat.jsonl", *tok, {4096, Packing::truncate, LossOn::assistant});
+  ASSERT_EQ(rows.size(), 1u);
+  std::vector<tokenizer::TokenId> answer, all;
+  for (std::size_t i = 0; i < rows[0].ids.size(); ++i) {
+    all.push_back(static_cast<tokenizer::TokenId>(rows[0].ids[i]));
+    if (rows[0].labels[i] != -100) answer.push_back(static_cast<tokenizer::TokenId>(rows[0].labels[i]));
+  }
+  // The whole row is the chat template's text; the labelled part is the two answers with their
+  // <|im_end|> (the last one with its empty think block, as the template renders it).
+  const std::vector<tokenizer::ChatMessage> chat{{"system", "Be brief."}, {"user", "Hi"},
+                                                 {"assistant", "Hello!"}, {"user", "Bye"},
+                                                 {"assistant", "See you."}};
+  EXPECT_EQ(tok->decode(all), tokenizer::render_qwen3_chat(chat));
+  EXPECT_EQ(tok->decode(answer), "Hello!<|im_end|><think>\n\n</think>\n\nSee you.<|im_end|>");
+  const auto every = load_corpus(dir / "chat.jsonl", *tok, {4096, Packing::truncate, LossOn::all});
+  EXPECT_EQ(every[0].labels, every[0].ids);
+}
+
+TEST(TrainCorpus, PackingCutsFullRowsAndTruncationCutsDocuments) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  const auto packed = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::pack, LossOn::all});
+  const auto truncated = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::truncate, LossOn::all});
+  EXPECT_EQ(truncated.size(), 24u);  // one row per document
+  std::size_t total = 0;
+  for (const Row& row : packed) {
+    EXPECT_EQ(row.ids.size(), 64u);
+    total += row.ids.size();
+  }
+  for (const Row& row : truncated) EXPECT_LE(row.ids.size(), 64u);
+  EXPECT_EQ(packed[0].ids[0], 257);  // <|im_start|> of the first chat
+  // Text documents end with <|endoftext|> before the next one starts.
+  std::vector<std::int64_t> stream;
+  for (const Row& row : packed) stream.insert(stream.end(), row.ids.begin(), row.ids.end());
+  EXPECT_NE(std::find(stream.begin(), stream.end(), 256), stream.end());
+  const Batch batch = make_batch(truncated, 22, 3, 256);  // rows 22, 23, then 0: wraps around
+  EXPECT_EQ(batch.ids.size(0), 3);
+  EXPECT_EQ(batch.labels.masked_select(batch.attention_mask.eq(0)).ne(-100).sum().item<int>(), 0);
+  const auto n = static_cast<std::int64_t>(truncated[0].ids.size());
+  EXPECT_TRUE(at::equal(batch.ids[2].narrow(0, 0, n), at::tensor(truncated[0].ids, at::kLong)));
+  EXPECT_EQ(batch.attention_mask[2].sum().item<std::int64_t>(), n);
+}
+
+TEST(TrainCorpus, BadLinesAreNamed) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  test::ScratchDir dir;
+  write(dir / "bad.jsonl", "{\"text\": \"fine\"}\n{\"other\": 1}\n");
+  try {
+    load_corpus(dir / "bad.jsonl", *tok, {8, Packing::truncate, LossOn::all});
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
+  }
+}
+
+// scripts/convert_seed_checkpoint.py on a .pt written like the seed's (a dict of bf16 tensors).
+TEST(SeedCheckpoint, ConvertsToSafetensorsWithTheSameNamesAndValues) {
+  test::ScratchDir dir;
+  const std::string python = TTTMEM_PYTHON;
+  const auto made = test::run_command(
+      python + " -c \"import torch; torch.save({"
+      "'model.layers.0.mlp.ttt_proj.weight': (torch.arange(16.) / 8).view(4, 4).bfloat16(), "
+      "'model.layers.0.mlp.ttt_conv.weight': (torch.arange(20.) / 16).view(4, 1, 5).bfloat16()}, '" +
+      (dir / "ttt_minimal.pt").string() + "')\"");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const std::string script = (test::source_dir() / "scripts" / "convert_seed_checkpoint.py").string();
+  const auto r = test::run_command(python + " " + script + " " + (dir / "ttt_minimal.pt").string() +
+                                   " " + (dir / "ttt.safetensors").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto tensors = io::load_tensors(dir / "ttt.safetensors", at::kCPU);
+  std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
+  ASSERT_EQ(by_name.size(), 2u);
+  const at::Tensor proj = by_name.at("model.layers.0.mlp.ttt_proj.weight");
+  EXPECT_EQ(proj.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::equal(proj, (at::arange(16, at::kFloat) / 8).view({4, 4}).to(at::kBFloat16)));
+  EXPECT_TRUE(at::equal(by_name.at("model.layers.0.mlp.ttt_conv.weight"),
+                        (at::arange(20, at::kFloat) / 16).view({4, 1, 5}).to(at::kBFloat16)));
+  // A key that is not a TTT tensor is refused, and nothing is written.
+  const auto bad = test::run_command(
+      python + " -c \"import torch; torch.save({'model.embed_tokens.weight': torch.zeros(2)}, '" +
+      (dir / "bad.pt").string() + "')\" && " + python + " " + script + " " +
+      (dir / "bad.pt").string() + " " + (dir / "bad.safetensors").string());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("is not a ttt_proj/ttt_conv weight"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir / "bad.safetensors"));
+}
+
+}  // namespace
+}  // namespace tttmem::train
