@@ -1,4 +1,4 @@
-// The seed's four figures (seed spec 6.6), drawn by gnuplot from generated scripts that keep
+// The seed's four figures (SPEC.md S6.6), drawn by gnuplot from generated scripts that keep
 // their data inline, so figures/<name>.gp re-renders <name>.png and <name>.svg on its own.
 // Differences from the seed: 95% CI error bars, and the position plot shows every main condition.
 #include <unistd.h>
