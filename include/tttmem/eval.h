@@ -60,7 +60,7 @@ struct SampleResult {
   std::vector<Prediction> predictions;  // benchmark probe order
 };
 struct ConditionResult {
-  std::string name;                   // a, b, c, d, ttt_paper, a_prime_0p01, ...
+  std::string name;                   // a, b, c, ..., a_prime_0p01 (set by load_condition)
   std::filesystem::path source;       // the file read
   std::vector<SampleResult> samples;  // benchmark order; samples absent from the file left out
 };

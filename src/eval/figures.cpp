@@ -1,4 +1,4 @@
-// The seed's four figures (seed spec 6.6), drawn by gnuplot from generated scripts that keep
+// The seed's four figures (SPEC.md S6.6), drawn by gnuplot from generated scripts that keep
 // their data inline, so figures/<name>.gp re-renders <name>.png and <name>.svg on its own.
 // Differences from the seed: 95% CI error bars, and the position plot shows every main condition.
 #include <unistd.h>
@@ -96,14 +96,20 @@ std::optional<Figure> em_heatmap(const Report& r) {
   if (categories.empty()) return std::nullopt;
   std::sort(categories.begin(), categories.end());
   const std::size_t rows = r.conditions.size();
-  std::ostringstream s;
-  s << "$cells << EOD\n";
+  // Every cell in $cells (NaN, drawn blank, where a condition has no probe of a category);
+  // only the measured ones in $values, which labels them.
+  std::ostringstream cells, values;
   for (std::size_t y = 0; y < rows; ++y)
     for (std::size_t x = 0; x < categories.size(); ++x) {
       const Bucket* b = find_bucket(r.conditions[y].by_category, categories[x]);
-      s << x << " " << rows - 1 - y << " " << (b ? num(b->em()) : "NaN") << "\n";
+      const std::string at = std::to_string(x) + " " + std::to_string(rows - 1 - y) + " ";
+      cells << at << (b ? num(b->em()) : "NaN") << "\n";
+      if (b) values << at << num(b->em()) << "\n";
     }
-  s << "EOD\n"
+  std::ostringstream s;
+  s << "$cells << EOD\n"
+    << cells.str() << "EOD\n$values << EOD\n"
+    << values.str() << "EOD\n"
     << "set title 'EM by Condition × Fact Category'\nset cbrange [0:1]\nset cblabel 'EM'\n"
     << "set palette defined (0 '#440154', 0.25 '#3b528b', 0.5 '#21918c', 0.75 '#5ec962', "
        "1 '#fde725')\n"
@@ -116,7 +122,7 @@ std::optional<Figure> em_heatmap(const Report& r) {
     s << (y ? ", " : "") << quoted(label(r.conditions[y].name)) << " " << rows - 1 - y;
   s << ")\n"
     << "plot $cells using 1:2:3 with image, \\\n"
-    << "     '' using 1:2:(sprintf('%.2f', $3)):($3 < 0.6 ? 0xffffff : 0x000000) "
+    << "     $values using 1:2:(sprintf('%.2f', $3)):($3 < 0.6 ? 0xffffff : 0x000000) "
        "with labels tc rgb variable\n";
   const int width = static_cast<int>(120 * std::max(10.0, 1.2 * categories.size()));
   const int height = static_cast<int>(120 * (1 + 0.7 * rows)) + 120;

@@ -18,7 +18,7 @@ const ConditionScores* find_condition(const Report& r, const std::string& name) 
   return nullptr;
 }
 
-// The seed's headline (seed spec 6.5), with null where a condition it needs is missing.
+// The seed's headline (SPEC.md S6.5), with null where a condition it needs is missing.
 struct Headline {
   std::optional<double> em_a, em_b, em_c, ratio, lift, em_b_level3, em_d, decay;
   std::optional<std::string> verdict;

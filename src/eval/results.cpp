@@ -124,9 +124,8 @@ class Collector {
     slot.emplace(where, std::move(p));
   }
 
-  ConditionResult finish(const std::string& name) && {
+  ConditionResult finish() && {
     ConditionResult out;
-    out.name = name;
     out.source = source_;
     for (std::size_t s = 0; s < slots_.size(); ++s) {
       if (slots_[s].empty()) continue;
@@ -242,7 +241,7 @@ ConditionResult parse_jsonl(std::string_view text, const std::string& source,
     if (r.has("generated_tokens")) p.generated_tokens = r.integer("generated_tokens");
     collector.add(where, r.str("sample_id"), r.integer("level"), std::move(p));
   }
-  return std::move(collector).finish("");
+  return std::move(collector).finish();
 }
 
 ConditionResult parse_seed_json(std::string_view text, const std::string& source,
@@ -269,7 +268,7 @@ ConditionResult parse_seed_json(std::string_view text, const std::string& source
                     prediction_of(Record(predictions[k], source + ": " + where)));
     }
   }
-  return std::move(collector).finish("");
+  return std::move(collector).finish();
 }
 
 ConditionResult load_condition(const std::filesystem::path& dir, const std::string& name,

@@ -103,7 +103,7 @@ Interval interval95(std::vector<double>& values) {
 
 // Level-3 samples whose predictions equal those of the level-1 sample with the same
 // conversation: the condition never saw the distractor, so L3 repeats L1 (the seed's A, B and C;
-// seed spec 9.1). Returns {equal, comparable}.
+// SPEC.md S9.1). Returns {equal, comparable}.
 std::pair<std::size_t, std::size_t> l3_repeating_l1(const ConditionResult& result,
                                                     const bench::Benchmark& benchmark) {
   std::map<std::string_view, const SampleResult*> level1;
@@ -289,7 +289,7 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
     return nullptr;
   };
   // B - C and A - B, and every ablation against C on the samples both scored (the seed compared
-  // its 30-sample ablations with C on all 300: seed spec 9.13).
+  // its 30-sample ablations with C on all 300: SPEC.md S9.13).
   std::vector<std::pair<std::string, std::string>> pairs{{"b", "c"}, {"a", "b"}};
   for (const ConditionScores& c : report.conditions)
     if (ablation_scale(c.name)) pairs.emplace_back(c.name, "c");

@@ -18,7 +18,7 @@ bool is_python_space(char32_t c) {
          c == 0x205F || c == 0x3000;
 }
 
-// The seed's 82 punctuation code points (seed spec 6.2). Curly quotes, U+FF0E and 〈〉 are not in.
+// The seed's 82 punctuation code points (SPEC.md S6.2). Curly quotes, U+FF0E and 〈〉 are not in.
 bool is_seed_punctuation(char32_t c) {
   if (c < 0x80)
     return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||

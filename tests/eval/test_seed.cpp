@@ -71,7 +71,7 @@ TEST(EvalSeed, PublishedHeadlineFromTheSeedsOwnValues) {
       << warnings;
   EXPECT_NE(warnings.find("lift_over_no_memory is null: condition b is missing"), std::string::npos)
       << warnings;
-  // Seed spec 9.1: the seed's C never saw the distractor, so L3 is a copy of L1.
+  // SPEC.md S9.1: the seed's C never saw the distractor, so L3 is a copy of L1.
   EXPECT_NE(warnings.find("condition c: level-3 predictions equal level 1's in 100 of 100 samples"),
             std::string::npos)
       << warnings;
