@@ -104,6 +104,7 @@ struct EngineOptions {
 struct ConditionStats {
   std::string name;
   std::int64_t probes = 0, skipped = 0, generated_tokens = 0, samples_ingested = 0;
+  std::int64_t kv_compactions = 0;  // KVCache::compact() calls (continuous batching's padding)
   double seconds = 0;
   nlohmann::ordered_json to_json() const;
 };

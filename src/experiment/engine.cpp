@@ -225,9 +225,9 @@ ConditionStats Engine::run(const Condition& condition,
   log::Progress progress("run " + condition.name, static_cast<std::int64_t>(pending.size()),
                          "probes");
   const std::int64_t max_new = protocol.max_new_tokens;
-  // Each row needs at most longest_prompt + max_new slots; twice that leaves room for the padding
-  // rows of different ages leave between compactions.
-  const std::int64_t capacity = 2 * (static_cast<std::int64_t>(longest_prompt) + max_new);
+  // A row needs at most longest_prompt + max_new slots; another max_new of room means compact()
+  // (one gather of the cache) runs at most once per max_new decode steps.
+  const std::int64_t capacity = static_cast<std::int64_t>(longest_prompt) + 2 * max_new;
   std::map<const bench::Sample*, ttt::TTTState> memories;
 
   auto stop_reason = [&](const Row& row) -> std::string {
@@ -330,7 +330,10 @@ ConditionStats Engine::run(const Condition& condition,
     }
     if (!incoming.empty() || kept.size() != rows.size()) {
       model::KVCache merged = model_.make_cache(static_cast<std::int64_t>(kept.size()), capacity);
-      if (cache.length() + 1 > capacity) cache.compact();
+      if (cache.length() + 1 > capacity) {
+        cache.compact();
+        ++stats.kv_compactions;
+      }
       for (std::size_t r = 0; r < sources.size(); ++r)
         merged.assign_row(static_cast<std::int64_t>(r), *sources[r].first, sources[r].second);
       cache = std::move(merged);
@@ -339,7 +342,10 @@ ConditionStats Engine::run(const Condition& condition,
     states = std::move(kept_states);
 
     // One decode step for every row.
-    if (cache.length() + 1 > cache.capacity()) cache.compact();
+    if (cache.length() + 1 > cache.capacity()) {
+      cache.compact();
+      ++stats.kv_compactions;
+    }
     std::vector<std::int64_t> last;
     for (const Row& row : rows) last.push_back(row.generated.back());
     std::optional<ttt::Graft> graft;
@@ -371,6 +377,7 @@ nlohmann::ordered_json ConditionStats::to_json() const {
           {"resumed_probes", skipped},
           {"generated_tokens", generated_tokens},
           {"samples_ingested", samples_ingested},
+          {"kv_compactions", kv_compactions},
           {"seconds", seconds},
           {"probes_per_second", seconds > 0 ? static_cast<double>(probes) / seconds : 0.0}};
 }

@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -89,7 +90,8 @@ void KVCache::compact() {
   if (!padded_) return;
   // A stable sort of "not valid" puts each row's real slots first, in their order.
   const at::Tensor order =
-      std::get<1>(valid_.logical_not().to(at::kInt).sort(/*stable=*/true, /*dim=*/1));
+      std::get<1>(valid_.logical_not().to(at::kInt).sort(std::optional<bool>(true), /*dim=*/1,
+                                                         /*descending=*/false));
   const std::int64_t longest = real_counts_.max().item<std::int64_t>();
   for (auto* list : {&keys_, &values_})
     for (at::Tensor& t : *list) {

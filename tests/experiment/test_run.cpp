@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -13,6 +14,7 @@
 #include "test_support.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
+#include "tttmem/tensor_io.h"
 #include "tttmem/ttt.h"
 
 namespace tttmem::experiment {
@@ -32,10 +34,28 @@ class RunCommand : public ::testing::Test {
   static void SetUpTestSuite() {
     scratch_ = new test::ScratchDir();
     test::make_tiny_model(*scratch_ / "model");
-    const auto made = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 2 --out '" +
-                                       (*scratch_ / "bench.json").string() + "'");
+    auto made = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 2 --out '" +
+                                 (*scratch_ / "bench.json").string() + "'");
     ASSERT_EQ(made.exit_code, 0) << made.output;
     test::save_live_ttt(*scratch_ / "model", *scratch_ / "ttt.safetensors");
+    // Rows must stop at different steps, so that rows join a batch mid-decode and the cache
+    // compacts: <|endoftext|> takes (slightly scaled up) the lm_head row of the token the model
+    // generates most, so a row stops wherever it would have emitted that token.
+    made = run("probe_model", "--condition c --samples L3-0000 --batch-size 4");
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    std::map<std::int64_t, int> counts;
+    for (const Record& r : read_records(path("probe_model") / "condition_c.jsonl"))
+      for (std::int64_t id : r.output_ids) ++counts[id];
+    const auto most = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) {
+      return a.second < b.second;
+    });
+    const auto weights_file = *scratch_ / "model" / "model.safetensors";
+    io::NamedTensors tensors = io::load_tensors(weights_file, at::kCPU);
+    for (auto& [name, tensor] : tensors) {
+      tensor = tensor.clone();
+      if (name == "lm_head.weight") tensor[151643].copy_(tensor[most->first] * 1.05);
+    }
+    io::save_tensors(weights_file, tensors);
   }
   static void TearDownTestSuite() { delete scratch_; }
 
@@ -86,11 +106,14 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
       const auto r = run("seed_" + batch, args + b);
       ASSERT_EQ(r.exit_code, 0) << args << b << "\n" << r.output;
     }
-    const auto r = run("fixed_" + batch, "--protocol fixed --condition all --samples L3-0000" + b);
+  }
+  // Batch 3 over 12 probes: rows join mid-decode for longer than the cache's slack, so it compacts.
+  for (const std::string batch : {"1", "3"}) {
+    const auto r = run("fixed_" + batch, "--protocol fixed --condition all" + both + " --batch-size " + batch);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   expect_same("seed_1", "seed_8", {"a", "b", "c", "d", "ttt_paper", "a_prime_0p05", "b_scaled_0p5"});
-  expect_same("fixed_1", "fixed_8", {"a", "b", "c", "d"});
+  expect_same("fixed_1", "fixed_3", {"a", "b", "c", "d"});
 
   // The files are what interface 3 says: one record per selected probe, D on level 3 only.
   const Results b = results(path("seed_1") / "condition_b.jsonl");
@@ -106,18 +129,26 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
     differ += record.output_ids != c.at(key).output_ids;
   }
   EXPECT_GT(differ, 0u) << "the TTT memory changed no answer: the parameters are not live";
+  std::size_t early = 0;  // rows that stopped before max_new_tokens (so others joined mid-decode)
+  for (const auto& [key, record] : c) early += record.stop_reason == "stop_token";
+  EXPECT_GT(early, 0u);
+  EXPECT_LT(early, c.size());
   // The seed protocol leaks probe-time updates; freezing (fixed) changes B's answers.
   const Results fixed_b = results(path("fixed_1") / "condition_b.jsonl");
   std::size_t leak = 0;
   ASSERT_FALSE(fixed_b.empty());
   for (const auto& [key, record] : fixed_b) leak += record.output_ids != b.at(key).output_ids;
   EXPECT_GT(leak, 0u);
-  const auto run_json = nlohmann::json::parse(io::read_file(path("fixed_8") / "run.json"));
+  const auto run_json = nlohmann::json::parse(io::read_file(path("fixed_3") / "run.json"));
   EXPECT_EQ(run_json.at("protocol"), "fixed");
   EXPECT_EQ(run_json.at("protocol_options").at("freeze_while_answering"), true);
   EXPECT_EQ(run_json.at("benchmark").at("sha256").get<std::string>(),
             sha256_file(path("bench.json")));
   EXPECT_EQ(run_json.at("conditions").size(), 4u);
+  std::int64_t compactions = 0;
+  for (const auto& condition : run_json.at("conditions"))
+    compactions += condition.at("kv_compactions").get<std::int64_t>();
+  EXPECT_GT(compactions, 0);
 }
 
 TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {

@@ -3,6 +3,8 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <map>
+
 #include "model_test_util.h"
 
 namespace tttmem::test {
@@ -51,6 +53,53 @@ TEST_F(Decoder, CropAndCloneReplayTheSameLogits) {
   EXPECT_THROW(m_.model.forward(ids(), cache), std::length_error);  // past the capacity
   cache.release();
   EXPECT_EQ(cache.capacity(), 0);
+}
+
+// Continuous batching: rows prefilled alone join a shared-slot cache at different times
+// (assign_row, also replacing a row that left), decode together, and keep decoding after
+// compact() reclaims the padding; each row's logits are those of the row alone.
+TEST_F(Decoder, AssignedRowsDecodeTogetherAndSurviveCompaction) {
+  const at::Tensor feed = reference_ids_.narrow(0, 20, 13);
+  const std::vector<at::Tensor> prompts{reference_ids_.narrow(0, 0, 12),
+                                        reference_ids_.narrow(0, 12, 5),
+                                        reference_ids_.narrow(0, 17, 3)};
+  model::ForwardOptions last;
+  last.last_logits_only = true;
+  auto prefilled = [&](std::size_t p) {
+    model::KVCache cache = m_.model.make_cache(1, prompts[p].size(0));
+    m_.model.forward(prompts[p].unsqueeze(0), cache, last);
+    return cache;
+  };
+  model::KVCache batch = m_.model.make_cache(2, 20);
+  batch.assign_row(0, prefilled(0));
+  batch.assign_row(1, m_.model.make_cache(1, 1));  // an empty row: attends only to itself
+  std::map<std::size_t, std::vector<at::Tensor>> got;  // prompt -> logits per step
+  std::vector<std::size_t> in_row{0, 1};
+  bool compacted = false;
+  for (std::int64_t t = 0; t < 13; ++t) {
+    if (t == 4) batch.assign_row(1, prefilled(1));  // prompt 1 joins at shared length 16
+    if (t == 7) {                                   // prompt 0 leaves, prompt 2 takes its row
+      batch.assign_row(0, prefilled(2));
+      in_row[0] = 2;
+    }
+    if (batch.length() + 1 > batch.capacity()) {
+      batch.compact();
+      compacted = true;
+      EXPECT_EQ(batch.length(), batch.real_counts().max().item<std::int64_t>());
+    }
+    const at::Tensor logits = m_.model.forward(feed.narrow(0, t, 1).repeat({2, 1}), batch, last);
+    if (t >= 4) got[in_row[1]].push_back(logits[1][0]);
+    if (t >= 7) got[in_row[0]].push_back(logits[0][0]);
+  }
+  EXPECT_TRUE(compacted);
+  for (const auto& [p, steps] : got) {
+    const std::int64_t first = p == 1 ? 4 : 7, n = prompts[p].size(0);
+    const at::Tensor alone =
+        m_.model.forward(at::cat({prompts[p], feed.narrow(0, first, 13 - first)}).unsqueeze(0))[0];
+    for (std::size_t i = 0; i < steps.size(); ++i)
+      EXPECT_LE(rel_error(steps[i], alone[n + static_cast<std::int64_t>(i)]), 1e-5)
+          << "prompt " << p << " step " << i;
+  }
 }
 
 TEST_F(Decoder, RightPaddedRowDecodesAfterItsPadding) {
