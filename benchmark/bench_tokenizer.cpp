@@ -1,27 +1,31 @@
-// Single-thread encode throughput of the Qwen3 tokenizer (qwen.tiktoken + added tokens) on all
-// the text of ../shared/data/benchmark_v1.json. scripts/bench_tokenizer.py runs this next to the
-// pip tiktoken package on the same texts and records the ratio.
+// Single-thread encode throughput of the Qwen3 tokenizer (configs/tokenizers/qwen3) on all the
+// text of the published benchmark, the file $TTTMEM_BENCHMARK_FILE names (the output of
+// `tttmem build-benchmark --seed 42 --samples-per-level 100`). scripts/bench_tokenizer.py makes
+// that file, runs this next to the pip tiktoken package on the same texts and records the ratio.
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 
 #include "tttmem/tokenizer.h"
 
 namespace {
 
-std::filesystem::path shared_data() {
-  const char* env = std::getenv("TTTMEM_SHARED_DATA");
-  return env ? std::filesystem::path(env)
-             : std::filesystem::path(TTTMEM_SOURCE_DIR) / ".." / "shared" / "data";
+std::filesystem::path benchmark_file() {
+  const char* env = std::getenv("TTTMEM_BENCHMARK_FILE");
+  if (env == nullptr || *env == '\0')
+    throw std::runtime_error("TTTMEM_BENCHMARK_FILE: set it to a benchmark_v1.json made by "
+                             "`tttmem build-benchmark --seed 42 --samples-per-level 100`");
+  return env;
 }
 
 // Conversations, distractors, fact texts, questions and gold answers, in file order (the driver
 // builds the same list for tiktoken).
 const std::vector<std::string>& texts() {
   static const auto all = [] {
-    std::ifstream in(shared_data() / "benchmark_v1.json");
+    std::ifstream in(benchmark_file());
     const auto doc = nlohmann::json::parse(in);
     std::vector<std::string> out;
     for (const auto& s : doc.at("samples")) {
@@ -40,9 +44,8 @@ const std::vector<std::string>& texts() {
 
 const tttmem::tokenizer::Tokenizer& qwen() {
   static const auto tok = [] {
-    tttmem::tokenizer::LoadOptions options;
-    options.added_tokens = shared_data() / "qwen3_added_tokens.json";
-    return tttmem::tokenizer::Tokenizer::load(shared_data() / "qwen.tiktoken", options);
+    return tttmem::tokenizer::Tokenizer::load(std::filesystem::path(TTTMEM_SOURCE_DIR) /
+                                              "configs" / "tokenizers" / "qwen3");
   }();
   return *tok;
 }

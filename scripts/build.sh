@@ -12,4 +12,5 @@ export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 if [ ! -f "$build/CMakeCache.txt" ] || [ "$#" -gt 0 ]; then
   cmake -S "$root" -B "$build" -G Ninja -DTTTMEM_PYTHON="$root/.venv/bin/python" "$@" >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)"
+# TTTMEM_TARGETS (space-separated) builds only those targets.
+cmake --build "$build" -j"$(nproc)" ${TTTMEM_TARGETS:+--target $TTTMEM_TARGETS}

@@ -1,5 +1,5 @@
 // bench: the conversation-memory benchmark. Generates the published v1 file byte for byte
-// (seed-experiment spec section 1), a corrected v2, and loads/validates either for `run` and
+// (SPEC.md S1), a corrected v2, and loads/validates either for `run` and
 // `evaluate`. Torch-free.
 #pragma once
 
@@ -126,7 +126,7 @@ struct LengthSummary {
 std::map<std::string, LengthSummary> length_stats(
     const Benchmark& benchmark, const std::function<std::size_t(std::string_view)>& length);
 
-// The generator's stdout summary (spec 1.1): file, per-level counts, L1 category distribution.
+// The generator's stdout summary (SPEC.md S1.1): file, per-level counts, L1 category distribution.
 std::string summary_text(const Benchmark& benchmark, const std::string& path);
 // The validator's report: counts by level and category (and length statistics when given).
 std::string validation_report(const Benchmark& benchmark,

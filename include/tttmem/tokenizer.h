@@ -131,7 +131,7 @@ struct ChatOptions {
 // assistant turns lose theirs.
 std::string render_qwen3_chat(std::span<const ChatMessage> messages, const ChatOptions& options = {});
 
-// Seed protocol (seed-experiment.md section 2.7): raw strings, no chat template.
+// Seed protocol (SPEC.md S2.7): raw strings, no chat template.
 extern const std::string_view kSeedSystemPrompt;
 std::string seed_prompt_with_conversation(std::string_view conversation, std::string_view question);
 std::string seed_prompt_without_conversation(std::string_view question);

@@ -1,7 +1,8 @@
 // ttt: In-Place TTT (ByteDance-Seed/In-Place-TTT) grafted onto chosen Qwen3 MLP layers: its
 // config, its parameters (ttt_proj, ttt_conv), the fast-weight math (sequential chunk loop,
 // parallel cumsum form, streaming with pending tails) and TTTState, the per-sequence memory.
-// Ground truth: ../shared/specs/inplace-ttt.md; deviations are listed in DECISIONS.md `## ttt`.
+// Ground truth: SPEC.md "In-Place TTT reference" (T1-T8); deviations are listed in DECISIONS.md
+// `## ttt`.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -37,7 +38,7 @@ std::string to_string(PartialChunk policy);
 std::string to_string(Precision precision);
 
 struct TTTConfig {
-  // Defaults are upstream's getattr fallbacks (spec 1): no layers, chunk 8192, lr 0.3.
+  // Defaults are upstream's getattr fallbacks (SPEC.md T1): no layers, chunk 8192, lr 0.3.
   std::vector<std::int64_t> layers;  // sorted, unique
   std::int64_t chunk = 8192;
   double lr = 0.3;
@@ -106,16 +107,16 @@ class TTTParams {
   const LayerParams& at(std::int64_t layer) const;  // throws naming the layer
 };
 
-// ---- the math (spec 3). Rows are tokens; every tensor has a leading batch dimension B, and each
-// batch row has its own fast weight.
+// ---- the math (SPEC.md T3). Rows are tokens; every tensor has a leading batch dimension B, and
+// each batch row has its own fast weight.
 
 // Z = silu(X Wg^T) * (X Wu^T), in HF Qwen3MLP's op (and rounding) order. x: [B, L, D] -> [B, L, F].
 at::Tensor intermediate(const at::Tensor& x, const model::MlpWeights& weights);
 // Depthwise 5-tap cross-correlation along the sequence, each chunk of `chunk` rows on its own
 // with 2 zero rows of padding at both edges. t: [B, N*chunk, D] -> same shape.
 at::Tensor chunk_conv(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk);
-// V^T = Wp^T Tc^T ([..., C, D] -> [..., D, C]), i.e. V = Tc Wp with Wp as stored (spec 3.3 trap:
-// not Tc Wp^T), contracted in upstream's order (spec 3.4 step 1). V = Tc when proj is undefined.
+// V^T = Wp^T Tc^T ([..., C, D] -> [..., D, C]), i.e. V = Tc Wp with Wp as stored (SPEC.md T3.3:
+// not Tc Wp^T), contracted in upstream's order (SPEC.md T3.4). V = Tc when proj is undefined.
 at::Tensor target_values_t(const at::Tensor& tc, const at::Tensor& proj);
 
 // The fast down-projection of one layer: W = W0 + delta, W0 = down_proj [D, F] (never modified).
@@ -130,7 +131,7 @@ struct FastWeight {
   // Z W^T for z [B, M, F] -> [B, M, D] in z's dtype.
   at::Tensor apply(const at::Tensor& z, const at::Tensor& w0) const;
   // W += lr V^T Z for one chunk (vt = V^T [B, D, C], z [B, C, F]), in upstream's contraction and
-  // rounding order (spec 3.4) or in fp32.
+  // rounding order (SPEC.md T3.4) or in fp32.
   void update(const at::Tensor& vt, const at::Tensor& z, const at::Tensor& w0,
               const TTTConfig& config);
   // W as [B, D, F] ([1, D, F] before any update), fp32 under fp32 precision.
@@ -141,13 +142,13 @@ struct ChunkedResult {
   at::Tensor out;  // [B, L, D]
   FastWeight weight;
 };
-// The inference MLP (spec 3.2-3.6): the sequential chunk loop over rows that start at a chunk
+// The inference MLP (SPEC.md T3.2-T3.6): the sequential chunk loop over rows that start at a chunk
 // boundary. Chunk k's output uses the weight from before its own update; every full chunk
 // updates; a partial final chunk updates only when `flush_partial`.
 ChunkedResult chunked_forward(const TTTConfig& config, const LayerParams& params,
                               const model::MlpWeights& weights, const at::Tensor& x,
                               const at::Tensor& t, FastWeight weight, bool flush_partial);
-// The training MLP (spec 3.6): every dW at once, a prefix sum over chunks, one batched product
+// The training MLP (SPEC.md T3.6): every dW at once, a prefix sum over chunks, one batched product
 // for every O_k. Differentiable (no in-place ops, nothing detached). Upstream precision only;
 // same outputs and final W as chunked_forward.
 ChunkedResult parallel_forward(const TTTConfig& config, const LayerParams& params,
@@ -156,7 +157,7 @@ ChunkedResult parallel_forward(const TTTConfig& config, const LayerParams& param
 
 // ---- the per-sequence memory
 
-// One TTT layer's streaming state (spec 4.1): the fast weight and the rows since the last chunk
+// One TTT layer's streaming state (SPEC.md T4.1): the fast weight and the rows since the last chunk
 // boundary (X and target rows; Z is recomputed from X when the chunk completes).
 struct LayerState {
   FastWeight weight;
@@ -186,8 +187,8 @@ class TTTState {
   static TTTState load(const std::filesystem::path& file, const at::Device& device);
 };
 
-// One streaming step of one TTT layer (spec 4.2): prepends the tail, runs the chunk loop when the
-// stream reaches a chunk boundary, returns the new rows' output and keeps the new tail.
+// One streaming step of one TTT layer (SPEC.md T4.2): prepends the tail, runs the chunk loop when
+// the stream reaches a chunk boundary, returns the new rows' output and keeps the new tail.
 at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
                           const model::MlpWeights& weights, LayerState& state,
                           const at::Tensor& x, const at::Tensor& t, bool frozen);

@@ -1,7 +1,7 @@
-// The three distractor seed passages of the v1 generator (spec section 1.6), in order.
-// The spec does not print them; they were recovered from the complete passages inside the L3
-// distractors of ../shared/data/benchmark_v1.json and each checked against the sha256 and
-// code-point length the spec gives (tests/bench re-checks both).
+// The three distractor seed passages of the v1 generator (SPEC.md S1.6), in order.
+// The seed's specification does not print them; they were recovered from the complete passages
+// inside the L3 distractors of the published benchmark_v1.json and each checked against the
+// sha256 and code-point length SPEC.md S1.6 gives (tests/bench re-checks both).
 #include "tttmem/bench.h"
 
 namespace tttmem::bench {

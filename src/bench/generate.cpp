@@ -1,5 +1,5 @@
 // The benchmark generator. v1 replays build_benchmark.py's exact sequence of CPython `random`
-// calls (spec 1.2-1.7); v2 keeps the structure and fixes the flaws named in DECISIONS.md.
+// calls (SPEC.md S1.2-S1.7); v2 keeps the structure and fixes the flaws named in DECISIONS.md.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -253,7 +253,7 @@ std::vector<std::size_t> code_point_offsets(std::string_view utf8) {
   return offsets;
 }
 
-// v1 (spec 1.6): target characters drawn per sample, passages appended until long enough, cut.
+// v1 (SPEC.md S1.6): target characters drawn per sample, passages appended until long enough, cut.
 std::string distractor_v1(py::Random& rng, std::int64_t target) {
   const auto& seeds = distractor_seed_passages();
   std::vector<std::string_view> shuffled(seeds.begin(), seeds.end());

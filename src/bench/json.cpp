@@ -1,4 +1,4 @@
-// Benchmark <-> JSON: the writer reproduces build_benchmark.py's key order (spec 1.8); the
+// Benchmark <-> JSON: the writer reproduces build_benchmark.py's key order (SPEC.md S1.8); the
 // loader validates every field and names the sample and field it rejects.
 #include <set>
 

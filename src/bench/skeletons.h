@@ -1,4 +1,4 @@
-// The generator's fixed data (seed-experiment spec section 1.3-1.5): value pools, the five
+// The generator's fixed data (SPEC.md S1.3-S1.5): value pools, the five
 // conversation skeletons with their slot fill orders, fact/probe rows and composed (L2) specs.
 // Order matters everywhere: it is the order of the RNG draws.
 #pragma once

@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "commands.h"
@@ -56,18 +57,19 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--attention", options->attention, "Attention kernel: sdpa or math")
       ->check(CLI::IsMember({"sdpa", "math"}))
       ->capture_default_str();
-  auto* ttt = sub->add_option("--ttt", options->ttt,
-                               "Graft In-Place TTT: checkpoint (folder or .safetensors) holding "
-                               "the ttt_proj/ttt_conv tensors; layers, chunk, lr and target come "
-                               "from the model's config.json ttt_* fields unless --ttt-* flags "
-                               "say otherwise");
+  sub->add_option("--ttt", options->ttt,
+                  "TTT checkpoint (folder or .safetensors) holding the ttt_proj/ttt_conv tensors, "
+                  "instead of the model's own (used when its config.json enables TTT); layers, "
+                  "chunk, lr and target come from config.json's ttt_* fields unless --ttt-* "
+                  "flags say otherwise");
   options->ttt_flags.add_to(*sub);
+  auto* no_ttt = sub->get_option("--no-ttt");
   sub->add_option("--ttt-state-in", options->ttt_state_in,
                   "Start from this TTT state (fast weights and pending tails) instead of W0")
-      ->needs(ttt);
+      ->excludes(no_ttt);
   sub->add_option("--ttt-state-out", options->ttt_state_out,
                   "Write the TTT state after the forward (the KV cache is not kept)")
-      ->needs(ttt);
+      ->excludes(no_ttt);
   return [options, &global]() -> int {
     std::vector<std::int64_t> token_ids;
     if (!options->ids.empty()) {
@@ -90,23 +92,20 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     std::vector<at::Tensor> hidden;
     model::ForwardOptions forward;
     if (options->hidden_states) forward.hidden_states = &hidden;
-    ttt::TTTConfig ttt_config;
-    ttt::TTTParams ttt_params;
+    const std::optional<TttSetup> ttt = options->ttt_flags.setup(
+        config, options->model, checkpoint, options->ttt, device, dtype, global.seed);
+    if (!ttt && !(options->ttt_state_in.empty() && options->ttt_state_out.empty()))
+      throw std::invalid_argument("--ttt-state-in/--ttt-state-out: the model runs without TTT (" +
+                                  options->model + "/config.json enables none; give --ttt, "
+                                  "--ttt-preset or --ttt-layers)");
     ttt::TTTState ttt_state;
     std::unique_ptr<ttt::Graft> graft;
-    if (!options->ttt.empty()) {
-      ttt_config = options->ttt_flags.resolve(config, options->model + "/config.json");
-      if (ttt_config.layers.empty())
-        throw std::invalid_argument("--ttt: " + options->model +
-                                    "/config.json enables no TTT layer (ttt_mode, ttt_layers) "
-                                    "and neither --ttt-preset nor --ttt-layers is given");
-      ttt_params = ttt::TTTParams::load(io::Checkpoint::open(options->ttt), ttt_config, config,
-                                        device, dtype, options->ttt_flags.missing_init(),
-                                        global.seed);
+    if (ttt) {
       if (!options->ttt_state_in.empty())
         ttt_state = ttt::TTTState::load(options->ttt_state_in, device);
-      graft = std::make_unique<ttt::Graft>(ttt_config, ttt_params, ttt_state);
+      graft = std::make_unique<ttt::Graft>(ttt->config, ttt->params, ttt_state);
       forward.mlp_override = graft.get();
+      log::info("forward: TTT on ", ttt->config.layers.size(), " layers from ", ttt->source);
     }
     const c10::InferenceMode inference;
     const at::Tensor logits = qwen3.forward(input, forward);

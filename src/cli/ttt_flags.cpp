@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 namespace tttmem::cli {
 
@@ -30,6 +31,72 @@ void TttFlags::add_to(CLI::App& sub) {
                  "seed's) or diagonal (upstream training code's); conv starts at zero. "
                  "Without it a missing tensor is an error")
       ->check(CLI::IsMember({"dense", "diagonal"}));
+  auto* no_ttt = sub.add_flag("--no-ttt", off,
+                              "Run the base model even when config.json enables TTT");
+  for (const char* name :
+       {"--ttt-preset", "--ttt-layers", "--ttt-chunk", "--ttt-lr", "--ttt-target", "--ttt-proj",
+        "--ttt-partial-chunk", "--ttt-precision", "--ttt-init"})
+    no_ttt->excludes(sub.get_option(name));
+}
+
+namespace {
+
+std::string join_layers(const std::vector<std::int64_t>& layers) {
+  std::string text;
+  for (const std::int64_t layer : layers) text += (text.empty() ? "" : ",") + std::to_string(layer);
+  return text;
+}
+
+}  // namespace
+
+std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
+                                        const std::filesystem::path& model_dir,
+                                        const io::Checkpoint& model_checkpoint,
+                                        const std::string& ttt_flag, const at::Device& device,
+                                        at::ScalarType dtype, std::uint64_t seed) const {
+  if (off) {
+    if (!ttt_flag.empty()) throw std::invalid_argument("--no-ttt: a TTT checkpoint is given too");
+    return std::nullopt;
+  }
+  const std::string config_source = (model_dir / "config.json").string();
+  ttt::TTTConfig config = resolve(model, config_source);
+  const bool tuned = !(preset.empty() && layers.empty() && target.empty() && proj.empty() &&
+                       partial_chunk.empty() && precision.empty() && init.empty() &&
+                       chunk == 0 && lr.empty());
+  if (config.layers.empty()) {
+    // Flags that would change nothing are refused: a silent base-model run is the failure the
+    // seed experiment lost days to.
+    if (!ttt_flag.empty() || tuned)
+      throw std::invalid_argument(
+          std::string(ttt_flag.empty() ? "the --ttt-* flags" : "--ttt") + ": " + config_source +
+          " enables no TTT layer (ttt_mode, ttt_layers) and neither --ttt-preset nor "
+          "--ttt-layers is given");
+    return std::nullopt;
+  }
+  if (!ttt_flag.empty())
+    return TttSetup{config,
+                    ttt::TTTParams::load(io::Checkpoint::open(ttt_flag), config, model, device,
+                                         dtype, missing_init(), seed),
+                    ttt_flag};
+  // The model folder is the TTT checkpoint, as upstream's checkpoints are. Check here rather
+  // than in TTTParams::load so that the message names the flags that fix it.
+  std::vector<std::string> needed;
+  for (const std::int64_t layer : config.layers) {
+    if (config.proj) needed.push_back(ttt::proj_name(layer));
+    needed.push_back(ttt::conv_name(layer));
+  }
+  for (const std::string& name : needed)
+    if (init.empty() && model_checkpoint.find(name) == nullptr)
+      throw std::runtime_error(
+          "TTT on layers " + join_layers(config.layers) + " (" + config_source +
+          (tuned ? " and the --ttt-* flags" : "") + ") needs tensor " + name + ", which " +
+          model_checkpoint.location().string() +
+          " does not hold: give --ttt CKPT (a checkpoint with the TTT tensors), or "
+          "--ttt-init dense|diagonal to start from init weights");
+  return TttSetup{config,
+                  ttt::TTTParams::load(model_checkpoint, config, model, device, dtype,
+                                       missing_init(), seed),
+                  model_dir.string()};
 }
 
 ttt::TTTConfig TttFlags::resolve(const ModelConfig& model, const std::string& config_source) const {

@@ -1,5 +1,5 @@
 // The Qwen3 chat template (its behaviour without tools, written out) and the seed protocol's
-// raw prompts (seed-experiment.md section 2.7).
+// raw prompts (SPEC.md S2.7).
 #include "tttmem/tokenizer.h"
 
 namespace tttmem::tokenizer {

@@ -1,5 +1,5 @@
-// ttt: the fast-weight math (spec 3): Z, the per-chunk conv, the target, the update, and the two
-// forms of the chunked MLP (sequential loop for inference, parallel prefix sum for training).
+// ttt: the fast-weight math (SPEC.md T3): Z, the per-chunk conv, the target, the update, and the
+// two forms of the chunked MLP (sequential loop for inference, parallel prefix sum for training).
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -143,7 +143,7 @@ ChunkedResult parallel_forward(const TTTConfig& config, const LayerParams& param
       at::matmul(target_values_t(tc.narrow(1, 0, updating), params.proj),
                  zc.narrow(1, 0, updating)) * config.lr;
   // Prefix sum as a chain of adds in the weight's dtype: upstream's CUDA scan rounds every step
-  // to bf16, while at::cumsum on the CPU accumulates bf16 in fp32 (spec 3.6).
+  // to bf16, while at::cumsum on the CPU accumulates bf16 in fp32 (SPEC.md T3.6).
   std::vector<at::Tensor> prefix{weights.down_proj.expand({b, d, f})};
   for (std::int64_t k = 0; k < updating; ++k) prefix.push_back(prefix.back() + dw.select(1, k));
   const at::Tensor ws = at::stack(std::vector<at::Tensor>(prefix.begin(), prefix.begin() + n), 1);

@@ -1,4 +1,4 @@
-// ttt: streaming (spec 4.2), TTTState (the per-sequence memory) and the decoder graft.
+// ttt: streaming (SPEC.md T4.2), TTTState (the per-sequence memory) and the decoder graft.
 #include <ATen/ATen.h>
 
 #include <set>
@@ -53,7 +53,7 @@ at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
   ChunkedResult result =
       chunked_forward(config, params, weights, present_x, present_t, state.weight, false);
   state.weight = std::move(result.weight);
-  const std::int64_t rest = lp % c;  // spec 7.12: an exact multiple leaves an EMPTY tail
+  const std::int64_t rest = lp % c;  // SPEC.md T7.12: an exact multiple leaves an EMPTY tail
   state.tail_x = rest ? present_x.narrow(1, lp - rest, rest).clone() : at::Tensor();
   state.tail_t = rest ? present_t.narrow(1, lp - rest, rest).clone() : at::Tensor();
   return result.out.narrow(1, lp - n, n);
@@ -175,7 +175,7 @@ at::Tensor Graft::forward(const model::MlpContext& context) {
     fail("TTT graft called for layer " + std::to_string(context.layer) +
          ", which is not a TTT layer");
   // Pad rows would enter the fast-weight stream and shift the chunk boundaries of their row
-  // (seed spec 9.16); until updates mask them, padded batches are refused, not mixed in.
+  // (SPEC.md S9.16); until updates mask them, padded batches are refused, not mixed in.
   if (context.padded)
     fail("TTT graft: padded batches are not supported (pad rows would enter the fast-weight "
          "updates); run sequences of different lengths unpadded, one per call or per state");

@@ -15,7 +15,8 @@ namespace {
 using namespace tttmem;
 using bench::Benchmark;
 
-// sha256 of ../shared/data/benchmark_v1.json as published (../shared/data/README.md).
+// sha256 of benchmark_v1.json as published (spfunctions/ttt-conv-memory, commit 6b4c5b5): the
+// pin that makes the regenerated file (test::published_benchmark()) the published one.
 constexpr const char* kV1Sha256 =
     "e37ad24c552803e0f59753021e1d1968b6d13c3e4d966ff9521fbba62e2cafaf";
 
@@ -32,8 +33,9 @@ TEST(BenchV1, CliReproducesThePublishedFileByteForByte) {
                                   out.string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(sha256_of_file(out), kV1Sha256);
-  EXPECT_EQ(io::read_file(out), io::read_file(test::shared_data("benchmark_v1.json")));
-  // The summary of spec 1.1 (numbers from spec 1.9: 1,096 L1 probes over 100 samples, 425 L2).
+  // The fixture the other suites read is the same file.
+  EXPECT_EQ(sha256_of_file(test::published_benchmark()), kV1Sha256);
+  // The summary of SPEC.md S1.1 (numbers from S1.9: 1,096 L1 probes over 100 samples, 425 L2).
   EXPECT_NE(r.output.find("with 300 samples"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("L2: 100 samples, 4.2 probes/sample"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("L1 fact categories: numeric 240, person 200, relational 200, temporal "
@@ -43,7 +45,7 @@ TEST(BenchV1, CliReproducesThePublishedFileByteForByte) {
 }
 
 TEST(BenchV1, DistractorSeedPassagesMatchTheSpecDigests) {
-  // Code-point lengths and sha256 from the seed-experiment spec, section 1.6.
+  // Code-point lengths and sha256 from SPEC.md S1.6.
   const std::vector<std::pair<std::size_t, std::string>> want = {
       {515, "c9c087ae7991eef55c7492207ec5cb51ae9e616e1fa4aa35b5a0e0557984ad60"},
       {361, "539a099ceed850f6949bbb535e09fc0a2a91f006a1a14fe8e3f08bd431e737a4"},
@@ -207,7 +209,7 @@ TEST(BenchV2, PluggableMeasureGivesTheLongestFittingPrefix) {
 }
 
 TEST(BenchV2, DistractorLengthsInQwenTokens) {
-  const auto tok = tokenizer::Tokenizer::load(test::shared_data("qwen.tiktoken"));
+  const auto tok = tokenizer::Tokenizer::load(test::qwen3_tokenizer("qwen.tiktoken"));
   bench::GenerateOptions o = v2_options(42);
   o.samples_per_level = 3;
   o.levels = {3};
@@ -225,10 +227,10 @@ TEST(BenchV2, DistractorLengthsInQwenTokens) {
 
 TEST(BenchValidate, TokenStatisticsMatchTheAuthorsMeasurement) {
   // The authors measured the v1 conversations with the Qwen3 tokenizer: mean 140, min 123,
-  // max 158 tokens (seed-experiment spec 1.9, from their DECISIONS D-002).
+  // max 158 tokens (SPEC.md S1.9).
   const auto r = test::run_tttmem(
-      "build-benchmark --validate '" + test::shared_data("benchmark_v1.json").string() +
-      "' --tokenizer '" + test::shared_data("qwen.tiktoken").string() + "'");
+      "build-benchmark --validate '" + test::published_benchmark().string() +
+      "' --tokenizer '" + test::qwen3_tokenizer("qwen.tiktoken").string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("conversation: 140."), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(" / 123 / 158 over 100"), std::string::npos) << r.output;

@@ -15,8 +15,8 @@ using namespace tttmem;
 using nlohmann::json;
 
 TEST(BenchValidate, CountsOfThePublishedFile) {
-  // Expected numbers: seed-experiment spec section 1.9 (computed there from the committed file).
-  const bench::Benchmark b = bench::load_benchmark(test::shared_data("benchmark_v1.json"));
+  // Expected numbers: SPEC.md S1.9 (computed from the published file).
+  const bench::Benchmark b = bench::load_benchmark(test::published_benchmark());
   EXPECT_EQ(b.version, "v1");
   EXPECT_EQ(b.seed, 42u);
   const bench::Stats st = bench::compute_stats(b);
@@ -35,7 +35,7 @@ TEST(BenchValidate, CountsOfThePublishedFile) {
     if (s.level == 1) ++skeletons[s.skeleton_id];
   EXPECT_EQ(skeletons, (std::map<std::string, int>{
                            {"SK-1", 19}, {"SK-2", 22}, {"SK-3", 25}, {"SK-4", 16}, {"SK-5", 18}}));
-  // Distractor mean 2,923.8, min 2,001, max 3,995 characters (spec 1.9).
+  // Distractor mean 2,923.8, min 2,001, max 3,995 characters (SPEC.md S1.9).
   const auto lengths = bench::length_stats(b, bench::count_code_points);
   EXPECT_NEAR(lengths.at("distractor").mean, 2923.8, 0.05);
   EXPECT_EQ(lengths.at("distractor").min, 2001u);
@@ -45,7 +45,7 @@ TEST(BenchValidate, CountsOfThePublishedFile) {
 
 TEST(BenchValidate, CliPrintsCounts) {
   const auto r = test::run_tttmem("build-benchmark --validate '" +
-                                  test::shared_data("benchmark_v1.json").string() + "'");
+                                  test::published_benchmark().string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("300 samples, 2617 probes, 3288 facts"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("L2: 100 samples, 425 probes, 1096 facts"), std::string::npos)

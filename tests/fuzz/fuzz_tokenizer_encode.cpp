@@ -1,4 +1,5 @@
-// libFuzzer target: Qwen3 encode (qwen.tiktoken + added tokens) on arbitrary bytes. The first
+// libFuzzer target: Qwen3 encode (configs/tokenizers/qwen3: qwen.tiktoken + added tokens) on
+// arbitrary bytes. The first
 // byte's low bit is allow_special, the rest is the text. Invalid UTF-8 must end in
 // TokenizerError and valid text must not; accepted text must decode back to itself exactly,
 // also through the streaming decoder (abort() otherwise, which the fuzzer reports).
@@ -14,7 +15,7 @@ namespace {
 
 const tttmem::tokenizer::Tokenizer& qwen() {
   static const auto tok = [] {
-    const auto data = std::filesystem::path(__FILE__).parent_path() / "../../../shared/data";
+    const auto data = std::filesystem::path(TTTMEM_SOURCE_DIR) / "configs/tokenizers/qwen3";
     tttmem::tokenizer::LoadOptions options;
     options.added_tokens = data / "qwen3_added_tokens.json";
     return tttmem::tokenizer::detail::make_bpe_tokenizer(

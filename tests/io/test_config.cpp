@@ -12,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-json qwen3_8b() { return json::parse(io::read_file(shared_data("qwen3-8b.config.json"))); }
+json qwen3_8b() {
+  return json::parse(io::read_file(source_dir() / "configs/models/qwen3-8b.json"));
+}
 
 std::string config_error(const json& j) {
   try {
@@ -25,7 +27,7 @@ std::string config_error(const json& j) {
 }
 
 TEST(Config, LoadsQwen3_8B) {
-  const ModelConfig c = ModelConfig::load(shared_data("qwen3-8b.config.json"));
+  const ModelConfig c = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
   EXPECT_EQ(c.model_type, "qwen3");
   EXPECT_EQ(c.architectures, std::vector<std::string>{"Qwen3ForCausalLM"});
   EXPECT_EQ(c.vocab_size, 151936);

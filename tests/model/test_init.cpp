@@ -20,7 +20,7 @@ TEST(Layout, Qwen3_8bTensorListMatchesTheRealCheckpoint) {
     bytes += spec.numel() * 2;  // bf16
     names.insert(spec.name);
   }
-  // Figures from the Qwen/Qwen3-8B model card (../shared/data/README.md).
+  // Figures from the Qwen/Qwen3-8B model card (SPEC.md "Data the repository ships").
   EXPECT_EQ(specs.size(), 399u);
   EXPECT_EQ(names.size(), 399u);
   EXPECT_EQ(bytes, 16'381'470'720);
@@ -36,7 +36,7 @@ TEST(Layout, Qwen3_8bTensorListMatchesTheRealCheckpoint) {
 
 TEST(Layout, Qwen3_8bFourGbShardsAreTheRealSplit) {
   // The real checkpoint: 5 shards, lm_head alone in the last, a layer split over two shards
-  // (../shared/data/README.md). save_pretrained's max_shard_size "4GB" reproduces it.
+  // (the Qwen/Qwen3-8B model card). save_pretrained's max_shard_size "4GB" reproduces it.
   const ModelConfig config = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
   const auto specs = model::qwen3_tensor_specs(config);
   std::vector<std::uint64_t> bytes;

@@ -2,11 +2,11 @@
 
 The exactness target of `run --protocol seed`: on a tiny random Qwen3 with live In-Place TTT
 parameters, in fp32, its generated token ids equal those of the seed's logic driven through the
-upstream model code. This script is that logic, written from the seed experiment's description
-(seed-experiment sections 2.3-2.8 and 3.2; SPEC.md `## experiment: the run reference`):
+upstream model code. This script is that logic, written from SPEC.md's seed experiment protocol
+(S2.3-S2.8, S3.1-S3.2; the fixture is described in `## experiment: the run reference`):
 
 - transformers' Qwen3ForCausalLM in fp32 (sdpa), with the TTT layers' MLP replaced by the
-  spec-written streaming TTT reference of make_ttt_reference.py (tails, chunk boundaries at fixed
+  spec-written streaming TTT reference of make_ttt_reference.py (T4: tails, boundaries at fixed
   stream positions, a partial chunk never written, updates firing during generation);
 - raw prompts (system text, `问题：…\\n回答：`), no chat template, tokenised by tiktoken on the
   Qwen ranks (configs/tokenizers/qwen3) after NFC, as the Hugging Face tokenizer does;
@@ -142,7 +142,7 @@ class Tokenizer:
 
 
 def prompt(sample, probe, with_conversation):
-    """Seed prompts (spec 2.7): raw text, no chat template."""
+    """Seed prompts (SPEC.md S2.7): raw text, no chat template."""
     head = SYSTEM_PROMPT
     if with_conversation:
         head += "\n\n以下是一段对话内容：\n" + sample["conversation"]
@@ -164,13 +164,13 @@ class Engine:
         self.rows_fed += inputs[0].shape[1]
 
     def set_params(self, trained):
-        """Seed 2.3: zero the TTT parameters (A, C) or restore the trained ones (B, D)."""
+        """S2.3: zero the TTT parameters (A, C) or restore the trained ones (B, D)."""
         for layer, ref in self.refs.items():
             wp, conv = self.trained[layer]
             ref.wp, ref.conv = (wp, conv) if trained else (np.zeros_like(wp), np.zeros_like(conv))
 
     def fresh(self, memory=None, frozen=False):
-        """Fresh TTT streams; with memory, its fast weights and no tails (the KV-stripped clone)."""
+        """Fresh TTT streams; with memory, its fast weights and no tails (S2.4's stripped clone)."""
         for layer, ref in self.refs.items():
             ref.reset()
             ref.frozen = frozen
@@ -219,7 +219,7 @@ def record(sample, probe, prompt_ids, new, logits, tok):
 
 
 def select(samples, limit):
-    """Seed 3.1 --limit: the first `limit` samples of each level, in file order."""
+    """S3.1 --limit: the first `limit` samples of each level, in file order."""
     seen = {}
     for sample in samples:
         seen[sample["level"]] = seen.get(sample["level"], 0) + 1
@@ -228,7 +228,7 @@ def select(samples, limit):
 
 
 def run_condition(engine, tok, samples, condition, protocol, stats):
-    """Seed 3.2, one condition; records in benchmark order."""
+    """S3.2, one condition; records in benchmark order."""
     fixed = protocol == "fixed"
     engine.set_params(condition in ("b", "d"))
     records = []
@@ -317,7 +317,7 @@ def main():
         level = lambda n: [key(r) for r in recs if r["level"] == n]
         assert level(1) == level(3)
     # Live parameters: the memory changes most answers, each probe updates the fast weights
-    # (the 2.8 leak), conversations leave a partial chunk, the fixed protocol changes answers.
+    # (the S2.8 leak), conversations leave a partial chunk, the fixed protocol changes answers.
     assert sum(key(rb) != key(rc) for rb, rc in zip(b, c)) >= len(b) // 2
     assert meta["conditions"]["b"]["probes_with_updates"] == len(b)
     assert meta["conditions"]["fixed_b"]["probes_with_updates"] == 0

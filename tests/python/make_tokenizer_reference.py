@@ -13,8 +13,9 @@ Writes into --out:
   qwen_from_ranks/tokenizer.json  a Hugging Face tokenizer.json converted from the ranks
                              (byte-to-unicode vocab, merges recovered from the ranks, NFC, Split
                              with the Qwen regex + ByteLevel, the added tokens).
-Every text of ../shared/data/benchmark_v1.json is covered (conversations, distractors, fact texts,
-questions, gold answers, the seed protocol's raw prompts) plus seeded random Unicode strings.
+Every text of the published benchmark (--out/benchmark_v1.json, which the ctest fixture
+benchmark_v1 regenerates) is covered (conversations, distractors, fact texts, questions, gold
+answers, the seed protocol's raw prompts) plus seeded random Unicode strings.
 """
 import argparse
 import base64
@@ -28,7 +29,7 @@ import tiktoken
 import tokenizers
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
+TOKENIZER = ROOT / "configs" / "tokenizers" / "qwen3"
 QWEN_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"""
                 r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
 SYSTEM_PROMPT = "你是一个助手，请用最简短的方式直接回答问题。只输出答案，不要解释。"
@@ -36,7 +37,7 @@ SYSTEM_PROMPT = "你是一个助手，请用最简短的方式直接回答问题
 
 def load_ranks():
     ranks = {}
-    with open(DATA / "qwen.tiktoken", "rb") as f:
+    with open(TOKENIZER / "qwen.tiktoken", "rb") as f:
         for line in f:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
@@ -44,7 +45,7 @@ def load_ranks():
 
 
 def load_added():
-    doc = json.loads((DATA / "qwen3_added_tokens.json").read_text(encoding="utf-8"))
+    doc = json.loads((TOKENIZER / "qwen3_added_tokens.json").read_text(encoding="utf-8"))
     return {t["content"]: t["id"] for t in doc["added_tokens"]}, doc["added_tokens"]
 
 
@@ -116,8 +117,8 @@ def write_tokenizer_json(path, ranks, added_list):
     os.replace(tmp, path)
 
 
-def benchmark_texts():
-    doc = json.loads((DATA / "benchmark_v1.json").read_text(encoding="utf-8"))
+def benchmark_texts(path):
+    doc = json.loads(path.read_text(encoding="utf-8"))
     out = []
     for s in doc["samples"]:
         out.append(("conversation", s["conversation"]))
@@ -201,7 +202,7 @@ def main():
     hf = tokenizers.Tokenizer.from_file(str(json_path))
 
     rng = random.Random(20261122)
-    cases = [(kind, text) for kind, text in benchmark_texts()]
+    cases = [(kind, text) for kind, text in benchmark_texts(args.out / "benchmark_v1.json")]
     cases += [("random", t) for t in random_texts(rng, sorted(added), args.random)]
     cases += [("long", t) for t in long_texts(rng)]
     lines = []

@@ -1,4 +1,5 @@
-"""Independent In-Place TTT reference for tests/ttt (written from ../shared/specs/inplace-ttt.md).
+"""Independent In-Place TTT reference for tests/ttt (written from SPEC.md "In-Place TTT
+reference").
 
 Shares no code with the C++ port. The TTT math is a float64 numpy loop over chunks, with the
 conv written out tap by tap, so neither torch's conv1d nor its matmul orientation is trusted.
@@ -220,7 +221,7 @@ def main():
         assert start == longest
         tensors["split_pieces"] = torch.tensor(PIECES, dtype=torch.int64)
         tensors["logits_split"] = torch.cat(pieces)
-        # the reference's own streaming must agree with its one-shot pass (spec 4.2)
+        # the reference's own streaming must agree with its one-shot pass (SPEC.md T4.2)
         one_shot = tensors[f"logits_{longest}"]
         assert (tensors["logits_split"] - one_shot).abs().max() <= 1e-5 * one_shot.abs().max()
         for layer, ref in refs.items():
@@ -238,7 +239,7 @@ def main():
         tensors[f"mlp_w_{n}"] = torch.from_numpy(ref.w).float()
         tensors[f"mlp_updates_{n}"] = torch.tensor([ref.updates], dtype=torch.int64)
         tensors[f"mlp_tail_{n}"] = torch.tensor([ref.tail_x.shape[0]], dtype=torch.int64)
-    # bf16, upstream rounding order (spec 3.8): the port should agree bit for bit
+    # bf16, upstream rounding order (SPEC.md T3.8): the port should agree bit for bit
     mlp = model.model.layers[TTT_LAYERS[0]].mlp
     bf = lambda t: t.detach().to(torch.bfloat16)
     x_bf = bf(tensors["mlp_x"])

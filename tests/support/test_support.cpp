@@ -8,13 +8,17 @@
 
 namespace tttmem::test {
 
-std::filesystem::path shared_data(const std::string& name) {
-  return std::filesystem::path(TTTMEM_SHARED_DATA_DIR) / name;
+std::filesystem::path source_dir() { return TTTMEM_SOURCE_DIR; }
+std::filesystem::path qwen3_tokenizer(const std::string& name) {
+  return source_dir() / "configs" / "tokenizers" / "qwen3" / name;
+}
+std::filesystem::path committed_fixture(const std::string& name) {
+  return source_dir() / "tests" / "fixtures" / name;
 }
 std::filesystem::path fixture(const std::string& name) {
   return std::filesystem::path(TTTMEM_FIXTURE_DIR) / name;
 }
-std::filesystem::path source_dir() { return TTTMEM_SOURCE_DIR; }
+std::filesystem::path published_benchmark() { return fixture("benchmark_v1.json"); }
 
 ScratchDir::ScratchDir() {
   std::random_device rd;

@@ -14,11 +14,11 @@ std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "
 
 TEST(TokenizeCommand, EncodesWithTiktokenAndFindsTheAddedTokensNextToIt) {
   // qwen.tiktoken sits next to qwen3_added_tokens.json: no --added-tokens needed.
-  const auto r = run_tttmem("tokenize --tokenizer " + quoted(shared_data("qwen.tiktoken")) +
+  const auto r = run_tttmem("tokenize --tokenizer " + quoted(qwen3_tokenizer("qwen.tiktoken")) +
                             " --special --text '<|im_start|>user\nHello<|im_end|>'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "151644,872,198,9707,151645\n");
-  const auto plain = run_tttmem("tokenize --tokenizer " + quoted(shared_data("qwen.tiktoken")) +
+  const auto plain = run_tttmem("tokenize --tokenizer " + quoted(qwen3_tokenizer("qwen.tiktoken")) +
                                 " --text '<|im_end|>'");
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
   EXPECT_THAT(plain.output, ::testing::Not(HasSubstr("151645")));
@@ -48,7 +48,7 @@ TEST(TokenizeCommand, LinesFileAndDecodeRoundTrip) {
 }
 
 TEST(TokenizeCommand, ErrorsNameTheProblem) {
-  const std::string tok = " --tokenizer " + quoted(shared_data("qwen.tiktoken"));
+  const std::string tok = " --tokenizer " + quoted(qwen3_tokenizer("qwen.tiktoken"));
   auto r = run_tttmem("tokenize" + tok);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("give --text or --file"));

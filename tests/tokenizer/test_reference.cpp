@@ -113,7 +113,7 @@ TEST(TokenizerReference, StreamingWholeConversationsNeverSplitsACharacter) {
 TEST(TokenizerReference, SeedPromptBuildersGiveTheReferenceTexts) {
   std::map<std::string, std::vector<TokenId>> by_text;
   for (const auto& c : cases()) by_text[c.at("text")] = c.at("ids").get<std::vector<TokenId>>();
-  std::ifstream in(shared_data("benchmark_v1.json"));
+  std::ifstream in(published_benchmark());
   const auto doc = nlohmann::json::parse(in);
   int checked = 0;
   for (const auto& s : doc.at("samples")) {
@@ -130,7 +130,7 @@ TEST(TokenizerReference, SeedPromptBuildersGiveTheReferenceTexts) {
     }
   }
   EXPECT_EQ(checked, 2 * 2617);
-  int code_points = 0;  // the spec gives the system prompt's length: 33 code points
+  int code_points = 0;  // SPEC.md S2.7 gives the system prompt's length: 33 code points
   for (char ch : tokenizer::kSeedSystemPrompt) code_points += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
   EXPECT_EQ(code_points, 33);
 }

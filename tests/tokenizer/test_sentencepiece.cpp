@@ -28,7 +28,7 @@ class SentencePiece : public ::testing::Test {
   void SetUp() override {
     for (const char* tool : {"spm_train", "spm_encode", "spm_decode"})
       if (!have(tool)) GTEST_SKIP() << tool << " not installed (Debian package sentencepiece)";
-    std::ifstream in(shared_data("benchmark_v1.json"));
+    std::ifstream in(published_benchmark());
     const auto doc = nlohmann::json::parse(in);
     std::ofstream corpus(dir_ / "corpus.txt");
     for (std::size_t i = 0; i < doc.at("samples").size(); i += 3) {

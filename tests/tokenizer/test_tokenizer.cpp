@@ -62,7 +62,7 @@ TEST(Tokenizer, EncodeBatchEqualsEncodeInOrder) {
 }
 
 TEST(ChatTemplate, MatchesTheQwen3ChatVectors) {
-  std::ifstream in(shared_data("qwen3_chat_vectors.json"));
+  std::ifstream in(committed_fixture("qwen3_chat_vectors.json"));
   const auto cases = nlohmann::json::parse(in).at("cases");
   ASSERT_EQ(cases.size(), 3u);
   using tokenizer::ChatMessage;
@@ -94,7 +94,7 @@ TEST(ChatTemplate, AssistantTurnsAndThinkBlocks) {
       {"assistant", "A2"},
   };
   // Earlier turns lose their reasoning; the final assistant turn after the last query gets an
-  // empty think block (what training on no_robots sees, seed spec section 2.6).
+  // empty think block (what training on no_robots sees, SPEC.md S2.6).
   EXPECT_EQ(tokenizer::render_qwen3_chat(conversation),
             "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
             "<|im_start|>user\nQ2<|im_end|>\n"
@@ -137,7 +137,7 @@ TEST(TokenizerBadInput, CorruptRanksFilesNameFileAndLine) {
   ScratchDir dir;
   const auto ranks = dir / "bad.tiktoken";
   tokenizer::LoadOptions options;
-  options.added_tokens = shared_data("qwen3_added_tokens.json");
+  options.added_tokens = qwen3_tokenizer("qwen3_added_tokens.json");
   auto load_error = [&](const std::string& text) {
     write(ranks, text);
     return error_of([&] { tokenizer::Tokenizer::load(ranks, options); });

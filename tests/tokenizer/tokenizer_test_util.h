@@ -18,8 +18,8 @@ namespace tttmem::test {
 inline const tokenizer::Tokenizer& qwen_tiktoken() {
   static const auto tok = [] {
     tokenizer::LoadOptions options;
-    options.added_tokens = shared_data("qwen3_added_tokens.json");
-    return tokenizer::Tokenizer::load(shared_data("qwen.tiktoken"), options);
+    options.added_tokens = qwen3_tokenizer("qwen3_added_tokens.json");
+    return tokenizer::Tokenizer::load(qwen3_tokenizer("qwen.tiktoken"), options);
   }();
   return *tok;
 }

@@ -1,4 +1,4 @@
-// The spec's parity tests (inplace-ttt.md section 9) at the MLP level, on random layers.
+// The parity tests of SPEC.md T8 at the MLP level, on random layers.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -42,7 +42,7 @@ TEST(TttMath, ZeroConvIsAnExactNoOp) {
       LayerState state;
       const at::Tensor out = stream_forward(config, layer.params, layer.mlp, state, x, x, false);
       EXPECT_EQ(state.weight.updates, 2);
-      // dW is exactly zero, so W stays bitwise W0 (spec 2: "Conv = 0 makes the graft a no-op").
+      // dW is exactly zero, so W stays bitwise W0 (SPEC.md T2: conv = 0 is an exact no-op).
       EXPECT_TRUE(at::equal(state.weight.materialize(layer.mlp.down_proj)[0].to(dtype),
                             layer.mlp.down_proj));
       const at::Tensor plain = at::linear(intermediate(x, layer.mlp), layer.mlp.down_proj);
@@ -92,7 +92,7 @@ TEST(TttMath, BoundariesPrefillEqualsPrefillPlusTokenDecode) {
     EXPECT_LE(rel_error(got, expected), 1e-6) << "L=" << l;
     EXPECT_LE(rel_error(decoded.weight.materialize(layer.mlp.down_proj),
                         one_shot.weight.materialize(layer.mlp.down_proj)), 1e-6);
-    // Tokens before the first boundary always use W0 (spec 3.7).
+    // Tokens before the first boundary always use W0 (SPEC.md T3.7).
     const std::int64_t early = std::min(l, c);
     EXPECT_LE(rel_error(expected.narrow(1, 0, early),
                         at::linear(intermediate(xs.narrow(1, 0, early), layer.mlp),

@@ -1,5 +1,6 @@
 // The graft against the independent Python reference (tests/python/make_ttt_reference.py): a
-// float64 numpy implementation of the spec, on a tiny random Qwen3 with non-zero TTT parameters.
+// float64 numpy implementation of SPEC.md T3-T4, on a tiny random Qwen3 with non-zero TTT
+// parameters.
 #include <gtest/gtest.h>
 
 #include "test_support.h"

@@ -119,7 +119,7 @@ TEST(TttParams, InitVariants) {
   for (std::int64_t layer : {0, 2}) {
     const at::Tensor p = dense.at(layer).proj;
     EXPECT_EQ(p.sizes(), (at::IntArrayRef{64, 64}));
-    // N(0, 0.02^2) over the full matrix: ||W||_F ~ 0.02 * 64 (spec 2)
+    // N(0, 0.02^2) over the full matrix: ||W||_F ~ 0.02 * 64 (SPEC.md T2)
     EXPECT_NEAR(p.norm().item<double>(), 0.02 * 64, 0.02 * 64 * 0.05);
     EXPECT_TRUE(at::equal(dense.at(layer).conv, at::zeros({64, 1, 5})));
     const at::Tensor q = diagonal.at(layer).proj;
