@@ -1,7 +1,7 @@
 // `tttmem run` against tests/python/make_run_reference.py: the seed experiment's logic driven
 // through transformers' Qwen3 with the spec-written In-Place TTT MLP (issue 10's exactness
 // target: on a tiny random model with live TTT parameters, in fp32, the generated ids equal the
-X
+// reference's probe for probe). SPEC.md `## experiment: the run reference` describes the fixture.
 #include <gtest/gtest.h>
 
 #include <map>
