@@ -1,12 +1,12 @@
 """Reference for `tttmem run` (tests/experiment): the seed experiment's conditions, probe by probe.
 
-The exactness target of `run --protocol seed` (SPEC.md, experiment): on a tiny random Qwen3 with
-live In-Place TTT parameters, in fp32, its generated token ids equal those of the seed's logic
-driven through the upstream model code. This script is that logic, written from the seed
-experiment's description (SPEC.md `## experiment`, seed-experiment sections 2.3-2.8 and 3.2):
+The exactness target of `run --protocol seed`: on a tiny random Qwen3 with live In-Place TTT
+parameters, in fp32, its generated token ids equal those of the seed's logic driven through the
+upstream model code. This script is that logic, written from SPEC.md's seed experiment protocol
+(S2.3-S2.8, S3.1-S3.2; the fixture is described in `## experiment: the run reference`):
 
-- transformers' Qwen3ForCausalLM, run in float64, with the TTT layers' MLP replaced by the
-  spec-written streaming TTT reference of make_ttt_reference.py (tails, chunk boundaries at fixed
+- transformers' Qwen3ForCausalLM in fp32 (sdpa), with the TTT layers' MLP replaced by the
+  spec-written streaming TTT reference of make_ttt_reference.py (T4: tails, boundaries at fixed
   stream positions, a partial chunk never written, updates firing during generation);
 - raw prompts (system text, `问题：…\\n回答：`), no chat template, tokenised by tiktoken on the
   Qwen ranks (configs/tokenizers/qwen3) after NFC, as the Hugging Face tokenizer does;
@@ -19,9 +19,10 @@ experiment's description (SPEC.md `## experiment`, seed-experiment sections 2.3-
 - `--protocol fixed` as far as B and D go: the partial last chunk is flushed at the end of
   ingestion and the fast weights are frozen while answering.
 
-The model runs in float64 and every greedy step's top-1 logit must beat the runner-up by
-MARGIN, so the expected ids are those of the exact computation and an fp32 engine must reproduce
-them. The random weights keep residual dimension 0 at a constant 1 (nothing writes to it), which
+A step whose top-two logits are closer than MARGIN is a near-tie where another fp32 engine may
+pick the other token: `tie_at` marks the first one, and ids count only up to it. The oracle checks
+that its own fp32 logits are within MARGIN / 5 of a float64 run's, and that ties are rare.
+The random weights keep residual dimension 0 at a constant 1 (nothing writes to it), which
 lets the lm_head push the ids no token owns (151669..151935) far down; the stop token's row is
 longer than the others, so some probes stop early.
 
@@ -31,7 +32,7 @@ Writes FIXTURE_DIR/run_reference/:
   expected_<x>.jsonl         x in a, b, c, d (protocol seed) and fixed_b, fixed_d: one line per
                              probe in benchmark order: sample_id, level, probe_id, question, gold,
                              prompt_tokens, output_ids (every generated id, a stop token
-                             included), generated_tokens, stop_reason, predicted
+                             included), generated_tokens, stop_reason, predicted, tie_at
   reference.json             parameters and what the self-checks measured
 """
 import argparse
@@ -141,7 +142,7 @@ class Tokenizer:
 
 
 def prompt(sample, probe, with_conversation):
-    """Seed prompts (spec 2.7): raw text, no chat template."""
+    """Seed prompts (SPEC.md S2.7): raw text, no chat template."""
     head = SYSTEM_PROMPT
     if with_conversation:
         head += "\n\n以下是一段对话内容：\n" + sample["conversation"]
@@ -163,13 +164,13 @@ class Engine:
         self.rows_fed += inputs[0].shape[1]
 
     def set_params(self, trained):
-        """Seed 2.3: zero the TTT parameters (A, C) or restore the trained ones (B, D)."""
+        """S2.3: zero the TTT parameters (A, C) or restore the trained ones (B, D)."""
         for layer, ref in self.refs.items():
             wp, conv = self.trained[layer]
             ref.wp, ref.conv = (wp, conv) if trained else (np.zeros_like(wp), np.zeros_like(conv))
 
     def fresh(self, memory=None, frozen=False):
-        """Fresh TTT streams; with memory, its fast weights and no tails (the KV-stripped clone)."""
+        """Fresh TTT streams; with memory, its fast weights and no tails (S2.4's stripped clone)."""
         for layer, ref in self.refs.items():
             ref.reset()
             ref.frozen = frozen
@@ -192,7 +193,7 @@ class Engine:
         self.rows_fed = 0
         with torch.no_grad():
             out = self.model.generate(
-                input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                input_ids=torch.tensor([ids]), attention_mask=torch.ones_like(torch.tensor([ids])),
                 past_key_values=DynamicCache(), max_new_tokens=MAX_NEW, do_sample=False,
                 temperature=None, top_p=None, top_k=None, eos_token_id=list(STOP),
                 pad_token_id=STOP[1], return_dict_in_generate=True, output_logits=True)
@@ -218,7 +219,7 @@ def record(sample, probe, prompt_ids, new, logits, tok):
 
 
 def select(samples, limit):
-    """Seed 3.1 --limit: the first `limit` samples of each level, in file order."""
+    """S3.1 --limit: the first `limit` samples of each level, in file order."""
     seen = {}
     for sample in samples:
         seen[sample["level"]] = seen.get(sample["level"], 0) + 1
@@ -227,7 +228,7 @@ def select(samples, limit):
 
 
 def run_condition(engine, tok, samples, condition, protocol, stats):
-    """Seed 3.2, one condition; records in benchmark order."""
+    """S3.2, one condition; records in benchmark order."""
     fixed = protocol == "fixed"
     engine.set_params(condition in ("b", "d"))
     records = []
@@ -313,9 +314,10 @@ def main():
     assert 0 < sum(r["stop_reason"] == "stop_token" for r in everything) < len(everything)
     # L3 probes in A/C equal L1's: the distractor is never in context there.
     for recs in (a, c):
-        assert [key(r) for r in recs if r["level"] == 1] == [key(r) for r in recs if r["level"] == 3]
+        level = lambda n: [key(r) for r in recs if r["level"] == n]
+        assert level(1) == level(3)
     # Live parameters: the memory changes most answers, each probe updates the fast weights
-    # (the 2.8 leak), conversations leave a partial chunk, the fixed protocol changes answers.
+    # (the S2.8 leak), conversations leave a partial chunk, the fixed protocol changes answers.
     assert sum(key(rb) != key(rc) for rb, rc in zip(b, c)) >= len(b) // 2
     assert meta["conditions"]["b"]["probes_with_updates"] == len(b)
     assert meta["conditions"]["fixed_b"]["probes_with_updates"] == 0
@@ -342,7 +344,8 @@ def main():
     worst = 0.0
     for e in (engine, exact):
         e.set_params(True)
-    memories = [e.ingest(tok.encode(first["conversation"]), flush=False)[0] for e in (engine, exact)]
+    conversation = tok.encode(first["conversation"])
+    memories = [e.ingest(conversation, flush=False)[0] for e in (engine, exact)]
     for probe in first["probes"]:
         ids = tok.encode(prompt(first, probe, False))
         runs = []
