@@ -19,9 +19,11 @@ KVCache::KVCache(std::int64_t num_layers, std::int64_t batch, std::int64_t kv_he
                                 "positive, got capacity " + std::to_string(capacity) +
                                 " and batch " + std::to_string(batch));
   const auto options = at::TensorOptions().dtype(dtype).device(device);
+  // Zeros, not empty: a masked slot still enters P V with weight 0, and 0 x NaN (uninitialised
+  // memory) is NaN. Slots a row never wrote are read as padding after assign_row.
   for (std::int64_t i = 0; i < num_layers; ++i) {
-    keys_.push_back(at::empty({batch, kv_heads, capacity, head_dim}, options));
-    values_.push_back(at::empty({batch, kv_heads, capacity, head_dim}, options));
+    keys_.push_back(at::zeros({batch, kv_heads, capacity, head_dim}, options));
+    values_.push_back(at::zeros({batch, kv_heads, capacity, head_dim}, options));
   }
   valid_ = at::zeros({batch, capacity}, options.dtype(at::kBool));
   real_counts_ = at::zeros({batch}, options.dtype(at::kLong));

@@ -219,7 +219,7 @@ TEST(TttStateFile, SaveLoadRoundTrip) {
   EXPECT_NE(e.find("format"), std::string::npos) << e;
 }
 
-TEST(TttGraft, RoutesTtTLayersAndFlushesOnDropKv) {
+TEST(TttGraft, RoutesTtTLayersAndFlushesOnDropTails) {
   const auto layer = random_layer(16, 24, 40);
   TTTConfig config = small_config(4);
   config.layers = {1};
