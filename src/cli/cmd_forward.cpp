@@ -63,7 +63,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
                                  "Run the model on token ids or text and write fp32 logits");
   struct Options {
     std::string model, ids, text, tokenizer, out, attention = "sdpa";
-    std::string ttt, ttt_state_in, ttt_state_out;
+    std::string ttt_state_in, ttt_state_out;
     bool hidden_states = false;
     TttFlags ttt_flags;
   };
@@ -85,11 +85,6 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--attention", options->attention, "Attention kernel: sdpa or math")
       ->check(CLI::IsMember({"sdpa", "math"}))
       ->capture_default_str();
-  sub->add_option("--ttt", options->ttt,
-                  "TTT checkpoint (folder or .safetensors) holding the ttt_proj/ttt_conv tensors, "
-                  "instead of the model's own (used when its config.json enables TTT); layers, "
-                  "chunk, lr and target come from config.json's ttt_* fields unless --ttt-* "
-                  "flags say otherwise");
   options->ttt_flags.add_to(*sub);
   auto* no_ttt = sub->get_option("--no-ttt");
   sub->add_option("--ttt-state-in", options->ttt_state_in,
@@ -123,7 +118,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     model::ForwardOptions forward;
     if (options->hidden_states) forward.hidden_states = &hidden;
     const std::optional<TttSetup> ttt = options->ttt_flags.setup(
-        config, options->model, checkpoint, options->ttt, device, dtype, global.seed);
+        config, options->model, checkpoint, device, dtype, global.seed);
     if (!ttt && !(options->ttt_state_in.empty() && options->ttt_state_out.empty()))
       throw std::invalid_argument("--ttt-state-in/--ttt-state-out: the model runs without TTT (" +
                                   options->model + "/config.json enables none; give --ttt, "

@@ -58,7 +58,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
       "run", "Answer the benchmark's probes under a condition (A, B, C, D, all, or an ablation)");
   struct Options {
-    std::string model, benchmark, condition, out, tokenizer, ttt, protocol = "seed", samples;
+    std::string model, benchmark, condition, out, tokenizer, protocol = "seed", samples;
     std::int64_t limit = 0;
     std::int64_t batch_size = 1, max_new_tokens = 32;
     bool resume = false;
@@ -82,9 +82,6 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
       ->required();
   sub->add_option("--tokenizer", o->tokenizer,
                   "Tokenizer (.tiktoken, tokenizer.json/.model or a folder); default: --model");
-  sub->add_option("--ttt", o->ttt,
-                  "TTT checkpoint holding ttt_proj/ttt_conv (default: the model's own tensors "
-                  "when its config.json enables TTT)");
   o->ttt_flags.add_to(*sub);
   sub->add_option("--protocol", o->protocol,
                   "seed: the original protocol exactly; fixed: also flush the partial chunk, "
@@ -145,7 +142,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     model::Qwen3Model qwen3(config, checkpoint, device, dtype);
     const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
     std::optional<TttSetup> ttt =
-        o->ttt_flags.setup(config, o->model, checkpoint, o->ttt, device, dtype, global.seed);
+        o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
 
     std::filesystem::create_directories(o->out);
     experiment::EngineOptions engine_options{o->batch_size, o->resume, o->out, protocol};
@@ -175,9 +172,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["model"] = {{"path", o->model}, {"sha256", model_hashes(o->model)}};
     run["ttt"] = ttt ? nlohmann::ordered_json{{"source", ttt->source},
                                               {"config", ttt->config.to_json()},
-                                              {"sha256", o->ttt.empty()
+                                              {"sha256", o->ttt_flags.checkpoint.empty()
                                                              ? nlohmann::ordered_json("model")
-                                                             : path_hashes(o->ttt)}}
+                                                             : path_hashes(o->ttt_flags.checkpoint)}}
                      : nlohmann::ordered_json();
     run["benchmark"] = {{"path", o->benchmark},
                         {"sha256", experiment::sha256_file(o->benchmark)}};

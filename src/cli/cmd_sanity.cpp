@@ -38,14 +38,11 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
       "sanity", "Check that the TTT graft is alive and behaves as specified; exit 1 if a "
                 "required check fails");
   struct Options {
-    std::string model, ttt, json, tokenizer;
+    std::string model, json, tokenizer;
     TttFlags ttt_flags;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("--model", o->model, "Model folder (config.json + safetensors)")->required();
-  sub->add_option("--ttt", o->ttt,
-                  "TTT checkpoint holding ttt_proj/ttt_conv (default: the model's own tensors "
-                  "when its config.json enables TTT)");
   o->ttt_flags.add_to(*sub);
   sub->add_option("--tokenizer", o->tokenizer,
                   "Tokenizer for the check texts (.tiktoken, tokenizer.json/.model or a folder); "
@@ -57,7 +54,7 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
     const ModelConfig config = ModelConfig::load(o->model);
     const io::Checkpoint checkpoint = io::Checkpoint::open(o->model);
     const std::optional<TttSetup> ttt =
-        o->ttt_flags.setup(config, o->model, checkpoint, o->ttt, device, dtype, global.seed);
+        o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
     if (!ttt)
       throw std::runtime_error(
           "sanity checks the TTT graft, but the model runs without TTT: " + o->model +

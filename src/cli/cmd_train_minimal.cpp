@@ -18,7 +18,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
       "train-minimal", "Train the TTT parameters (ttt_proj, ttt_conv) on a frozen base model");
   struct Flags {
-    std::string model, data, out, ttt, tokenizer, eval_data;
+    std::string model, data, out, tokenizer, eval_data;
     std::string schedule = "constant", trainable = "ttt", precision = "fp32-master";
     std::string packing = "truncate", loss_on = "all", ttt_form = "auto", attention = "sdpa";
     std::int64_t steps = 100, warmup = 0, batch_size = 1, grad_accum = 4, seq_len = 512;
@@ -36,9 +36,6 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--out", f->out,
                   "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt), "
                   "state.safetensors (resume), loss.png/svg")->required();
-  sub->add_option("--ttt", f->ttt,
-                  "TTT checkpoint to start from (ttt_proj/ttt_conv); default: the model's own "
-                  "TTT tensors (see --ttt-init)");
   f->ttt_flags.add_to(*sub);
   sub->add_option("--tokenizer", f->tokenizer, "Tokenizer file or folder (default: --model)");
   sub->add_option("--steps", f->steps, "Optimizer steps (each of --grad-accum micro-batches; the "
@@ -93,7 +90,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                                                    : model::Attention::sdpa);
     std::optional<ttt::TTTConfig> ttt_config;
     ttt::TTTParams ttt_params;
-    if (auto setup = f->ttt_flags.setup(config, f->model, checkpoint, f->ttt, device, dtype,
+    if (auto setup = f->ttt_flags.setup(config, f->model, checkpoint, device, dtype,
                                         global.seed)) {
       ttt_config = setup->config;
       ttt_params = std::move(setup->params);

@@ -9,6 +9,11 @@
 namespace tttmem::cli {
 
 void TttFlags::add_to(CLI::App& sub) {
+  sub.add_option("--ttt", checkpoint,
+                 "TTT checkpoint (folder or .safetensors) holding the ttt_proj/ttt_conv tensors, "
+                 "instead of the model's own (used when its config.json enables TTT); layers, "
+                 "chunk, lr and target come from config.json's ttt_* fields unless --ttt-* "
+                 "flags say otherwise");
   sub.add_option("--ttt-preset", preset,
                  "TTT settings to start from instead of config.json: paper (every 6th layer, "
                  "chunk 4096, lr 3) or seed (layers 0,6,...,30, chunk 64, lr 3)")
@@ -54,10 +59,10 @@ std::string join_layers(const std::vector<std::int64_t>& layers) {
 std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
                                         const std::filesystem::path& model_dir,
                                         const io::Checkpoint& model_checkpoint,
-                                        const std::string& ttt_flag, const at::Device& device,
+                                        const at::Device& device,
                                         at::ScalarType dtype, std::uint64_t seed) const {
   if (off) {
-    if (!ttt_flag.empty()) throw std::invalid_argument("--no-ttt: a TTT checkpoint is given too");
+    if (!checkpoint.empty()) throw std::invalid_argument("--no-ttt: a TTT checkpoint is given too");
     return std::nullopt;
   }
   const std::string config_source = (model_dir / "config.json").string();
@@ -68,18 +73,18 @@ std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
   if (config.layers.empty()) {
     // Flags that would change nothing are refused: a silent base-model run is the failure the
     // seed experiment lost days to.
-    if (!ttt_flag.empty() || tuned)
+    if (!checkpoint.empty() || tuned)
       throw std::invalid_argument(
-          std::string(ttt_flag.empty() ? "the --ttt-* flags" : "--ttt") + ": " + config_source +
+          std::string(checkpoint.empty() ? "the --ttt-* flags" : "--ttt") + ": " + config_source +
           " enables no TTT layer (ttt_mode, ttt_layers) and neither --ttt-preset nor "
           "--ttt-layers is given");
     return std::nullopt;
   }
-  if (!ttt_flag.empty())
+  if (!checkpoint.empty())
     return TttSetup{config,
-                    ttt::TTTParams::load(io::Checkpoint::open(ttt_flag), config, model, device,
+                    ttt::TTTParams::load(io::Checkpoint::open(checkpoint), config, model, device,
                                          dtype, missing_init(), seed),
-                    ttt_flag};
+                    checkpoint};
   // The model folder is the TTT checkpoint, as upstream's checkpoints are. Check here rather
   // than in TTTParams::load so that the message names the flags that fix it.
   std::vector<std::string> needed;

@@ -1,5 +1,5 @@
-// The In-Place TTT flags every subcommand that loads a model shares (forward now; run, sanity
-// and train-minimal next), and how they resolve into the TTT a model runs with (SPEC.md "TTT
+// The In-Place TTT flags every subcommand that loads a model shares (forward, run, sanity,
+// train-minimal), and how they resolve into the TTT a model runs with (SPEC.md "TTT
 // resolution").
 #pragma once
 
@@ -26,23 +26,22 @@ struct TttSetup {
 };
 
 struct TttFlags {
+  std::string checkpoint;  // --ttt CKPT; empty: not given
   std::string preset, layers, target, proj, partial_chunk, precision, init;
   std::int64_t chunk = 0;  // 0: not given
   std::string lr;          // empty: not given (kept as text so "nan" is rejected by name)
   bool off = false;        // --no-ttt
 
-  // Adds --ttt-preset, --ttt-layers, --ttt-chunk, --ttt-lr, --ttt-target, --ttt-proj,
+  // Adds --ttt, --ttt-preset, --ttt-layers, --ttt-chunk, --ttt-lr, --ttt-target, --ttt-proj,
   // --ttt-partial-chunk, --ttt-precision, --ttt-init and --no-ttt to `sub`.
   void add_to(CLI::App& sub);
-  // The TTT the model runs with. `ttt_flag` (the subcommand's --ttt CKPT, empty if not given)
-  // given: params from it, config from config.json's ttt_* fields and the --ttt-* flags (a preset
+  // The TTT the model runs with. --ttt CKPT given: params from it, config from config.json's ttt_* fields and the --ttt-* flags (a preset
   // or --ttt-layers when config.json has none). Else, when config.json or the --ttt-* flags
   // enable TTT layers: params from the model checkpoint itself; a missing tensor is an error
   // naming --ttt and --ttt-init. Else (or --no-ttt) std::nullopt. A --ttt-* flag that would
   // change nothing (no TTT layer, or --no-ttt) is an error rather than a silent no-op.
   std::optional<TttSetup> setup(const ModelConfig& model, const std::filesystem::path& model_dir,
-                                const io::Checkpoint& model_checkpoint,
-                                const std::string& ttt_flag, const at::Device& device,
+                                const io::Checkpoint& model_checkpoint, const at::Device& device,
                                 at::ScalarType dtype, std::uint64_t seed) const;
   // The preset if given, else the model's config.json ttt_* fields; then each flag given
   // overrides its field; then validated once against the model.
