@@ -14,22 +14,8 @@
 namespace tttmem::ttt {
 namespace {
 
-ModelConfig model_config(std::int64_t layers, std::int64_t d, std::int64_t f) {
-  ModelConfig model;
-  model.num_hidden_layers = layers;
-  model.hidden_size = d;
-  model.intermediate_size = f;
-  return model;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
+using testing::model_config;
 
 // A state of layer `layer` with a dense fp32 delta [1, d, f] and a 2-row tail.
 TTTState state_for(std::int64_t layer, std::int64_t d, std::int64_t f) {

@@ -13,27 +13,12 @@
 namespace tttmem::ttt {
 namespace {
 
+using testing::error_of;
+using testing::model_config;
 using testing::random_layer;
 using testing::random_rows;
 using testing::rel_error;
 using testing::small_config;
-
-ModelConfig model_config(std::int64_t layers, std::int64_t d = 16, std::int64_t f = 24) {
-  ModelConfig model;
-  model.num_hidden_layers = layers;
-  model.hidden_size = d;
-  model.intermediate_size = f;
-  return model;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(TttConfig, ReadsTheConfigJsonFields) {
   const nlohmann::json raw = {{"ttt_mode", true},         {"ttt_layers", {6, 0, 6}},

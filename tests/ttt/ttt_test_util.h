@@ -5,6 +5,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
 
 #include "tensor_testing.h"
 #include "tttmem/ttt.h"
@@ -49,6 +52,25 @@ inline TTTConfig small_config(std::int64_t chunk, double lr = 0.05) {
   config.chunk = chunk;
   config.lr = lr;
   return config;
+}
+
+// A model config with only the sizes the ttt module reads.
+inline ModelConfig model_config(std::int64_t layers, std::int64_t d = 16, std::int64_t f = 24) {
+  ModelConfig model;
+  model.num_hidden_layers = layers;
+  model.hidden_size = d;
+  model.intermediate_size = f;
+  return model;
+}
+
+// The message `action` throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace tttmem::ttt::testing
