@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <stdexcept>
 #include <string>
 
 namespace tttmem::cli {
@@ -21,13 +20,6 @@ struct GlobalOptions {
 };
 
 using Action = std::function<int()>;
-
-// Exit code 2, like a usage error: the subcommand's flags parse, but its engine is a later issue.
-struct NotBuiltYet : std::runtime_error {
-  explicit NotBuiltYet(const std::string& what)
-      : std::runtime_error("`tttmem " + what + "` is not built yet in this version of tttmem; "
-                           "see the open issues") {}
-};
 
 Action add_build_benchmark(CLI::App& app, const GlobalOptions& global);
 Action add_train_minimal(CLI::App& app, const GlobalOptions& global);

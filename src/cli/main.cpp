@@ -102,9 +102,6 @@ int main(int argc, char** argv) {
   int code = 1;
   try {
     code = actions.at(sub)();
-  } catch (const NotBuiltYet& e) {
-    std::fprintf(stderr, "tttmem: %s\n", e.what());
-    code = 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tttmem %s: error: %s\n", name.c_str(), e.what());
     code = 1;
