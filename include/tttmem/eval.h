@@ -73,7 +73,7 @@ std::optional<double> ablation_scale(const std::string& name);
 
 // Parses one result file against the benchmark. Every record must name a benchmark sample and
 // probe with the benchmark's level, question and gold; no probe may repeat; a sample in the file
-// must have all its probes. JSONL: one record per line (HELPERS interface #3), any order.
+// must have all its probes. JSONL: one record per line (SPEC.md "run", Results), any order.
 ConditionResult parse_jsonl(std::string_view text, const std::string& source,
                             const bench::Benchmark& benchmark);
 // The seed's condition_<x>.json: [{sample_id, level, predictions: [{probe_id, question, gold,

@@ -74,7 +74,7 @@ std::optional<std::string> ingest_text(const Condition& condition, const bench::
 // Python's str.strip(): Unicode whitespace at both ends (str.isspace's set).
 std::string python_strip(const std::string& text);
 
-// One JSONL line of OUT/condition_<x>.jsonl (HELPERS.md interface 3).
+// One JSONL line of OUT/condition_<x>.jsonl (SPEC.md "run", Results).
 struct Record {
   std::string sample_id;
   int level = 0;

@@ -1,4 +1,4 @@
-// Reading condition result files: our JSONL (HELPERS interface #3, records in completion order)
+// Reading condition result files: our JSONL (SPEC.md "run", Results; records in completion order)
 // and the seed's condition_<x>.json. Both end up in benchmark order, checked against the
 // benchmark so that results of another benchmark, a missing or repeated probe, or a broken line
 // are errors naming the file and place.

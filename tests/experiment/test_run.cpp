@@ -115,7 +115,7 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
   expect_same("seed_1", "seed_8", {"a", "b", "c", "d", "ttt_paper", "a_prime_0p05", "b_scaled_0p5"});
   expect_same("fixed_1", "fixed_3", {"a", "b", "c", "d"});
 
-  // The files are what interface 3 says: one record per selected probe, D on level 3 only.
+  // The files are what SPEC.md "run" (Results) says: one record per selected probe, D on level 3 only.
   const Results b = results(path("seed_1") / "condition_b.jsonl");
   const Results c = results(path("seed_1") / "condition_c.jsonl");
   const Results d = results(path("seed_1") / "condition_d.jsonl");
