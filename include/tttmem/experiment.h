@@ -29,6 +29,9 @@ struct ProtocolOptions {
   bool flush_partial_chunk = false;     // ingestion writes its partial last chunk into W
   bool freeze_while_answering = false;  // no probe-time updates (SPEC.md S2.8: the leak)
   bool distractor_in_a_c = false;       // L3: the distractor in A's and C's context too
+  // A and C keep the trained TTT parameters (live, as the model runs) instead of zeroing them:
+  // one model in every condition (DECISIONS.md `## run`).
+  bool trained_ttt_in_a_c = false;
   bool chat_template = false;           // Qwen3 chat template, thinking off
   bool stop_at_newline = false;         // stop at the first generated newline
   std::int64_t max_new_tokens = 32;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <deque>
@@ -144,6 +145,9 @@ class Trainer {
   const std::optional<ttt::TTTConfig>& ttt_config() const { return ttt_config_; }
   // The TTT tensors of the current masters, in the model dtype.
   ttt::TTTParams ttt_params() const;
+  // Every weight of the model, trained ones from the masters, and the TTT tensors, in the model
+  // dtype with HF names: the safetensors of a complete model folder.
+  io::NamedTensors model_weights() const;
 
   // Masters + AdamW state + step counter in one safetensors file (atomic); `metadata` is added.
   void save_state(const std::filesystem::path& file,
@@ -212,6 +216,9 @@ struct LoopOptions {
   bool resume = false;             // continue from OUT/state.safetensors
   std::int64_t pad_id = tokenizer::kQwenEndOfText;  // train::end_of_text of the tokenizer
   std::map<std::string, std::string> metadata;  // recorded in every checkpoint (command, model)
+  // The base model's config.json; with --trainable ttt+down or all every checkpoint also writes
+  // OUT/model/ (this config with the TTT fields of the run + every weight), a model folder.
+  nlohmann::json model_config;
 };
 
 // Why a step's loss means divergence, given the losses of the steps before it: non-finite, or

@@ -63,7 +63,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     std::int64_t batch_size = 1, max_new_tokens = 32;
     bool resume = false;
     bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
-         chat_template = false, stop_at_newline = false;
+         trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false;
     std::vector<double> noise_scales{0.01, 0.05, 0.1, 0.2, 0.5};
     std::vector<double> alphas{0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
     TttFlags ttt_flags;
@@ -85,7 +85,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   o->ttt_flags.add_to(*sub);
   sub->add_option("--protocol", o->protocol,
                   "seed: the original protocol exactly; fixed: also flush the partial chunk, "
-                  "freeze while answering, distractor in A and C (DECISIONS.md `## run`)")
+                  "freeze while answering, distractor in A and C, trained TTT in A and C (DECISIONS.md "
+                  "`## run`)")
       ->check(CLI::IsMember({"seed", "fixed"}))
       ->capture_default_str();
   auto* limit = sub->add_option("--limit", o->limit,
@@ -102,6 +103,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                 "No fast-weight updates while a probe is answered");
   sub->add_flag("--distractor-in-a-c", o->distractor_in_a_c,
                 "Level 3: the distractor also in the context of A and C");
+  sub->add_flag("--trained-ttt-in-a-c", o->trained_ttt_in_a_c,
+                "A and C keep the trained TTT parameters (live) instead of zeroing them");
   sub->add_flag("--chat-template", o->chat_template, "Qwen3 chat template, thinking off");
   sub->add_flag("--stop-at-newline", o->stop_at_newline, "Stop at the first generated newline");
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Greedy tokens per probe")
@@ -122,6 +125,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     protocol.flush_partial_chunk |= o->flush_partial_chunk;
     protocol.freeze_while_answering |= o->freeze_while_answering;
     protocol.distractor_in_a_c |= o->distractor_in_a_c;
+    protocol.trained_ttt_in_a_c |= o->trained_ttt_in_a_c;
     protocol.chat_template = o->chat_template;
     protocol.stop_at_newline = o->stop_at_newline;
     protocol.max_new_tokens = o->max_new_tokens;

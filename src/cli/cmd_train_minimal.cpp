@@ -129,6 +129,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     loop.pad_id = train::end_of_text(*tok);
     loop.metadata = {{"model", f->model}, {"data", f->data}, {"seq_len", std::to_string(f->seq_len)}};
     if (ttt_config) loop.metadata["ttt_config"] = ttt_config->to_json().dump();
+    loop.model_config = nlohmann::json::parse(io::read_file(std::filesystem::path(f->model) / "config.json"));
     return train::run_training(trainer, rows, eval_rows, loop);
   };
 }

@@ -18,7 +18,8 @@ ProtocolOptions ProtocolOptions::preset(const std::string& protocol) {
   ProtocolOptions options;
   if (protocol == "seed") return options;
   if (protocol != "fixed") fail("--protocol: expected seed or fixed, got '" + protocol + "'");
-  options.flush_partial_chunk = options.freeze_while_answering = options.distractor_in_a_c = true;
+  options.flush_partial_chunk = options.freeze_while_answering = options.distractor_in_a_c =
+      options.trained_ttt_in_a_c = true;
   return options;
 }
 
@@ -26,6 +27,7 @@ nlohmann::ordered_json ProtocolOptions::to_json() const {
   return {{"flush_partial_chunk", flush_partial_chunk},
           {"freeze_while_answering", freeze_while_answering},
           {"distractor_in_a_c", distractor_in_a_c},
+          {"trained_ttt_in_a_c", trained_ttt_in_a_c},
           {"chat_template", chat_template},
           {"stop_at_newline", stop_at_newline},
           {"max_new_tokens", max_new_tokens}};
@@ -55,9 +57,9 @@ std::vector<Condition> make_conditions(const std::string& name, const ProtocolOp
       c.ingest = Ingest::conversation_and_distractor;
       c.level3_only = true;
     }
-    c.params = (kind == "b" || kind == "d" || kind == "b_scaled" || kind == "ttt_paper")
-                   ? Params::trained
-                   : Params::zero;
+    const bool trained = kind == "b" || kind == "d" || kind == "b_scaled" || kind == "ttt_paper" ||
+                         ((kind == "a" || kind == "c") && protocol.trained_ttt_in_a_c);
+    c.params = trained ? Params::trained : Params::zero;
     c.frozen = c.ingest != Ingest::nothing && protocol.freeze_while_answering;
     return c;
   };

@@ -39,9 +39,12 @@ void save_checkpoint(const Trainer& trainer, const LoopOptions& options,
                      std::int64_t data_position) {
   if (trainer.ttt_config()) trainer.ttt_params().save(options.out / "ttt.safetensors");
   if (trainer.options().trainable != Trainable::ttt) {
-    io::NamedTensors tensors;
-    for (const auto& [name, master] : trainer.trainable()) tensors.emplace_back(name, master.detach());
-    io::save_tensors(options.out / "trainable.safetensors", tensors);
+    const fs::path folder = options.out / "model";
+    fs::create_directories(folder);
+    nlohmann::json config = options.model_config;
+    if (trainer.ttt_config()) config.update(trainer.ttt_config()->to_json());
+    io::save_tensors(folder / "model.safetensors", trainer.model_weights());
+    io::atomic_write_file(folder / "config.json", config.dump(2) + "\n");
   }
   std::map<std::string, std::string> meta = options.metadata;
   meta["data_position"] = std::to_string(data_position);

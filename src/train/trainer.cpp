@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numbers>
 #include <stdexcept>
 
@@ -185,6 +186,23 @@ StepReport Trainer::step() {
   }
   optimizer_->zero_grad();
   return report;
+}
+
+io::NamedTensors Trainer::model_weights() const {
+  at::NoGradGuard no_grad;
+  std::map<std::string, const at::Tensor*> trained;
+  for (const auto& [name, master] : masters_) trained[name] = &master;
+  io::NamedTensors out;
+  for (const auto& [name, slot] : model_.named_weights()) {
+    const auto it = trained.find(name);
+    out.emplace_back(name, it == trained.end() ? slot->detach()
+                                               : it->second->detach().to(model_.dtype(), false, true));
+  }
+  for (const auto& [layer, params] : ttt_params().layers) {
+    if (params.proj.defined()) out.emplace_back(ttt::proj_name(layer), params.proj);
+    out.emplace_back(ttt::conv_name(layer), params.conv);
+  }
+  return out;
 }
 
 ttt::TTTParams Trainer::ttt_params() const {

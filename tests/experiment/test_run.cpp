@@ -238,6 +238,10 @@ TEST(Experiment, ConditionsAreDataAsTheSeedDefinedThem) {
   EXPECT_TRUE(fixed[1].frozen);
   EXPECT_TRUE(fixed[0].distractor_in_prompt);
   EXPECT_TRUE(fixed[2].distractor_in_prompt);
+  EXPECT_EQ(fixed[0].params, Params::trained);  // one model in every condition
+  EXPECT_EQ(fixed[2].params, Params::trained);
+  EXPECT_FALSE(fixed[0].frozen);  // nothing ingested: the fast weights run as in training
+  EXPECT_EQ(all[2].params, Params::zero);
   const auto noise = make_conditions("a_prime", seed, {0.01, 0.5}, {});
   ASSERT_EQ(noise.size(), 2u);
   EXPECT_EQ(noise[1].name, "a_prime_0p5");

@@ -162,6 +162,48 @@ TEST(TrainCli, MetricsAndCheckpointsHoldWhatTheSpecLists) {
   }
 }
 
+// --trainable all: OUT/model/ is a complete model folder: every trained weight equals its master,
+// the frozen ones (none here) and the config carry over, the TTT fields are the run's, and the
+// folder runs with no TTT flag the same as the base architecture with --ttt.
+TEST(TrainCli, TrainableAllWritesAModelFolderThatRunsAsTrained) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const auto r = run_tttmem(s.train_args(out / "run") + " --trainable all --lr 1e-2 --steps 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path folder = out / "run" / "model";
+  const auto config = nlohmann::json::parse(io::read_file(folder / "config.json"));
+  EXPECT_EQ(config["ttt_layers"], nlohmann::json::array({0, 1}));
+  EXPECT_EQ(config["ttt_chunk"], 8);
+  EXPECT_EQ(config["vocab_size"], 320);
+  const auto weights = io::load_tensors(folder / "model.safetensors", at::kCPU);
+  const auto state = io::load_tensors(out / "run" / "state.safetensors", at::kCPU);
+  const auto base = io::load_tensors(s.dir() / "model" / "model.safetensors", at::kCPU);
+  std::map<std::string, at::Tensor> masters(state.begin(), state.end());
+  ASSERT_EQ(weights.size(), base.size() + 4);  // plus proj and conv of layers 0 and 1
+  for (const auto& [name, tensor] : weights) {
+    ASSERT_TRUE(masters.count(name)) << name << " is not a trained tensor";
+    EXPECT_TRUE(at::equal(tensor, masters.at(name).to(tensor.scalar_type()))) << name;
+  }
+  auto logits = [&](const std::string& args, const fs::path& file) {
+    const auto f = run_tttmem("forward --ids 5,6,7,8,9,10,11,12,13,14 --out " + file.string() + " " + args);
+    EXPECT_EQ(f.exit_code, 0) << f.output;
+    for (const auto& [name, tensor] : io::load_tensors(file, at::kCPU))
+      if (name == "logits") return tensor;
+    ADD_FAILURE() << file << " has no logits";
+    return at::Tensor();
+  };
+  const at::Tensor own = logits("--model " + folder.string(), out / "own.safetensors");
+  const at::Tensor flagged = logits("--model " + folder.string() + " --ttt " +
+                                        (out / "run" / "ttt.safetensors").string(),
+                                    out / "flagged.safetensors");
+  const at::Tensor untrained = logits("--model " + (s.dir() / "model").string() +
+                                          " --ttt-layers 0,1 --ttt-chunk 8 --ttt " +
+                                          (out / "run" / "ttt.safetensors").string(),
+                                      out / "base.safetensors");
+  EXPECT_TRUE(at::equal(own, flagged));
+  EXPECT_FALSE(at::allclose(own, untrained));
+}
+
 TEST(TrainCli, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   const TinySetup& s = setup();
   test::ScratchDir out;
