@@ -51,6 +51,11 @@ for protocol in seed fixed; do
   printf '\n== headline, --protocol %s (held-out samples; 95%% bootstrap CIs over samples)\n' "$protocol"
   # The table and the lines under it, without the per-condition coverage warnings.
   sed -n '/^| condition/,/^$/p;/^- memory_efficiency_ratio/,/^- distractor/p' "$out/$protocol/eval/results.md"
+  if [[ $protocol == seed ]]; then
+    echo "(The seed protocol zeroes the TTT parameters in A and C. This model was trained with its"
+    echo " TTT layers live, so zeroing them removes part of it and A falls to C's level;"
+    echo " --protocol fixed keeps them: DECISIONS.md \`## run\` item 4.)"
+  fi
 done
 printf '\ndemo: done in %d s after the build. Reports: %s/{seed,fixed}/eval/report.json, figures: %s/{seed,fixed}/eval/figures/\n' \
   $((SECONDS - start)) "$out" "$out"
