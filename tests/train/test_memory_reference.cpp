@@ -5,6 +5,7 @@
 // batched and right-padded, with and without activation checkpointing, in both training forms.
 // Then: the training path scores the answer tokens as `run`'s inference path would (TTTState,
 // tails dropped or flushed, a fresh KV cache, the answer fed token by token).
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
