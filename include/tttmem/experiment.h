@@ -73,6 +73,8 @@ std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchma
 std::string probe_prompt(const Condition& condition, const ProtocolOptions& protocol,
                          const bench::Sample& sample, const bench::Probe& probe);
 std::optional<std::string> ingest_text(const Condition& condition, const bench::Sample& sample);
+// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
+std::size_t ingest_limit(Ingest ingest);
 
 // Python's str.strip(): Unicode whitespace at both ends (str.isspace's set).
 std::string python_strip(const std::string& text);

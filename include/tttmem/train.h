@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "tttmem/experiment.h"
 #include "tttmem/model.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/tokenizer.h"
@@ -71,6 +72,21 @@ class TrainingGraft : public model::MlpOverride {
   TttForm form_;
 };
 
+// What a layer body reads or leaves besides its input, its output and the layer's weights: the
+// memory objective's fast-weight factors (an ingestion layer leaves them, the probe's same layer
+// reads them). Checkpointing passes `inputs` into its autograd node and returns `outputs` from it
+// (then `replace_outputs` swaps in the node's outputs), so their gradients flow through the
+// recomputed layer.
+class LayerExtras {
+ public:
+  virtual ~LayerExtras() = default;
+  // Tensors the body of `layer` reads that may need gradients (the recomputation reads them again).
+  virtual std::vector<at::Tensor> inputs(std::int64_t layer) = 0;
+  // Tensors the last body call of `layer` left for later computation (empty: none).
+  virtual std::vector<at::Tensor> outputs(std::int64_t layer) = 0;
+  virtual void replace_outputs(std::int64_t layer, std::vector<at::Tensor> tensors) = 0;
+};
+
 // Activation checkpointing per decoder layer (libtorch C++ has no torch.utils.checkpoint): the
 // layer runs without keeping activations and runs again inside the backward pass, through a
 // custom autograd function whose inputs are the layer input and the tensors `layer_inputs(i)`
@@ -80,11 +96,20 @@ class CheckpointedLayers : public model::LayerHook {
   explicit CheckpointedLayers(std::function<std::vector<at::Tensor>(std::int64_t)> layer_inputs)
       : layer_inputs_(std::move(layer_inputs)) {}
   at::Tensor run(std::int64_t layer, const at::Tensor& x, const Body& body) override;
-  void clear() { bodies_.clear(); }  // after the backward pass: drops the kept closures
+  void clear() { calls_.clear(); }  // after the backward pass: drops the kept closures
+  // The extras of the forward calls that follow (null: none); they must outlive the backward.
+  void set_extras(LayerExtras* extras) { extras_ = extras; }
+
+  struct Call {  // what the backward pass of one layer needs besides the saved tensors
+    Body body;
+    LayerExtras* extras;
+    std::int64_t layer;
+  };
 
  private:
   std::function<std::vector<at::Tensor>(std::int64_t)> layer_inputs_;
-  std::deque<Body> bodies_;  // stable addresses: the autograd nodes point into it
+  LayerExtras* extras_ = nullptr;
+  std::deque<Call> calls_;  // stable addresses: the autograd nodes point into it
 };
 
 // HF's causal-LM loss: logits in fp32, labels shifted left, mean over labels != -100.
@@ -115,7 +140,13 @@ struct TrainerOptions {
   TttForm ttt_form = TttForm::automatic;
   std::int64_t grad_accum = 1;
   OptimizerOptions optimizer;
+  // The memory objective's probe protocol (`run`'s): flush_partial_chunk and
+  // freeze_while_answering are read; the rest does not apply.
+  experiment::ProtocolOptions memory_protocol;
 };
+
+struct MemoryBatch;
+class MemoryForward;
 
 struct StepReport {
   std::int64_t step = 0;   // optimizer steps done, this one included
@@ -131,10 +162,13 @@ class Trainer {
           ttt::TTTParams ttt_params, TrainerOptions options);
   ~Trainer();
 
-  // One micro-batch: forward, backward of loss / grad_accum (gradients add up); the loss.
-  double accumulate(const Batch& batch);
+  // One micro-batch: forward, backward of weight * loss / grad_accum (gradients add up); the loss.
+  double accumulate(const Batch& batch, double weight = 1.0);
+  // The memory objective's micro-batch (memory_logits), the same way; needs TTT layers.
+  double accumulate(const MemoryBatch& batch, double weight = 1.0);
   // Loss without gradients (evaluation).
   double evaluate(const Batch& batch);
+  double evaluate(const MemoryBatch& batch);
   // Clip, set the scheduled lr, one AdamW step, zero the gradients.
   StepReport step();
 
@@ -158,6 +192,8 @@ class Trainer {
  private:
   void bind(bool with_grad);  // puts (casts of) the masters into the model and the TTT params
   at::Tensor loss_of(const Batch& batch, bool training);
+  at::Tensor loss_of(const MemoryBatch& batch, bool training);
+  double backward(const at::Tensor& loss, double weight);  // the accumulate step; the loss
 
   model::Qwen3Model& model_;
   std::optional<ttt::TTTConfig> ttt_config_;
@@ -167,6 +203,7 @@ class Trainer {
   std::vector<at::Tensor*> slots_;  // where each master goes, same order
   std::vector<std::int64_t> slot_layer_;  // the decoder layer each master belongs to, -1: none
   std::unique_ptr<TrainingGraft> graft_;
+  std::unique_ptr<MemoryForward> memory_;  // with TTT layers
   std::unique_ptr<CheckpointedLayers> checkpointing_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::int64_t steps_done_ = 0;
@@ -205,12 +242,79 @@ std::vector<Row> load_corpus(const std::filesystem::path& file, const tokenizer:
 Batch make_batch(const std::vector<Row>& rows, std::int64_t first, std::int64_t count,
                  std::int64_t pad_id);
 
+// ---- the memory objective (SPEC.md `train`, Objectives)
+
+// lm: next-token loss on --data (the seed). memory: ingest a conversation, drop the KV cache,
+// answer its probes from the fast weights alone; loss on the gold answers. mixed: lm + w * memory.
+enum class Objective { lm, memory, mixed };
+Objective parse_objective(const std::string& name);  // "lm" | "memory" | "mixed"
+std::string to_string(Objective value);
+
+// One benchmark sample as the memory objective trains on it: the ids its ingestion reads
+// (condition B's text, D's for level 3, truncated as `run` truncates) and one row per probe:
+// condition B's prompt, then the gold answer and the end token, labels on those only.
+struct MemoryExample {
+  std::string sample_id;
+  std::vector<std::int64_t> ingest;
+  std::vector<Row> probes;
+};
+
+// The answer's end token: the model config's first eos id, else the tokenizer's eos.
+std::int64_t answer_end(const ModelConfig& config, const tokenizer::Tokenizer& tok);
+
+// Every sample of a v1/v2 benchmark (bench::load_benchmark) in file order. The prompt follows
+// `protocol` (probe_prompt of condition b); the probe row's ids are encode(prompt) followed by
+// encode(gold) and `end_id`, so the prompt's ids are the ones `run` feeds.
+std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& file,
+                                                const tokenizer::Tokenizer& tok,
+                                                std::int64_t end_id,
+                                                const experiment::ProtocolOptions& protocol);
+
+// `count` conversations from `first` (modulo, in order) and all their probes.
+struct MemoryBatch {
+  Batch ingest;               // [B, Lc] the ingested texts, right-padded (labels unused)
+  Batch probes;               // [P, Lp] the probe rows, right-padded, labels on the answers
+  at::Tensor conversation;    // [P] int64: the ingest row of each probe row
+};
+MemoryBatch make_memory_batch(const std::vector<MemoryExample>& examples, std::int64_t first,
+                              std::int64_t count, std::int64_t pad_id);
+
+// The memory objective's forward (SPEC.md `train`, Objectives), differentiable: the ingest rows
+// run through the TTT training form and each leaves its fast-weight delta (full chunks; the
+// partial last chunk too under flush); the probe rows then run from W0 + their conversation's
+// delta with a fresh context, updating over their own chunks unless `protocol` freezes them.
+class MemoryForward {
+ public:
+  // `params` is read at every call (a trainer rebinds its tensors between steps).
+  MemoryForward(const ttt::TTTConfig& config, const ttt::TTTParams& params, TttForm form,
+                const experiment::ProtocolOptions& protocol);
+  ~MemoryForward();
+  // The probe rows' logits [P, Lp, V]. `checkpointing`: null, or the hook every decoder layer
+  // runs through (the conversations' factors then pass through its autograd nodes). This object
+  // must outlive the backward pass of anything computed from the result: checkpointing reruns
+  // its layers then, and the next call replaces them.
+  at::Tensor logits(model::Qwen3Model& model, const MemoryBatch& batch,
+                    CheckpointedLayers* checkpointing);
+
+ private:
+  class IngestGraft;
+  class ProbeGraft;
+  ttt::TTTConfig config_;
+  const ttt::TTTParams& params_;
+  TttForm form_;
+  bool frozen_;
+  std::unique_ptr<IngestGraft> ingest_;
+  std::unique_ptr<ProbeGraft> probe_;
+};
+
 // ---- the training loop (what `tttmem train-minimal` runs)
 
 struct LoopOptions {
   std::filesystem::path out;       // metrics.jsonl, state.safetensors, ttt.safetensors, loss.png/svg
   std::int64_t steps = 100;        // optimizer steps (each of grad_accum micro-batches)
-  std::int64_t batch_size = 1;     // rows per micro-batch
+  std::int64_t batch_size = 1;     // rows (memory objective: conversations) per micro-batch
+  Objective objective = Objective::lm;
+  double memory_weight = 1.0;      // mixed: loss = lm + memory_weight * memory
   std::int64_t eval_every = 0;     // 0: no evaluation
   std::int64_t save_every = 100;   // 0: only at the end
   bool resume = false;             // continue from OUT/state.safetensors
@@ -221,6 +325,13 @@ struct LoopOptions {
   nlohmann::json model_config;
 };
 
+// What the objectives read: the LM corpus (--data, --eval-data) and the memory objective's
+// conversations (--memory-data, --memory-eval-data). Eval sets may be empty.
+struct TrainingData {
+  std::vector<Row> rows, eval_rows;
+  std::vector<MemoryExample> memory, memory_eval;
+};
+
 // Why a step's loss means divergence, given the losses of the steps before it: non-finite, or
 // above 3x the median of the last 50 (once there are 5). Empty: no divergence.
 std::string loss_divergence(double loss, const std::vector<double>& history);
@@ -229,7 +340,6 @@ std::string loss_divergence(double loss, const std::vector<double>& history);
 // checkpoint every save_every steps and at the end. Stops at the first divergence (non-finite loss
 // or gradient, or a loss above 3x the running median), keeping the last good checkpoint, and
 // returns 1 then; 0 otherwise.
-int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vector<Row>& eval_rows,
-                 const LoopOptions& options);
+int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& options);
 
 }  // namespace tttmem::train

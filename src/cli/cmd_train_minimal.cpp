@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "ttt_flags.h"
 #include "tttmem/config.h"
+#include "tttmem/experiment.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
 #include "tttmem/model.h"
@@ -18,7 +19,9 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
       "train-minimal", "Train the TTT parameters (ttt_proj, ttt_conv) on a frozen base model");
   struct Flags {
-    std::string model, data, out, tokenizer, eval_data;
+    std::string model, data, out, tokenizer, eval_data, memory_data, memory_eval_data;
+    std::string objective = "lm", memory_protocol = "seed";
+    double memory_weight = 1.0;
     std::string schedule = "constant", trainable = "ttt", precision = "fp32-master";
     std::string packing = "truncate", loss_on = "all", ttt_form = "auto", attention = "sdpa";
     std::int64_t steps = 100, warmup = 0, batch_size = 1, grad_accum = 4, seq_len = 512;
@@ -32,7 +35,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
   sub->add_option("--data", f->data,
                   "Training JSONL: one {\"messages\": [...]} (Qwen3 chat template) or "
-                  "{\"text\": ...} per line")->required();
+                  "{\"text\": ...} per line (objectives lm and mixed)");
   sub->add_option("--out", f->out,
                   "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt), "
                   "state.safetensors (resume), loss.png/svg")->required();
@@ -78,8 +81,45 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--save-every", f->save_every, "Checkpoint every N optimizer steps (0: at the end)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   sub->add_flag("--resume", f->resume, "Continue from OUT/state.safetensors (bit-identical)");
+  sub->add_option("--objective", f->objective,
+                  "lm (next-token loss on --data), memory (answer each --memory-data probe from "
+                  "the fast weights its conversation left; loss on the gold answer) or mixed "
+                  "(lm + --memory-weight x memory)")
+      ->capture_default_str()->check(CLI::IsMember({"lm", "memory", "mixed"}));
+  auto* memory_data = sub->add_option(
+      "--memory-data", f->memory_data,
+      "Benchmark JSON (build-benchmark, v1 or v2): every sample is a training conversation");
+  auto* memory_eval = sub->add_option("--memory-eval-data", f->memory_eval_data,
+                                      "Benchmark JSON for the memory loss at --eval-every");
+  auto* memory_weight = sub->add_option("--memory-weight", f->memory_weight,
+                                        "mixed: the memory loss's weight")->capture_default_str();
+  auto* memory_protocol = sub->add_option(
+      "--memory-protocol", f->memory_protocol,
+      "Probe protocol of the memory objective, as `run --protocol`: seed (the ingestion's partial "
+      "chunk per the TTT config, fast weights live while answering) or fixed (flushed, frozen)")
+      ->capture_default_str()->check(CLI::IsMember({"seed", "fixed"}));
+
+  // Checked at parse time (usage errors, exit 2): a flag that would change nothing is an error.
+  sub->parse_complete_callback([f, memory_data, memory_eval, memory_weight, memory_protocol] {
+    const train::Objective objective = train::parse_objective(f->objective);
+    const bool lm = objective != train::Objective::memory;
+    const bool memory = objective != train::Objective::lm;
+    if (lm && f->data.empty())
+      throw CLI::ValidationError("--data", "required by --objective " + f->objective);
+    if (!lm && !f->data.empty())
+      throw CLI::ValidationError("--data", "--objective memory does not read it");
+    if (memory && f->memory_data.empty())
+      throw CLI::ValidationError("--memory-data", "required by --objective " + f->objective);
+    if (!memory)
+      for (const CLI::Option* option : {memory_data, memory_eval, memory_protocol})
+        if (option->count() > 0)
+          throw CLI::ValidationError(option->get_name(), "only --objective memory or mixed reads it");
+    if (objective != train::Objective::mixed && memory_weight->count() > 0)
+      throw CLI::ValidationError("--memory-weight", "only --objective mixed reads it");
+  });
 
   return [f, &global]() -> int {
+    const train::Objective objective = train::parse_objective(f->objective);
     const at::Device device = model::parse_device(global.device);
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
     at::manual_seed(global.seed);  // nothing stochastic runs today; recorded in the state
@@ -100,10 +140,24 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     const auto tok = tokenizer::Tokenizer::load(f->tokenizer.empty() ? f->model : f->tokenizer);
     const train::CorpusOptions corpus{f->seq_len, train::parse_packing(f->packing),
                                       train::parse_loss_on(f->loss_on)};
-    const std::vector<train::Row> rows = train::load_corpus(f->data, *tok, corpus);
-    const std::vector<train::Row> eval_rows =
-        f->eval_data.empty() ? std::vector<train::Row>{} : train::load_corpus(f->eval_data, *tok, corpus);
-    log::info("train: ", rows.size(), " rows of <= ", f->seq_len, " tokens from ", f->data);
+    const auto protocol = experiment::ProtocolOptions::preset(f->memory_protocol);
+    train::TrainingData data;
+    if (!f->data.empty()) {
+      data.rows = train::load_corpus(f->data, *tok, corpus);
+      log::info("train: ", data.rows.size(), " rows of <= ", f->seq_len, " tokens from ", f->data);
+    }
+    if (!f->eval_data.empty()) data.eval_rows = train::load_corpus(f->eval_data, *tok, corpus);
+    if (!f->memory_data.empty()) {
+      data.memory =
+          train::load_memory_examples(f->memory_data, *tok, train::answer_end(config, *tok), protocol);
+      std::size_t probes = 0;
+      for (const auto& example : data.memory) probes += example.probes.size();
+      log::info("train: ", data.memory.size(), " conversations, ", probes, " probes from ",
+                f->memory_data, " (--memory-protocol ", f->memory_protocol, ")");
+    }
+    if (!f->memory_eval_data.empty())
+      data.memory_eval = train::load_memory_examples(f->memory_eval_data, *tok,
+                                                     train::answer_end(config, *tok), protocol);
 
     train::TrainerOptions options;
     options.trainable = train::parse_trainable(f->trainable);
@@ -111,8 +165,12 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     options.grad_checkpointing = f->grad_checkpointing;
     options.ttt_form = train::parse_ttt_form(f->ttt_form);
     options.grad_accum = f->grad_accum;
+    options.memory_protocol = protocol;
     options.optimizer = {f->lr, train::parse_schedule(f->schedule), f->warmup, f->steps,
                          f->weight_decay, f->betas[0], f->betas[1], 1e-8, f->clip};
+    if (objective != train::Objective::lm && !ttt_config)
+      throw std::runtime_error("--objective " + f->objective + " needs TTT layers (give --ttt, a "
+                               "TTT model, or --ttt-preset/--ttt-layers)");
     train::Trainer trainer(qwen3, ttt_config, std::move(ttt_params), options);
     std::int64_t count = 0;
     for (const auto& [name, master] : trainer.trainable()) count += master.numel();
@@ -127,10 +185,17 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     loop.save_every = f->save_every;
     loop.resume = f->resume;
     loop.pad_id = train::end_of_text(*tok);
-    loop.metadata = {{"model", f->model}, {"data", f->data}, {"seq_len", std::to_string(f->seq_len)}};
+    loop.objective = objective;
+    loop.memory_weight = f->memory_weight;
+    loop.metadata = {{"model", f->model}, {"data", f->data}, {"seq_len", std::to_string(f->seq_len)},
+                     {"objective", f->objective}};
+    if (objective != train::Objective::lm) {
+      loop.metadata["memory_data"] = f->memory_data;
+      loop.metadata["memory_protocol"] = f->memory_protocol;
+    }
     if (ttt_config) loop.metadata["ttt_config"] = ttt_config->to_json().dump();
     loop.model_config = nlohmann::json::parse(io::read_file(std::filesystem::path(f->model) / "config.json"));
-    return train::run_training(trainer, rows, eval_rows, loop);
+    return train::run_training(trainer, data, loop);
   };
 }
 

@@ -148,6 +148,10 @@ std::optional<std::string> ingest_text(const Condition& condition, const bench::
   return std::nullopt;
 }
 
+std::size_t ingest_limit(Ingest ingest) {
+  return ingest == Ingest::conversation_and_distractor ? 8192 : 4096;
+}
+
 std::string python_strip(const std::string& text) {
   // str.isspace(): bidirectional class WS/B/S or category Zs (Python 3.11).
   auto space_at = [&](std::size_t i, std::size_t& width) -> bool {

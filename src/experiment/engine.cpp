@@ -26,11 +26,6 @@ using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
 
-// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
-std::size_t ingest_limit(Ingest ingest) {
-  return ingest == Ingest::conversation_and_distractor ? 8192 : 4096;
-}
-
 // a_prime (SPEC.md S3.2): Gaussian noise of Frobenius norm s * ||W||_F on down_proj of each TTT
 // layer, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
 // scale has the same direction), cast to W's dtype and added; the destructor restores W.

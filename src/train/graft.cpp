@@ -4,28 +4,30 @@
 
 #include <stdexcept>
 
+#include "forms.h"
 #include "tttmem/train.h"
 
 namespace tttmem::train {
 
-namespace {
-
-// O = Z W0^T + lr * sum over earlier chunks j of (Z_k Z_j^T) V_j: W_k = W0 + lr sum_j V_j^T Z_j
-// (spec 3.4-3.5) multiplied out, so only [L, L] scores and [L, D] values exist.
-at::Tensor low_rank_forward(const ttt::TTTConfig& config, const ttt::LayerParams& params,
-                            const model::MlpWeights& weights, const at::Tensor& x,
-                            const at::Tensor& target) {
-  const std::int64_t l = x.size(1), c = config.chunk;
+at::Tensor ttt_values(const ttt::TTTConfig& config, const ttt::LayerParams& params,
+                      const at::Tensor& target) {
+  const std::int64_t l = target.size(1), c = config.chunk;
   const std::int64_t pad = (c - l % c) % c;
-  const at::Tensor z = ttt::intermediate(x, weights);
   // The conv sees each chunk with zero rows beyond the stream's end, as the padded form does.
   const at::Tensor padded = pad == 0 ? target : at::constant_pad_nd(target, {0, 0, 0, pad});
   const at::Tensor tc = ttt::chunk_conv(padded, params.conv, c).narrow(1, 0, l);
-  const at::Tensor v = params.proj.defined() ? at::matmul(tc, params.proj) : tc;  // V = Tc Wp
-  const at::Tensor chunk_of = at::arange(l, x.options().dtype(at::kLong)).div(c, "floor");
+  return params.proj.defined() ? at::matmul(tc, params.proj) : tc;  // V = Tc Wp
+}
+
+// O = Z W0^T + lr * sum over earlier chunks j of (Z_k Z_j^T) V_j: W_k = W0 + lr sum_j V_j^T Z_j
+// (spec 3.4-3.5) multiplied out, so only [L, L] scores and [L, D] values exist.
+at::Tensor low_rank_output(const ttt::TTTConfig& config, const at::Tensor& z, const at::Tensor& v,
+                           const at::Tensor& w0) {
+  const std::int64_t l = z.size(1);
+  const at::Tensor chunk_of = at::arange(l, z.options().dtype(at::kLong)).div(config.chunk, "floor");
   const at::Tensor earlier = chunk_of.unsqueeze(0).lt(chunk_of.unsqueeze(1));  // [p, q]: q's chunk < p's
   const at::Tensor scores = at::matmul(z, z.transpose(1, 2)).masked_fill(earlier.logical_not(), 0);
-  return at::linear(z, weights.down_proj) + at::matmul(scores, v) * config.lr;
+  return at::linear(z, w0) + at::matmul(scores, v) * config.lr;
 }
 
 bool low_rank_is_cheaper(std::int64_t l, const model::MlpWeights& weights) {
@@ -34,14 +36,17 @@ bool low_rank_is_cheaper(std::int64_t l, const model::MlpWeights& weights) {
   return l * (f + d) < d * f;
 }
 
-}  // namespace
+TttForm resolve_form(TttForm form, std::int64_t l, const model::MlpWeights& weights) {
+  if (form != TttForm::automatic) return form;
+  return low_rank_is_cheaper(l, weights) ? TttForm::low_rank : TttForm::parallel;
+}
 
 at::Tensor ttt_training_mlp(const ttt::TTTConfig& config, const ttt::LayerParams& params,
                             const model::MlpWeights& weights, const at::Tensor& x,
                             const at::Tensor& target, TttForm form) {
-  if (form == TttForm::automatic)
-    form = low_rank_is_cheaper(x.size(1), weights) ? TttForm::low_rank : TttForm::parallel;
-  if (form == TttForm::low_rank) return low_rank_forward(config, params, weights, x, target);
+  if (resolve_form(form, x.size(1), weights) == TttForm::low_rank)
+    return low_rank_output(config, ttt::intermediate(x, weights),
+                           ttt_values(config, params, target), weights.down_proj);
   // The training form computes in the model dtype whatever the inference precision mode says.
   ttt::TTTConfig upstream = config;
   upstream.precision = ttt::Precision::upstream;

@@ -36,7 +36,7 @@ double norm_of(const at::Tensor& t) { return t.detach().to(at::kDouble).norm().i
 
 // Checkpoint files: the resumable state last, so a state always has its weight files beside it.
 void save_checkpoint(const Trainer& trainer, const LoopOptions& options,
-                     std::int64_t data_position) {
+                     std::int64_t data_position, std::int64_t memory_position) {
   if (trainer.ttt_config()) trainer.ttt_params().save(options.out / "ttt.safetensors");
   if (trainer.options().trainable != Trainable::ttt) {
     const fs::path folder = options.out / "model";
@@ -48,6 +48,7 @@ void save_checkpoint(const Trainer& trainer, const LoopOptions& options,
   }
   std::map<std::string, std::string> meta = options.metadata;
   meta["data_position"] = std::to_string(data_position);
+  meta["memory_position"] = std::to_string(memory_position);
   trainer.save_state(options.out / "state.safetensors", meta);
   log::info("train: checkpoint at step ", trainer.steps_done(), " in ", options.out.string());
 }
@@ -111,6 +112,25 @@ void plot(const LoopOptions& options) {
   fs::remove(script);
 }
 
+// The memory loss over every labelled token of `examples` (not a mean of batch means: batches
+// hold different numbers of answer tokens).
+double memory_eval_loss(Trainer& trainer, const std::vector<MemoryExample>& examples,
+                        const LoopOptions& options) {
+  const auto n = static_cast<std::int64_t>(examples.size());
+  double sum = 0;
+  std::int64_t count = 0;
+  for (std::int64_t first = 0; first < n; first += options.batch_size) {
+    const MemoryBatch batch =
+        make_memory_batch(examples, first, std::min(options.batch_size, n - first), options.pad_id);
+    const at::Tensor& labels = batch.probes.labels;  // the loss predicts labels 1.. (shifted)
+    const std::int64_t labelled =
+        labels.narrow(1, 1, labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
+    sum += trainer.evaluate(batch) * static_cast<double>(labelled);
+    count += labelled;
+  }
+  return sum / static_cast<double>(count);
+}
+
 }  // namespace
 
 std::string loss_divergence(double loss, const std::vector<double>& history) {
@@ -124,19 +144,32 @@ std::string loss_divergence(double loss, const std::vector<double>& history) {
   return {};
 }
 
-int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vector<Row>& eval_rows,
-                 const LoopOptions& options) {
+int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& options) {
+  const bool lm = options.objective != Objective::memory;
+  const bool memory = options.objective != Objective::lm;
+  if ((lm && data.rows.empty()) || (memory && data.memory.empty()))
+    throw std::invalid_argument("train: --objective " + to_string(options.objective) +
+                                " has no training data");
+  const double memory_weight = options.objective == Objective::mixed ? options.memory_weight : 1.0;
   fs::create_directories(options.out);
   const fs::path metrics_file = options.out / "metrics.jsonl";
   const fs::path state_file = options.out / "state.safetensors";
-  std::int64_t position = 0;  // rows consumed
+  std::int64_t position = 0;         // rows consumed
+  std::int64_t memory_position = 0;  // conversations consumed
   std::int64_t last_saved = -1;
   std::vector<double> losses;
   if (options.resume) {
     if (!fs::exists(state_file))
       throw std::runtime_error("--resume: " + state_file.string() + " does not exist");
     const auto meta = trainer.load_state(state_file);
+    const auto field = meta.find("objective");  // states older than the field: lm
+    const std::string objective = field == meta.end() ? "lm" : field->second;
+    if (objective != to_string(options.objective))
+      throw std::runtime_error("--resume: " + state_file.string() + " was written by --objective " +
+                               objective + ", this run has " + to_string(options.objective));
     position = std::stoll(meta.at("data_position"));
+    if (const auto it = meta.find("memory_position"); it != meta.end())
+      memory_position = std::stoll(it->second);
     losses = trim_metrics(metrics_file, trainer.steps_done());
     last_saved = trainer.steps_done();
     log::info("train: resumed at step ", trainer.steps_done(), ", data row ", position);
@@ -160,14 +193,25 @@ int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vect
   const auto t_start = std::chrono::steady_clock::now();
   while (trainer.steps_done() < options.steps) {
     const auto t0 = std::chrono::steady_clock::now();
-    double loss = 0;
+    double lm_loss = 0, memory_loss = 0;
     std::int64_t tokens = 0;
     for (std::int64_t m = 0; m < accum; ++m) {
-      const Batch batch = make_batch(rows, position, options.batch_size, options.pad_id);
-      position += options.batch_size;
-      loss += trainer.accumulate(batch) / static_cast<double>(accum);
-      tokens += batch.attention_mask.sum().item<std::int64_t>();
+      if (lm) {
+        const Batch batch = make_batch(data.rows, position, options.batch_size, options.pad_id);
+        position += options.batch_size;
+        lm_loss += trainer.accumulate(batch) / static_cast<double>(accum);
+        tokens += batch.attention_mask.sum().item<std::int64_t>();
+      }
+      if (memory) {
+        const MemoryBatch batch =
+            make_memory_batch(data.memory, memory_position, options.batch_size, options.pad_id);
+        memory_position += options.batch_size;
+        memory_loss += trainer.accumulate(batch, memory_weight) / static_cast<double>(accum);
+        tokens += batch.ingest.attention_mask.sum().item<std::int64_t>() +
+                  batch.probes.attention_mask.sum().item<std::int64_t>();
+      }
     }
+    const double loss = !memory ? lm_loss : !lm ? memory_loss : lm_loss + memory_weight * memory_loss;
     const std::int64_t step_number = trainer.steps_done() + 1;
     std::string diverged = loss_divergence(loss, losses);
     StepReport report;
@@ -206,22 +250,27 @@ int run_training(Trainer& trainer, const std::vector<Row>& rows, const std::vect
         if (name.find(".ttt_") != std::string::npos) ttt_norms[name] = norm_of(master);
       }
     }
+    if (lm) line["lm_loss"] = lm_loss;
+    if (memory) line["memory_loss"] = memory_loss;
     line["param_delta_rel"] = initial_total > 0 ? std::sqrt(delta / initial_total) : NAN;
     line["ttt_norms"] = ttt_norms;
-    if (options.eval_every > 0 && !eval_rows.empty() && report.step % options.eval_every == 0) {
+    const bool evaluating = options.eval_every > 0 && report.step % options.eval_every == 0;
+    if (evaluating && !data.eval_rows.empty()) {
       double eval = 0;
-      const auto n = static_cast<std::int64_t>(eval_rows.size());
+      const auto n = static_cast<std::int64_t>(data.eval_rows.size());
       std::int64_t batches = 0;
       for (std::int64_t first = 0; first < n; first += options.batch_size, ++batches)
-        eval += trainer.evaluate(
-            make_batch(eval_rows, first, std::min(options.batch_size, n - first), options.pad_id));
+        eval += trainer.evaluate(make_batch(data.eval_rows, first,
+                                            std::min(options.batch_size, n - first), options.pad_id));
       line["eval_loss"] = eval / static_cast<double>(batches);
     }
+    if (evaluating && !data.memory_eval.empty())
+      line["eval_memory_loss"] = memory_eval_loss(trainer, data.memory_eval, options);
     metrics << line.dump() << "\n" << std::flush;
     progress.advance();
     const bool last = trainer.steps_done() == options.steps;
     if (last || (options.save_every > 0 && report.step % options.save_every == 0)) {
-      save_checkpoint(trainer, options, position);
+      save_checkpoint(trainer, options, position, memory_position);
       last_saved = report.step;
     }
   }

@@ -119,6 +119,8 @@ Trainer::Trainer(model::Qwen3Model& model, std::optional<ttt::TTTConfig> ttt_con
       add(ttt::conv_name(layer), &params.conv);
     }
     graft_ = std::make_unique<TrainingGraft>(*ttt_config_, ttt_params_, options_.ttt_form);
+    memory_ = std::make_unique<MemoryForward>(*ttt_config_, ttt_params_, options_.ttt_form,
+                                              options_.memory_protocol);
   }
   if (options_.grad_checkpointing) {
     checkpointing_ = std::make_unique<CheckpointedLayers>([this](std::int64_t layer) {
@@ -154,15 +156,35 @@ at::Tensor Trainer::loss_of(const Batch& batch, bool training) {
   return causal_lm_loss(model_.forward(batch.ids, forward), batch.labels);
 }
 
-double Trainer::accumulate(const Batch& batch) {
-  bind(true);
-  const at::Tensor loss = loss_of(batch, true);
-  (loss / static_cast<double>(options_.grad_accum)).backward();
+at::Tensor Trainer::loss_of(const MemoryBatch& batch, bool training) {
+  if (!memory_) fail("train: the memory objective needs TTT layers");
+  return causal_lm_loss(memory_->logits(model_, batch, training ? checkpointing_.get() : nullptr),
+                        batch.probes.labels);
+}
+
+double Trainer::backward(const at::Tensor& loss, double weight) {
+  (loss * weight / static_cast<double>(options_.grad_accum)).backward();
   if (checkpointing_) checkpointing_->clear();
   return loss.item<double>();
 }
 
+double Trainer::accumulate(const Batch& batch, double weight) {
+  bind(true);
+  return backward(loss_of(batch, true), weight);
+}
+
+double Trainer::accumulate(const MemoryBatch& batch, double weight) {
+  bind(true);
+  return backward(loss_of(batch, true), weight);
+}
+
 double Trainer::evaluate(const Batch& batch) {
+  at::NoGradGuard no_grad;
+  bind(false);
+  return loss_of(batch, false).item<double>();
+}
+
+double Trainer::evaluate(const MemoryBatch& batch) {
   at::NoGradGuard no_grad;
   bind(false);
   return loss_of(batch, false).item<double>();

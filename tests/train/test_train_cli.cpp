@@ -4,6 +4,7 @@
 // corpus rules (assistant-only labels, packing) through the library.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -11,7 +12,9 @@
 #include <sstream>
 
 #include "test_support.h"
+#include "tttmem/bench.h"
 #include "tttmem/config.h"
+#include "tttmem/experiment.h"
 #include "tttmem/io.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/tokenizer.h"
@@ -215,6 +218,149 @@ TEST(TrainCli, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   ASSERT_FALSE(lines.empty());
   const auto state = io::SafetensorsFile::open(out / "run" / "state.safetensors");
   EXPECT_EQ(state->metadata().at("steps_done"), std::to_string(lines.size()));
+}
+
+// ---- the memory objective (SPEC.md `train`, Objectives) on the tiny model
+
+// A small v2 benchmark (two samples per level, distractors of 48 byte tokens), made once.
+const fs::path& memory_benchmark() {
+  static const test::ScratchDir dir;
+  static const fs::path file = [] {
+    const fs::path out = dir / "bench.json";
+    const auto r = run_tttmem("--seed 7 build-benchmark --format v2 --samples-per-level 2 "
+                              "--distractor-tokens 48 --tokenizer " +
+                              (setup().dir() / "tok").string() + " --out " + out.string());
+    if (r.exit_code != 0) throw std::runtime_error("build-benchmark failed: " + r.output);
+    return out;
+  }();
+  return file;
+}
+
+std::string memory_args(const fs::path& out) {
+  const TinySetup& s = setup();
+  return "train-minimal --model " + (s.dir() / "model").string() + " --tokenizer " +
+         (s.dir() / "tok").string() + " --out " + out.string() + " --memory-data " +
+         memory_benchmark().string() +
+         " --ttt-layers 0,1 --ttt-chunk 16 --ttt-lr 0.01 --ttt-init dense --batch-size 2"
+         " --grad-accum 1 --lr 1e-3";
+}
+
+TEST(TrainMemory, LowersTheMemoryLossAndResumesBitIdentically) {
+  test::ScratchDir out;
+  // Every weight trains, so six steps move the loss by a margin no rounding could fake.
+  const std::string flags = " --trainable all --eval-every 1 --memory-eval-data " +
+                            memory_benchmark().string();
+  const auto whole = run_tttmem(memory_args(out / "whole") + " --objective memory --steps 6 --save-every 3" + flags);
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  const auto first = run_tttmem(memory_args(out / "split") + " --objective memory --steps 3" + flags);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto second = run_tttmem(memory_args(out / "split") + " --objective memory --steps 6 --resume" + flags);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+
+  const auto ma = metrics(out / "whole" / "metrics.jsonl");
+  const auto mb = metrics(out / "split" / "metrics.jsonl");
+  ASSERT_EQ(ma.size(), 6u);
+  ASSERT_EQ(mb.size(), 6u);
+  for (std::size_t i = 0; i < ma.size(); ++i) {
+    EXPECT_TRUE(ma[i].contains("memory_loss") && ma[i].contains("eval_memory_loss")) << ma[i].dump();
+    EXPECT_FALSE(ma[i].contains("lm_loss")) << ma[i].dump();
+    EXPECT_EQ(ma[i]["loss"].get<double>(), ma[i]["memory_loss"].get<double>());
+    EXPECT_EQ(ma[i]["memory_loss"].get<double>(), mb[i]["memory_loss"].get<double>()) << "step " << i + 1;
+    EXPECT_EQ(ma[i]["eval_memory_loss"].get<double>(), mb[i]["eval_memory_loss"].get<double>());
+  }
+  // The eval set is the training set: six steps of the memory objective lower its loss there.
+  EXPECT_LT(ma[5]["eval_memory_loss"].get<double>(), ma[0]["eval_memory_loss"].get<double>() - 1e-3);
+
+  const auto a = io::load_tensors(out / "whole" / "state.safetensors", at::kCPU);
+  const auto b = io::load_tensors(out / "split" / "state.safetensors", at::kCPU);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  const auto state = io::SafetensorsFile::open(out / "whole" / "state.safetensors");
+  EXPECT_EQ(state->metadata().at("objective"), "memory");
+  EXPECT_EQ(state->metadata().at("memory_position"), "12");  // 6 steps x 2 conversations
+  EXPECT_TRUE(fs::exists(out / "whole" / "ttt.safetensors"));
+
+  // Resuming under another objective would train on other data from that state: refused.
+  const TinySetup& s = setup();
+  const auto other = run_tttmem(memory_args(out / "split") + " --objective mixed --data " +
+                                (s.dir() / "corpus.jsonl").string() + " --steps 8 --resume" + flags);
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("--objective memory"), std::string::npos) << other.output;
+}
+
+TEST(TrainMemory, MixedAddsTheWeightedMemoryLoss) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const auto r = run_tttmem(memory_args(out / "run") + " --objective mixed --memory-weight 0.5 --data " +
+                            (s.dir() / "corpus.jsonl").string() + " --steps 2 --seq-len 40");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lines = metrics(out / "run" / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) {
+    const double lm = line.at("lm_loss").get<double>(), memory = line.at("memory_loss").get<double>();
+    EXPECT_GT(lm, 0.0);
+    EXPECT_GT(memory, 0.0);
+    EXPECT_DOUBLE_EQ(line.at("loss").get<double>(), lm + 0.5 * memory);
+  }
+}
+
+TEST(TrainMemory, FlagsThatWouldChangeNothingAreUsageErrors) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const std::string data = " --data " + (s.dir() / "corpus.jsonl").string();
+  const std::string base = "train-minimal --model " + (s.dir() / "model").string() + " --tokenizer " +
+                           (s.dir() / "tok").string() + " --out " + (out / "run").string() +
+                           " --ttt-layers 0,1 --ttt-init dense --steps 1";
+  const std::string bench = " --memory-data " + memory_benchmark().string();
+  for (const std::string& flags :
+       {std::string(" --objective memory"), " --objective mixed" + data, " --objective memory" + bench + data,
+        " --objective memory --memory-weight 2" + bench, data + bench, data + " --memory-protocol fixed"}) {
+    const auto r = run_tttmem(base + flags);
+    EXPECT_EQ(r.exit_code, 2) << flags << ": " << r.output;
+  }
+}
+
+TEST(TrainMemory, ExamplesHoldTheConditionBPromptAndTheGoldAnswer) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  const bench::Benchmark benchmark = bench::load_benchmark(memory_benchmark());
+  const auto examples = load_memory_examples(memory_benchmark(), *tok, 258,
+                                             experiment::ProtocolOptions::preset("seed"));
+  ASSERT_EQ(examples.size(), benchmark.samples.size());
+  auto text = [&](const std::vector<std::int64_t>& ids, std::size_t from, std::size_t to) {
+    return tok->decode(std::vector<tokenizer::TokenId>(ids.begin() + from, ids.begin() + to));
+  };
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const bench::Sample& sample = benchmark.samples[i];
+    const MemoryExample& example = examples[i];
+    EXPECT_EQ(example.sample_id, sample.sample_id);
+    // Condition B ingests the conversation; D, on level 3, the conversation and the distractor.
+    EXPECT_EQ(text(example.ingest, 0, example.ingest.size()),
+              sample.level == 3 ? sample.conversation + "\n\n" + *sample.distractor : sample.conversation);
+    ASSERT_EQ(example.probes.size(), sample.probes.size());
+    for (std::size_t k = 0; k < example.probes.size(); ++k) {
+      const Row& row = example.probes[k];
+      const auto prompt = static_cast<std::size_t>(
+          std::find_if(row.labels.begin(), row.labels.end(), [](auto l) { return l != -100; }) -
+          row.labels.begin());
+      EXPECT_EQ(text(row.ids, 0, prompt),
+                tokenizer::seed_prompt_without_conversation(sample.probes[k].question));
+      EXPECT_EQ(text(row.ids, prompt, row.ids.size() - 1), sample.probes[k].gold_answer);
+      EXPECT_EQ(row.ids.back(), 258);
+      EXPECT_TRUE(std::equal(row.ids.begin() + static_cast<std::ptrdiff_t>(prompt), row.ids.end(),
+                             row.labels.begin() + static_cast<std::ptrdiff_t>(prompt)));
+    }
+  }
+  // A micro-batch of conversations n-1 and 0 (it wraps) holds all their probes, in order.
+  const auto n = static_cast<std::int64_t>(examples.size());
+  const MemoryBatch batch = make_memory_batch(examples, n - 1, 2, 256);
+  const std::size_t last = examples.back().probes.size(), first = examples.front().probes.size();
+  ASSERT_EQ(batch.probes.ids.size(0), static_cast<std::int64_t>(last + first));
+  EXPECT_EQ(batch.conversation.eq(0).sum().item<std::int64_t>(), static_cast<std::int64_t>(last));
+  EXPECT_EQ(batch.conversation[-1].item<std::int64_t>(), 1);
+  EXPECT_EQ(batch.ingest.attention_mask[1].sum().item<std::int64_t>(),
+            static_cast<std::int64_t>(examples.front().ingest.size()));
 }
 
 // DECISIONS.md `## train`: in pure bf16 an AdamW step of ~lr = 1e-5 is below half an ulp of
