@@ -119,7 +119,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   add_attention_window(*sub, o->attention_window);
   // scroll forgets by the window: without one the conversation would never leave the context.
-  sub->parse_complete_callback([o] {
+  sub->final_callback([o] {
     if (o->condition == "scroll" && o->attention_window == 0)
       throw CLI::ValidationError("--condition scroll",
                                  "needs --attention-window N: the conversation scrolls out of a "
