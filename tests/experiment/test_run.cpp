@@ -248,8 +248,8 @@ TEST_F(RunCommand, ScrollFillerPutsTheConversationOutOfEveryProbeQuerysWindow) {
   json["num_hidden_layers"] = 1;  // the checkpoint's other layers are left unread
   json["layer_types"] = nlohmann::json::array({"full_attention"});
   io::atomic_write_file(one_layer / "config.json", json.dump());
-  std::filesystem::create_symlink(path("model") / "model.safetensors",
-                                  one_layer / "model.safetensors");
+  std::filesystem::create_hard_link(path("model") / "model.safetensors",  // no symlinks out
+                                    one_layer / "model.safetensors");
   const ModelConfig config = ModelConfig::load(one_layer);
   const io::Checkpoint checkpoint = io::Checkpoint::open(one_layer);
   model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
