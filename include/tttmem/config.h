@@ -32,6 +32,13 @@ struct ModelConfig {
   std::optional<std::int64_t> pad_token_id;
   std::string torch_dtype = "bfloat16";
   double initializer_range = 0.02;
+  // Sliding-window attention, read as transformers' Qwen3Config reads it: the window counts only
+  // when use_sliding_window is true (then 4096 when the field is absent, none when null), and
+  // layer_types says which layers use it; absent, the layers from max_window_layers on do.
+  bool use_sliding_window = false;
+  std::optional<std::int64_t> sliding_window;  // set only when use_sliding_window
+  std::int64_t max_window_layers = 28;
+  std::vector<std::string> layer_types;        // full_attention | sliding_attention, per layer
   nlohmann::json raw;  // the whole file, for fields other modules own (ttt_*)
 
   // Throws std::runtime_error naming `source` and the field: missing, wrong type, or
@@ -40,6 +47,8 @@ struct ModelConfig {
   // `path` is config.json or a directory holding it.
   static ModelConfig load(const std::filesystem::path& path);
   nlohmann::json to_json() const;  // HF field names; round-trips through from_json
+  // Each layer's attention window in tokens, itself included (0: full attention).
+  std::vector<std::int64_t> attention_windows() const;
 };
 
 }  // namespace tttmem

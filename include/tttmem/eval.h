@@ -164,7 +164,8 @@ std::optional<PairedDifference> paired_difference(const ConditionScores& x,
 
 struct Report {
   std::vector<ConditionScores> conditions;    // report order, every bucket with its intervals
-  std::vector<PairedDifference> differences;  // b-c, a-b, <ablation>-c where both are present
+  // b-c, a-b, scroll-c, scroll-b, <ablation>-c where both are present
+  std::vector<PairedDifference> differences;
   std::vector<std::string> warnings;
   BootstrapOptions bootstrap;
   std::string benchmark_version;

@@ -43,8 +43,8 @@ enum class Ingest { nothing, conversation, conversation_and_distractor };
 enum class Params { zero, trained };
 
 struct Condition {
-  std::string name;  // result file stem: a, b, c, d, ttt_paper, a_prime_0p01, b_scaled_0p1
-  std::string kind;  // a, b, c, d, a_prime, b_scaled, ttt_paper
+  std::string name;  // result file stem: a, b, c, d, ttt_paper, scroll, a_prime_0p01, b_scaled_0p1
+  std::string kind;  // a, b, c, d, a_prime, b_scaled, ttt_paper, scroll
   bool conversation_in_prompt = false;
   bool distractor_in_prompt = false;  // level-3 samples only
   Ingest ingest = Ingest::nothing;
@@ -53,9 +53,17 @@ struct Condition {
   std::optional<double> noise_scale;  // a_prime: relative Gaussian noise on the TTT layers' down_proj
   bool frozen = false;                // fast weights frozen while answering
   bool level3_only = false;
+  // The ingested text is followed by scroll_filler(): filler until it has left the model's
+  // attention window (needs a sliding window on every layer).
+  bool filler_until_out_of_window = false;
+  // The probe continues the ingestion's stream: the KV cache stays (the attention window hides
+  // what scrolled out of it) and so do the TTT tails. False: B's KV-stripped clone (fast weights
+  // only, tails dropped).
+  bool continue_stream = false;
 };
 
-// `--condition` (a|b|c|d|all|a_prime|b_scaled|ttt_paper) as the conditions it runs, in order.
+// `--condition` (a|b|c|d|all|a_prime|b_scaled|ttt_paper|scroll) as the conditions it runs, in
+// order.
 std::vector<Condition> make_conditions(const std::string& name, const ProtocolOptions& protocol,
                                        const std::vector<double>& noise_scales,
                                        const std::vector<double>& alphas);
@@ -75,6 +83,15 @@ std::string probe_prompt(const Condition& condition, const ProtocolOptions& prot
 std::optional<std::string> ingest_text(const Condition& condition, const bench::Sample& sample);
 // SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
 std::size_t ingest_limit(Ingest ingest);
+
+// The filler that scrolls an ingested text out of an attention window of `window` tokens (SPEC.md
+// `run`, scroll): window - 1 tokens, so that the first token after it sees only the filler and
+// itself. They are the first window - 1 ids of encode("\n\n" + source) repeated end to end, source
+// being the sample's distractor, or else the benchmark's three distractor seed passages joined
+// by "\n\n".
+std::vector<std::int64_t> scroll_filler(const bench::Sample& sample,
+                                        const tokenizer::Tokenizer& tokenizer,
+                                        std::int64_t window);
 
 // Python's str.strip(): Unicode whitespace at both ends (str.isspace's set).
 std::string python_strip(const std::string& text);
@@ -127,9 +144,19 @@ class Engine {
 
  private:
   struct Row;
+  // What a sample's ingestion leaves its probes: the fast weights (and, continuing the stream,
+  // the tails) and, continuing the stream, its KV cache (one row; empty otherwise).
+  struct Memory {
+    ttt::TTTState state;
+    model::KVCache cache;
+  };
   std::vector<std::int64_t> encode(const std::string& text) const;
-  ttt::TTTState ingest(const std::string& text, const ttt::TTTConfig& config,
-                       std::size_t max_tokens);
+  // The ids a condition ingests for a sample: its ingest_text, truncated (SPEC.md S2.6), then
+  // the filler when the condition scrolls it out of the window.
+  std::vector<std::int64_t> ingest_ids(const Condition& condition,
+                                       const bench::Sample& sample) const;
+  Memory ingest(const Condition& condition, const std::vector<std::int64_t>& ids,
+                const ttt::TTTConfig* config);
   Record finish(const Row& row, const std::string& stop_reason) const;
 
   model::Qwen3Model& model_;

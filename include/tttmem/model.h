@@ -153,6 +153,13 @@ class Qwen3Model {
   at::ScalarType dtype() const { return dtype_; }
   Attention attention() const { return attention_; }
   void set_attention(Attention attention) { attention_ = attention; }
+  // Sliding-window attention (SPEC.md `model`): a query at position p attends only to the keys
+  // at positions p - window + 1 .. p, itself included (transformers' sliding_window), positions
+  // counted in the query's own row. One window per layer, 0 = full attention; from config.json
+  // (ModelConfig::attention_windows) unless set here. The KV cache keeps every slot and masks.
+  const std::vector<std::int64_t>& attention_windows() const { return windows_; }
+  // `tokens` > 0: every layer attends to the last `tokens` positions (--attention-window).
+  void set_attention_window(std::int64_t tokens);
   const MlpWeights& mlp_weights(std::int64_t layer) const;
   MlpWeights& mlp_weights(std::int64_t layer);  // e.g. a_prime's noise on down_proj
   // Every weight the decoder holds, under its Hugging Face name, in checkpoint order (lm_head
@@ -177,7 +184,8 @@ class Qwen3Model {
   // What every layer of one forward call shares.
   struct LayerInputs {
     at::Tensor cos, sin, embeddings;
-    std::optional<at::Tensor> mask;
+    std::optional<at::Tensor> mask;         // full-attention layers
+    std::optional<at::Tensor> window_mask;  // sliding-window layers
     bool padded = false;
     at::Tensor valid;  // MlpContext::valid
     MlpOverride* mlp_override = nullptr;
@@ -194,6 +202,7 @@ class Qwen3Model {
   Attention attention_;
   at::Tensor embed_tokens_, norm_, lm_head_, inv_freq_;
   std::vector<Layer> layers_;
+  std::vector<std::int64_t> windows_;  // per layer, 0 = full attention
 };
 
 // RMSNorm in HF's op order: fp32 mean of squares, rsqrt(var + eps), cast back, times weight.

@@ -65,6 +65,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     std::string model, ids, text, tokenizer, out, attention = "sdpa";
     std::string ttt_state_in, ttt_state_out;
     bool hidden_states = false;
+    std::int64_t attention_window = 0;
     TttFlags ttt_flags;
   };
   auto options = std::make_shared<Options>();
@@ -85,6 +86,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--attention", options->attention, "Attention kernel: sdpa or math")
       ->check(CLI::IsMember({"sdpa", "math"}))
       ->capture_default_str();
+  add_attention_window(*sub, options->attention_window);
   options->ttt_flags.add_to(*sub);
   auto* no_ttt = sub->get_option("--no-ttt");
   sub->add_option("--ttt-state-in", options->ttt_state_in,
@@ -112,6 +114,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     model::Qwen3Model qwen3(config, checkpoint, device, dtype,
                             options->attention == "math" ? model::Attention::math
                                                          : model::Attention::sdpa);
+    if (options->attention_window > 0) qwen3.set_attention_window(options->attention_window);
     const auto T = static_cast<std::int64_t>(token_ids.size());
     const at::Tensor input = at::tensor(token_ids, at::kLong).view({1, T});
     std::vector<at::Tensor> hidden;

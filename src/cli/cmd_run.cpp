@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "git_commit.h"
 #include "ttt_flags.h"
 #include "tttmem/bench.h"
@@ -60,7 +61,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   struct Options {
     std::string model, benchmark, condition, out, tokenizer, protocol = "seed", samples;
     std::int64_t limit = 0;
-    std::int64_t batch_size = 1, max_new_tokens = 32;
+    std::int64_t batch_size = 1, max_new_tokens = 32, attention_window = 0;
     bool resume = false;
     bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
          trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false;
@@ -75,9 +76,12 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                   "a (conversation in context), b (TTT memory), c (no memory), d (TTT memory "
                   "after a distractor), all (a, b, c, d), a_prime (noise on the TTT layers' "
                   "down_proj), b_scaled (trained TTT parameters times alpha), ttt_paper "
-                  "(conversation and probe in context, TTT active)")
+                  "(conversation and probe in context, TTT active), scroll (B's probe in the "
+                  "same stream after filler has pushed the conversation out of the attention "
+                  "window; needs --attention-window)")
       ->required()
-      ->check(CLI::IsMember({"a", "b", "c", "d", "all", "a_prime", "b_scaled", "ttt_paper"}));
+      ->check(CLI::IsMember(
+          {"a", "b", "c", "d", "all", "a_prime", "b_scaled", "ttt_paper", "scroll"}));
   sub->add_option("--out", o->out, "Result folder: condition_<x>.jsonl/.json and run.json")
       ->required();
   sub->add_option("--tokenizer", o->tokenizer,
@@ -116,6 +120,14 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--alphas", o->alphas, "b_scaled: factors on the trained TTT parameters")
       ->delimiter(',')
       ->capture_default_str();
+  add_attention_window(*sub, o->attention_window);
+  // scroll forgets by the window: without one the conversation would never leave the context.
+  sub->final_callback([o] {
+    if (o->condition == "scroll" && o->attention_window == 0)
+      throw CLI::ValidationError("--condition scroll",
+                                 "needs --attention-window N: the conversation scrolls out of a "
+                                 "sliding attention window of N tokens");
+  });
 
   return [o, limit, &global]() -> int {
     const std::optional<std::int64_t> level_limit =
@@ -144,6 +156,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     const ModelConfig config = ModelConfig::load(o->model);
     const io::Checkpoint checkpoint = io::Checkpoint::open(o->model);
     model::Qwen3Model qwen3(config, checkpoint, device, dtype);
+    if (o->attention_window > 0) qwen3.set_attention_window(o->attention_window);
     const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
     std::optional<TttSetup> ttt =
         o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
@@ -166,6 +179,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["protocol"] = o->protocol;
     run["protocol_options"] = protocol.to_json();
     run["batch_size"] = o->batch_size;
+    run["attention_windows"] = qwen3.attention_windows();  // per layer, 0 = full attention
     run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
     run["samples"] = sample_ids;
     if (o->condition == "a_prime") run["noise_scales"] = o->noise_scales;

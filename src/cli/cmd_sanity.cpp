@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "ttt_flags.h"
 #include "tttmem/config.h"
 #include "tttmem/io.h"
@@ -39,6 +40,7 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
                 "required check fails");
   struct Options {
     std::string model, json, tokenizer;
+    std::int64_t attention_window = 0;
     TttFlags ttt_flags;
   };
   auto o = std::make_shared<Options>();
@@ -48,6 +50,7 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
                   "Tokenizer for the check texts (.tiktoken, tokenizer.json/.model or a folder); "
                   "default: --model");
   sub->add_option("--json", o->json, "Write the checks and their values to this JSON file");
+  add_attention_window(*sub, o->attention_window);
   return [o, &global]() -> int {
     const at::Device device = model::parse_device(global.device);
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
@@ -69,6 +72,7 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
                                "; give --tokenizer (e.g. configs/tokenizers/qwen3)");
     }
     model::Qwen3Model qwen3(config, checkpoint, device, dtype);
+    if (o->attention_window > 0) qwen3.set_attention_window(o->attention_window);
     log::info("sanity: TTT on ", ttt->config.layers.size(), " layers, chunk ",
               ttt->config.chunk, ", from ", ttt->source);
 

@@ -56,6 +56,13 @@ CLI::Validator output_folder() {
       "DIR");
 }
 
+CLI::Option* add_attention_window(CLI::App& sub, std::int64_t& tokens) {
+  return sub.add_option("--attention-window", tokens,
+                        "Sliding-window attention on every layer: each token attends to the last N "
+                        "positions, itself included (default: config.json's sliding window, if any)")
+      ->check(whole_number(1, 1 << 24));
+}
+
 double physical_memory_bytes() {
   return static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
 }

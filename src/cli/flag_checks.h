@@ -17,6 +17,11 @@ CLI::Validator output_file();
 // A folder the command will write files into: non-empty, a folder if it exists, creatable if not.
 CLI::Validator output_folder();
 
+// --attention-window N on the subcommands that build a model: sliding-window attention on every
+// layer, each query seeing the last N positions, itself included (SPEC.md `model`). `tokens`
+// stays 0 when the flag is absent: config.json decides.
+CLI::Option* add_attention_window(CLI::App& sub, std::int64_t& tokens);
+
 // This machine's physical memory in bytes, for refusing work that could never fit up front.
 double physical_memory_bytes();
 

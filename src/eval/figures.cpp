@@ -22,7 +22,7 @@ struct Figure {
   std::string body;   // data blocks and plot commands
 };
 
-const char* kMain[] = {"a", "b", "c", "d", "ttt_paper"};
+const char* kMain[] = {"a", "b", "c", "d", "ttt_paper", "scroll"};
 
 std::string label(const std::string& name) {
   return name.size() == 1 ? "Cond " + std::string(1, static_cast<char>(name[0] - 'a' + 'A')) : name;

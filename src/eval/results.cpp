@@ -17,7 +17,7 @@ namespace {
 
 using J = nlohmann::json;
 
-const std::vector<std::string> kMainConditions{"a", "b", "c", "d", "ttt_paper"};
+const std::vector<std::string> kMainConditions{"a", "b", "c", "d", "ttt_paper", "scroll"};
 const std::vector<std::string> kAblationPrefixes{"a_prime_", "b_scaled_"};
 
 // Benchmark lookups by sample id and, per sample, by probe id.

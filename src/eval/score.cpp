@@ -288,9 +288,11 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
       if (c.name == name) return &c;
     return nullptr;
   };
-  // B - C and A - B, and every ablation against C on the samples both scored (the seed compared
-  // its 30-sample ablations with C on all 300: SPEC.md S9.13).
-  std::vector<std::pair<std::string, std::string>> pairs{{"b", "c"}, {"a", "b"}};
+  // B - C and A - B, scroll against C and B (forgetting by the window versus the explicit KV
+  // drop), and every ablation against C on the samples both scored (the seed compared its
+  // 30-sample ablations with C on all 300: SPEC.md S9.13).
+  std::vector<std::pair<std::string, std::string>> pairs{
+      {"b", "c"}, {"a", "b"}, {"scroll", "c"}, {"scroll", "b"}};
   for (const ConditionScores& c : report.conditions)
     if (ablation_scale(c.name)) pairs.emplace_back(c.name, "c");
   for (const auto& [x, y] : pairs) {

@@ -52,19 +52,24 @@ std::vector<Condition> make_conditions(const std::string& name, const ProtocolOp
     c.name = c.kind = kind;
     if (kind == "a" || kind == "ttt_paper") c.conversation_in_prompt = true;
     if ((kind == "a" || kind == "c") && protocol.distractor_in_a_c) c.distractor_in_prompt = true;
-    if (kind == "b" || kind == "b_scaled") c.ingest = Ingest::conversation;
+    if (kind == "b" || kind == "b_scaled" || kind == "scroll") c.ingest = Ingest::conversation;
     if (kind == "d") {
       c.ingest = Ingest::conversation_and_distractor;
       c.level3_only = true;
     }
+    // scroll: B's memory and prompt, but one stream that forgets by its attention window
+    // instead of an explicit KV drop (DECISIONS.md `## run`).
+    if (kind == "scroll") c.filler_until_out_of_window = c.continue_stream = true;
     const bool trained = kind == "b" || kind == "d" || kind == "b_scaled" || kind == "ttt_paper" ||
+                         kind == "scroll" ||
                          ((kind == "a" || kind == "c") && protocol.trained_ttt_in_a_c);
     c.params = trained ? Params::trained : Params::zero;
     c.frozen = c.ingest != Ingest::nothing && protocol.freeze_while_answering;
     return c;
   };
   if (name == "all") return {base("a"), base("b"), base("c"), base("d")};
-  if (name == "a" || name == "b" || name == "c" || name == "d" || name == "ttt_paper")
+  if (name == "a" || name == "b" || name == "c" || name == "d" || name == "ttt_paper" ||
+      name == "scroll")
     return {base(name)};
   std::vector<Condition> out;
   if (name == "a_prime") {
@@ -88,7 +93,8 @@ std::vector<Condition> make_conditions(const std::string& name, const ProtocolOp
     }
     return out;
   }
-  fail("--condition: expected a, b, c, d, all, a_prime, b_scaled or ttt_paper, got '" + name + "'");
+  fail("--condition: expected a, b, c, d, all, a_prime, b_scaled, ttt_paper or scroll, got '" +
+       name + "'");
 }
 
 std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchmark,
@@ -150,6 +156,25 @@ std::optional<std::string> ingest_text(const Condition& condition, const bench::
 
 std::size_t ingest_limit(Ingest ingest) {
   return ingest == Ingest::conversation_and_distractor ? 8192 : 4096;
+}
+
+std::vector<std::int64_t> scroll_filler(const bench::Sample& sample,
+                                        const tokenizer::Tokenizer& tokenizer,
+                                        std::int64_t window) {
+  if (window < 1) fail("scroll: the attention window must be at least 1 token");
+  std::string source;
+  if (sample.distractor) {
+    source = *sample.distractor;
+  } else {
+    for (std::string_view passage : bench::distractor_seed_passages())
+      source += (source.empty() ? "" : "\n\n") + std::string(passage);
+  }
+  const auto unit = tokenizer.encode("\n\n" + source);
+  if (unit.empty()) fail("scroll: the filler text of sample " + sample.sample_id + " has no tokens");
+  std::vector<std::int64_t> filler;
+  for (std::size_t i = 0; filler.size() + 1 < static_cast<std::size_t>(window); ++i)
+    filler.push_back(unit[i % unit.size()]);
+  return filler;
 }
 
 std::string python_strip(const std::string& text) {

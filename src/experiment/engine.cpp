@@ -26,6 +26,20 @@ using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
 
+// The window a condition scrolls its ingested text out of: the model's, which must be one size
+// on every layer (a full-attention layer would never let the text go).
+std::int64_t scroll_window(const model::Qwen3Model& model, const Condition& condition) {
+  const std::vector<std::int64_t>& windows = model.attention_windows();
+  const std::int64_t window = windows.front();
+  if (window == 0 || std::count(windows.begin(), windows.end(), window) !=
+                         static_cast<std::ptrdiff_t>(windows.size()))
+    throw std::invalid_argument("condition " + condition.name +
+                                " scrolls the conversation out of the attention window, but the "
+                                "model has no sliding window on every layer: give "
+                                "--attention-window N");
+  return window;
+}
+
 // a_prime (SPEC.md S3.2): Gaussian noise of Frobenius norm s * ||W||_F on down_proj of each TTT
 // layer, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
 // scale has the same direction), cast to W's dtype and added; the destructor restores W.
@@ -115,21 +129,40 @@ std::vector<std::int64_t> Engine::encode(const std::string& text) const {
   return {ids.begin(), ids.end()};
 }
 
-ttt::TTTState Engine::ingest(const std::string& text, const ttt::TTTConfig& config,
-                             std::size_t max_tokens) {
+std::vector<std::int64_t> Engine::ingest_ids(const Condition& condition,
+                                             const bench::Sample& sample) const {
+  const std::optional<std::string> text = ingest_text(condition, sample);
+  if (!text) fail("condition " + condition.name + " ingests nothing");
+  std::vector<std::int64_t> ids = encode(*text);
+  if (ids.size() > ingest_limit(condition.ingest)) ids.resize(ingest_limit(condition.ingest));
+  if (condition.filler_until_out_of_window) {
+    const std::vector<std::int64_t> filler =
+        scroll_filler(sample, tokenizer_, scroll_window(model_, condition));
+    ids.insert(ids.end(), filler.begin(), filler.end());
+  }
+  return ids;
+}
+
+Engine::Memory Engine::ingest(const Condition& condition, const std::vector<std::int64_t>& ids,
+                              const ttt::TTTConfig* config) {
   // SPEC.md S3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
-  // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix).
-  std::vector<std::int64_t> ids = encode(text);
-  if (ids.size() > max_tokens) ids.resize(max_tokens);
-  ttt::TTTState state;
-  ttt::Graft graft(config, *params_, state);
+  // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix). A
+  // continued stream keeps its KV cache and its tails instead.
+  Memory memory;
+  std::optional<ttt::Graft> graft;
   model::ForwardOptions forward;
-  forward.mlp_override = &graft;
+  if (config) forward.mlp_override = &graft.emplace(*config, *params_, memory.state);
   forward.last_logits_only = true;
   const auto n = static_cast<std::int64_t>(ids.size());
-  model_.forward(at::tensor(ids, at::kLong).view({1, n}), forward);
-  graft.drop_tails();
-  return state;
+  const at::Tensor input = at::tensor(ids, at::kLong).view({1, n});
+  if (condition.continue_stream) {
+    memory.cache = model_.make_cache(1, n);
+    model_.forward(input, memory.cache, forward);
+  } else {
+    model_.forward(input, forward);
+    if (graft) graft->drop_tails();
+  }
+  return memory;
 }
 
 Record Engine::finish(const Row& row, const std::string& stop_reason) const {
@@ -180,6 +213,11 @@ ConditionStats Engine::run(const Condition& condition,
     it->second = true;
     ++stats.skipped;
   }
+  const bool graft_on = ttt_config_ != nullptr;  // without TTT, zero-parameter conditions run plainly
+  if (condition.filler_until_out_of_window) scroll_window(model_, condition);  // fail early
+  // A sample is ingested when its memory is fast weights (TTT on) or a continued stream.
+  const bool ingests =
+      condition.ingest != Ingest::nothing && (graft_on || condition.continue_stream);
   struct Pending {
     const bench::Sample* sample;
     const bench::Probe* probe;
@@ -187,18 +225,21 @@ ConditionStats Engine::run(const Condition& condition,
   };
   std::vector<Pending> pending;
   std::map<const bench::Sample*, std::size_t> left_per_sample;
-  std::size_t longest_prompt = 1;
+  std::map<const bench::Sample*, std::vector<std::int64_t>> streams;  // ids each sample ingests
+  std::size_t longest_prompt = 1, longest_stream = 0;
   for (const bench::Sample* sample : samples)
     for (const bench::Probe& probe : sample->probes) {
       if (wanted.at({sample->sample_id, probe.probe_id})) continue;
       pending.push_back({sample, &probe, encode(probe_prompt(condition, protocol, *sample, probe))});
       longest_prompt = std::max(longest_prompt, pending.back().prompt.size());
-      ++left_per_sample[sample];
+      if (ingests && ++left_per_sample[sample] == 1) {
+        const std::vector<std::int64_t>& ids = streams[sample] = ingest_ids(condition, *sample);
+        if (condition.continue_stream) longest_stream = std::max(longest_stream, ids.size());
+      }
     }
 
   // TTT parameters of this condition (SPEC.md S2.3, S3.2); the trained values come back from
   // the snapshot each time, so conditions never see each other's changes.
-  const bool graft_on = ttt_config_ != nullptr;  // without TTT, zero-parameter conditions run plainly
   if (condition.params == Params::trained && !graft_on)
     fail("condition " + condition.name + " needs trained TTT parameters: give --ttt CKPT or a "
          "model whose config.json enables TTT");
@@ -220,10 +261,12 @@ ConditionStats Engine::run(const Condition& condition,
   log::Progress progress("run " + condition.name, static_cast<std::int64_t>(pending.size()),
                          "probes");
   const std::int64_t max_new = protocol.max_new_tokens;
-  // A row needs at most longest_prompt + max_new slots; another max_new of room means compact()
-  // (one gather of the cache) runs at most once per max_new decode steps.
-  const std::int64_t capacity = static_cast<std::int64_t>(longest_prompt) + 2 * max_new;
-  std::map<const bench::Sample*, ttt::TTTState> memories;
+  // A row needs at most longest_stream + longest_prompt + max_new slots; another max_new of room
+  // means compact() (one gather of the cache) runs at most once per max_new decode steps.
+  const std::int64_t capacity =
+      static_cast<std::int64_t>(longest_stream + longest_prompt) + 2 * max_new;
+  // Shared by the probes of a sample until the last of them has been prefilled.
+  std::map<const bench::Sample*, std::shared_ptr<const Memory>> memories;
 
   auto stop_reason = [&](const Row& row) -> std::string {
     const std::int64_t id = row.generated.back();
@@ -257,31 +300,40 @@ ConditionStats Engine::run(const Condition& condition,
     std::vector<Row> incoming;
     ttt::TTTRows incoming_states;
     std::vector<std::vector<std::int64_t>> prompts;
+    std::vector<std::shared_ptr<const Memory>> incoming_memories;
     while (rows.size() + incoming.size() < static_cast<std::size_t>(options_.batch_size) &&
            next < pending.size()) {
       const Pending& p = pending[next++];
+      std::shared_ptr<const Memory> memory;
       ttt::TTTState state;
-      if (const auto text = ingest_text(condition, *p.sample); text && graft_on) {
+      if (ingests) {
         auto it = memories.find(p.sample);
         if (it == memories.end()) {
-          it = memories.emplace(p.sample, ingest(*text, ttt_config, ingest_limit(condition.ingest)))
+          const ttt::TTTConfig* config = graft_on ? &ttt_config : nullptr;
+          it = memories.emplace(p.sample, std::make_shared<const Memory>(
+                                              ingest(condition, streams.at(p.sample), config)))
                    .first;
+          streams.erase(p.sample);
           ++stats.samples_ingested;
         }
-        state = it->second;
+        memory = it->second;
+        state = memory->state;
         state.frozen = condition.frozen;
+        if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
       }
-      if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
       incoming.push_back({p.sample, p.probe, static_cast<std::int64_t>(p.prompt.size()), {},
                           Clock::now()});
       incoming_states.push_back(std::move(state));
+      incoming_memories.push_back(std::move(memory));
       prompts.push_back(p.prompt);
     }
     model::KVCache incoming_cache;
     if (!incoming.empty()) {
       const auto n = static_cast<std::int64_t>(incoming.size());
-      std::int64_t width = 0;
+      std::int64_t width = 0, prefix = 0;
       for (const auto& prompt : prompts) width = std::max<std::int64_t>(width, prompt.size());
+      for (const auto& memory : incoming_memories)
+        if (memory) prefix = std::max(prefix, memory->cache.length());
       at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kLong);
       for (std::int64_t r = 0; r < n; ++r) {  // left padding: every row's last token at the end
         const auto& prompt = prompts[static_cast<std::size_t>(r)];
@@ -289,7 +341,13 @@ ConditionStats Engine::run(const Condition& condition,
         ids[r].narrow(0, width - len, len).copy_(at::tensor(prompt, at::kLong));
         mask[r].narrow(0, width - len, len).fill_(1);
       }
-      incoming_cache = model_.make_cache(n, width);
+      // A continued stream's row starts from its sample's KV cache (slots [0, its length); a
+      // shorter one sees padding up to `prefix`), then takes its prompt after it.
+      incoming_cache = model_.make_cache(n, prefix + width);
+      for (std::int64_t r = 0; r < n; ++r)
+        if (const auto& memory = incoming_memories[static_cast<std::size_t>(r)];
+            memory && memory->cache.length() > 0)
+          incoming_cache.assign_row(r, memory->cache);
       std::optional<ttt::Graft> graft;
       model::ForwardOptions forward;
       if (graft_on) forward.mlp_override = &graft.emplace(ttt_config, *params_, incoming_states);

@@ -1,6 +1,7 @@
 // config.json -> ModelConfig. Optional fields take the defaults transformers' Qwen3Config uses;
-// anything this implementation cannot run (other activations, rope scaling, sliding window) is
-// rejected rather than silently ignored.
+// anything this implementation cannot run (other activations, rope scaling, other attention
+// layer types) is rejected rather than silently ignored.
+#include <algorithm>
 #include <filesystem>
 
 #include "json_strict.h"
@@ -139,8 +140,38 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     r.fail("hidden_act", "unsupported activation '" + c.hidden_act + "' (supported: silu)");
   if (const json* rs = r.find("rope_scaling"))
     r.fail("rope_scaling", "rope scaling is not supported, got " + rs->dump());
-  if (r.boolean_or("use_sliding_window", false))
-    r.fail("use_sliding_window", "sliding-window attention is not supported");
+  // Qwen3Config: sliding_window = sliding_window if use_sliding_window else None, the keyword's
+  // default 4096 applying only when the field is absent (an explicit null means no window).
+  c.use_sliding_window = r.boolean_or("use_sliding_window", false);
+  if (c.use_sliding_window) {
+    if (!j.contains("sliding_window")) c.sliding_window = 4096;
+    else if (r.find("sliding_window")) c.sliding_window = r.size("sliding_window", 1 << 24);
+  }
+  if (const json* m = r.find("max_window_layers")) {
+    c.max_window_layers = r.integer(*m, "max_window_layers");
+    if (c.max_window_layers < 0)
+      r.fail("max_window_layers", "expected an integer >= 0, got " + m->dump());
+  }
+  if (const json* types = r.find("layer_types")) {
+    if (!types->is_array() || types->size() != static_cast<std::size_t>(c.num_hidden_layers))
+      r.fail("layer_types", "expected a list of " + std::to_string(c.num_hidden_layers) +
+                                " strings (one per layer), got " + types->dump());
+    for (const auto& t : *types) {
+      if (!t.is_string() || (t != "full_attention" && t != "sliding_attention"))
+        r.fail("layer_types", "unsupported layer type " + t.dump() +
+                                  " (supported: full_attention, sliding_attention)");
+      c.layer_types.push_back(t.get<std::string>());
+    }
+  } else {
+    for (std::int64_t i = 0; i < c.num_hidden_layers; ++i)
+      c.layer_types.push_back(c.sliding_window && i >= c.max_window_layers ? "sliding_attention"
+                                                                           : "full_attention");
+  }
+  // transformers fails at the first forward here (create_sliding_window_causal_mask).
+  if (!c.sliding_window &&
+      std::count(c.layer_types.begin(), c.layer_types.end(), "sliding_attention") > 0)
+    r.fail("layer_types", "names sliding_attention layers, but no sliding window is set "
+                          "(use_sliding_window false or sliding_window null)");
   c.bos_token_id = r.token_or_none("bos_token_id");
   if (const json* eos = r.find("eos_token_id")) {
     if (eos->is_array()) {
@@ -190,7 +221,22 @@ json ModelConfig::to_json() const {
   j["torch_dtype"] = torch_dtype;
   j.erase("dtype");
   j["initializer_range"] = initializer_range;
+  j["use_sliding_window"] = use_sliding_window;
+  j["sliding_window"] = sliding_window ? json(*sliding_window) : json(nullptr);
+  j["max_window_layers"] = max_window_layers;
+  json types = json::array();
+  for (std::int64_t window : attention_windows())
+    types.push_back(window > 0 ? "sliding_attention" : "full_attention");
+  j["layer_types"] = types;
   return j;
+}
+
+std::vector<std::int64_t> ModelConfig::attention_windows() const {
+  // A config made in code may leave layer_types empty: every layer attends fully.
+  std::vector<std::int64_t> windows(static_cast<std::size_t>(num_hidden_layers), 0);
+  for (std::size_t i = 0; i < layer_types.size() && i < windows.size(); ++i)
+    if (layer_types[i] == "sliding_attention") windows[i] = sliding_window.value_or(0);
+  return windows;
 }
 
 }  // namespace tttmem

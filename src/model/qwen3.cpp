@@ -4,6 +4,7 @@
 // to the activation dtype; no embedding scaling. Only the attention kernel may differ (SDPA).
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -99,6 +100,14 @@ Qwen3Model::Qwen3Model(const ModelConfig& config, const io::Checkpoint& checkpoi
   norm_ = load("model.norm.weight");
   if (!config.tie_word_embeddings) lm_head_ = load("lm_head.weight");
   inv_freq_ = rope_inv_freq(config.rope_theta, config.head_dim).to(device);
+  windows_ = config.attention_windows();
+}
+
+void Qwen3Model::set_attention_window(std::int64_t tokens) {
+  if (tokens <= 0)
+    throw std::invalid_argument("--attention-window: expected a positive number of tokens, got " +
+                                std::to_string(tokens));
+  windows_.assign(static_cast<std::size_t>(config_.num_hidden_layers), tokens);
 }
 
 const MlpWeights& Qwen3Model::mlp_weights(std::int64_t layer) const {
@@ -186,7 +195,9 @@ at::Tensor Qwen3Model::layer_forward(std::int64_t i, const at::Tensor& x_in,
   k = k * in.cos + rotate_half(k) * in.sin;
   at::Tensor keys = k, values = v;
   if (cache != nullptr) std::tie(keys, values) = cache->write(i, k, v);
-  const at::Tensor attn = attend(q, keys, values, in.mask).transpose(1, 2).reshape({B, L, H * hd});
+  const std::optional<at::Tensor>& mask =
+      windows_[static_cast<std::size_t>(i)] > 0 ? in.window_mask : in.mask;
+  const at::Tensor attn = attend(q, keys, values, mask).transpose(1, 2).reshape({B, L, H * hd});
   const at::Tensor x = x_in + at::linear(attn, layer.o_proj);
 
   const at::Tensor post = rms_norm(x, layer.post_attention_layernorm, eps);
@@ -231,18 +242,32 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
       (cache.real_counts().unsqueeze(1) + new_valid.to(at::kLong).cumsum(1) - 1).clamp_min(0);
   const bool padded =
       cache.has_padding() || (masked_input && !new_valid.all().item<bool>());
-  std::optional<at::Tensor> mask;
-  if (padded || (past > 0 && L > 1)) {
-    const std::int64_t T = past + L;
+  // Sliding windows: one size for all sliding layers (config.json has one sliding_window, the
+  // flag sets every layer). Within a window of at least past + L slots nothing is out of reach,
+  // so those layers share the causal mask.
+  const std::int64_t T = past + L;
+  const std::int64_t window = *std::max_element(windows_.begin(), windows_.end());
+  const bool windowed = window > 0 && T > window;
+  std::optional<at::Tensor> mask, window_mask;
+  if (padded || (past > 0 && L > 1) || windowed) {
     const at::Tensor key_valid =
         at::cat({cache.valid().narrow(1, 0, past), new_valid}, 1);  // [B, T]
     const at::Tensor q_index = at::arange(past, T, ids.options()).unsqueeze(1);
     const at::Tensor k_index = at::arange(T, ids.options()).unsqueeze(0);
+    const at::Tensor causal = k_index.le(q_index).unsqueeze(0) & key_valid.unsqueeze(1);
     // A padding query sees at least itself, so its softmax row stays finite.
-    const at::Tensor allowed = (k_index.le(q_index).unsqueeze(0) & key_valid.unsqueeze(1)) |
-                               k_index.eq(q_index).unsqueeze(0);
-    mask = allowed.unsqueeze(1);  // [B, 1, L, T]
+    const at::Tensor self = k_index.eq(q_index).unsqueeze(0);
+    if (padded || (past > 0 && L > 1)) mask = (causal | self).unsqueeze(1);  // [B, 1, L, T]
+    if (windowed) {
+      // transformers: kv_idx > q_idx - sliding_window, in slot indices; here in the row's
+      // positions (a real slot's position is the count of real slots before it), which are
+      // the slot indices of an unpadded row and make padding invisible to the window.
+      const at::Tensor key_positions = key_valid.to(at::kLong).cumsum(1) - 1;  // [B, T]
+      const at::Tensor near = key_positions.unsqueeze(1).gt(positions.unsqueeze(2) - window);
+      window_mask = ((causal & near) | self).unsqueeze(1);
+    }
   }
+  if (!windowed) window_mask = mask;
 
   // RoPE tables, [B, 1, L, hd]: angles in fp32, cos/sin cast to the activation dtype.
   const at::Tensor angles = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
@@ -255,7 +280,7 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
   if (options.hidden_states) options.hidden_states->assign({x});
   if (options.layer_hook && past > 0)
     throw std::invalid_argument("Qwen3Model::forward: a layer hook needs an empty KV cache");
-  const LayerInputs inputs{cos, sin, embeddings, mask, padded,
+  const LayerInputs inputs{cos, sin, embeddings, mask, window_mask, padded,
                            masked_input ? new_valid : at::Tensor(), options.mlp_override};
 
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) {

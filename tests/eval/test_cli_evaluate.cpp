@@ -69,6 +69,7 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   write_condition(results, "c", kSamples, {});
   write_condition(results, "d", {"L3-0000", "L3-0001", "L3-0002"}, {});
   write_condition(results, "b_scaled_0p5", kSamples, {"L2-0001"});
+  write_condition(results, "scroll", kSamples, {"L1-0000", "L2-0001"});
   const CommandResult r = evaluate(results, out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
@@ -82,7 +83,7 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_EQ(std::vector<std::string>(ours.begin(), ours.begin() + theirs.size()), theirs);
   std::vector<std::string> conditions;
   for (const auto& [k, _] : report["by_condition"].items()) conditions.push_back(k);
-  EXPECT_EQ(conditions, (std::vector<std::string>{"a", "b", "c", "d", "b_scaled_0p5"}));
+  EXPECT_EQ(conditions, (std::vector<std::string>{"a", "b", "c", "d", "scroll", "b_scaled_0p5"}));
 
   const auto& h = report["headline"];
   const double n = static_cast<double>(probes_of(kSamples));
@@ -103,6 +104,10 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_DOUBLE_EQ(h["em_a_minus_b"]["diff"].get<double>(), 1.0 - em_b);
   EXPECT_DOUBLE_EQ(h["em_b_scaled_0p5_minus_c"]["diff"].get<double>(),
                    static_cast<double>(probes_of({"L2-0001"})) / n);
+  const double em_scroll = static_cast<double>(probes_of({"L1-0000", "L2-0001"})) / n;
+  EXPECT_DOUBLE_EQ(h["em_scroll_minus_c"]["diff"].get<double>(), em_scroll);
+  EXPECT_DOUBLE_EQ(h["em_scroll_minus_b"]["diff"].get<double>(), em_scroll - em_b);
+  EXPECT_EQ(h["em_scroll_minus_b"]["n_samples"], 9);
   const double lo = h["em_b_minus_c"]["ci95"][0], hi = h["em_b_minus_c"]["ci95"][1];
   EXPECT_LE(lo, em_b);
   EXPECT_GE(hi, em_b);
@@ -122,6 +127,8 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_TRUE(contains(md, "| condition | samples | probes | EM (containment) [95% CI]")) << md;
   EXPECT_TRUE(contains(md, "| A | 9 | ")) << md;
   EXPECT_TRUE(contains(md, "| b_scaled_0p5 | 9 | ")) << md;
+  EXPECT_TRUE(contains(md, "| scroll | 9 | ")) << md;
+  EXPECT_TRUE(contains(md, "- paired EM(scroll) − EM(C) over 9 common samples")) << md;
   EXPECT_TRUE(contains(r.output, "verdict: NEGATIVE")) << r.output;
 
   if (run_command("command -v gnuplot").exit_code == 0) {

@@ -187,11 +187,11 @@ TEST(EvalResults, DiscoveryOrdersMainConditionsThenAblationsByScale) {
        {"condition_b_scaled_0p5.json", "condition_c.jsonl", "condition_a.json", "condition_a.jsonl",
         "condition_a_prime_1p0235.json", "condition_a_prime_0p05.jsonl",
         "condition_b_scaled_0p1.json", "condition_ttt_paper.jsonl", "condition_x.json", "run.json",
-        "condition_a_prime_abc.json"})
+        "condition_a_prime_abc.json", "condition_scroll.jsonl"})
     io::atomic_write_file(dir / name, "");
   EXPECT_EQ(eval::discover_conditions(dir.path()),
-            (std::vector<std::string>{"a", "c", "ttt_paper", "a_prime_0p05", "a_prime_1p0235",
-                                      "b_scaled_0p1", "b_scaled_0p5"}));
+            (std::vector<std::string>{"a", "c", "ttt_paper", "scroll", "a_prime_0p05",
+                                      "a_prime_1p0235", "b_scaled_0p1", "b_scaled_0p5"}));
   EXPECT_EQ(eval::ablation_scale("a_prime_1p0235"), 1.0235);
   EXPECT_EQ(eval::ablation_scale("b"), std::nullopt);
   EXPECT_NE(error_of([&] { eval::discover_conditions(dir / "nope"); }).find("not a folder"),

@@ -17,6 +17,8 @@
 #include "tttmem/tensor_io.h"
 #include "tttmem/ttt.h"
 
+#include <c10/core/InferenceMode.h>
+
 namespace tttmem::experiment {
 namespace {
 
@@ -108,12 +110,22 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
     }
   }
   // Batch 3 over 12 probes: rows join mid-decode for longer than the cache's slack, so it compacts.
+  // scroll: rows start from their sample's stream (conversations of different lengths).
+  const std::string scroll = "--condition scroll --attention-window 16" + both;
   for (const std::string batch : {"1", "3"}) {
-    const auto r = run("fixed_" + batch, "--protocol fixed --condition all" + both + " --batch-size " + batch);
+    auto r = run("fixed_" + batch, "--protocol fixed --condition all" + both + " --batch-size " + batch);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run("scroll_fixed_" + batch, "--protocol fixed " + scroll + " --batch-size " + batch);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  for (const std::string batch : {"1", "8"}) {
+    const auto r = run("scroll_seed_" + batch, scroll + " --batch-size " + batch);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   expect_same("seed_1", "seed_8", {"a", "b", "c", "d", "ttt_paper", "a_prime_0p05", "b_scaled_0p5"});
   expect_same("fixed_1", "fixed_3", {"a", "b", "c", "d"});
+  expect_same("scroll_seed_1", "scroll_seed_8", {"scroll"});
+  expect_same("scroll_fixed_1", "scroll_fixed_3", {"scroll"});
 
   // The files are what SPEC.md "run" (Results) says: one record per selected probe, D on level 3 only.
   const Results b = results(path("seed_1") / "condition_b.jsonl");
@@ -144,11 +156,134 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
   EXPECT_EQ(run_json.at("protocol_options").at("freeze_while_answering"), true);
   EXPECT_EQ(run_json.at("benchmark").at("sha256").get<std::string>(),
             sha256_file(path("bench.json")));
+  EXPECT_EQ(run_json.at("attention_windows"), nlohmann::json::array({0, 0, 0, 0}));
   EXPECT_EQ(run_json.at("conditions").size(), 4u);
   std::int64_t compactions = 0;
   for (const auto& condition : run_json.at("conditions"))
     compactions += condition.at("kv_compactions").get<std::int64_t>();
   EXPECT_GT(compactions, 0);
+  EXPECT_EQ(nlohmann::json::parse(io::read_file(path("scroll_fixed_3") / "run.json"))
+                .at("attention_windows"),
+            nlohmann::json::array({16, 16, 16, 16}));
+  // A stream that forgets by its window is not B's explicit drop: its tails and its last window
+  // of filler stay.
+  const Results scrolled = results(path("scroll_seed_1") / "condition_scroll.jsonl");
+  ASSERT_EQ(scrolled.size(), b.size());
+  std::size_t differ_from_b = 0;
+  for (const auto& [key, record] : scrolled) {
+    EXPECT_EQ(record.prompt_tokens, b.at(key).prompt_tokens) << "B's prompt, without the conversation";
+    differ_from_b += record.output_ids != b.at(key).output_ids;
+  }
+  EXPECT_GT(differ_from_b, 0u);
+}
+
+// scroll is one stream: conversation, filler, prompt and answer in one greedy generation, TTT
+// live throughout, under the same window. The engine (batched, each row starting from a copy of
+// its sample's stream) must give exactly that stream's tokens.
+TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt) {
+  const ModelConfig config = ModelConfig::load(path("model"));
+  const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
+  model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
+  constexpr std::int64_t kWindow = 16;
+  qwen3.set_attention_window(kWindow);
+  const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
+  ttt::TTTConfig ttt_config;
+  ttt_config.set_layers({0, 2});
+  ttt_config.chunk = 8;
+  ttt_config.lr = 3;
+  ttt::TTTParams params = ttt::TTTParams::load(io::Checkpoint::open(path("ttt.safetensors")),
+                                               ttt_config, config, at::kCPU, at::kFloat);
+  ProtocolOptions protocol;
+  protocol.max_new_tokens = 8;
+  const Condition scroll = make_conditions("scroll", protocol, {}, {}).at(0);
+  const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
+  const auto samples = select_samples(benchmark, {"L2-0001", "L3-0000"}, std::nullopt, false);
+  std::filesystem::create_directories(path("scroll_engine"));
+  Engine engine(qwen3, *tok, &ttt_config, &params, {3, false, path("scroll_engine"), protocol});
+  engine.run(scroll, samples);
+  const Results got = results(path("scroll_engine") / "condition_scroll.jsonl");
+  ASSERT_EQ(got.size(), 12u);
+
+  auto encode = [&](const std::string& text) {
+    const auto ids = tok->encode(text);
+    return std::vector<std::int64_t>(ids.begin(), ids.end());
+  };
+  const c10::InferenceMode inference;
+  for (const bench::Sample* sample : samples) {
+    const std::vector<std::int64_t> filler = scroll_filler(*sample, *tok, kWindow);
+    ASSERT_EQ(filler.size(), static_cast<std::size_t>(kWindow - 1));
+    for (const bench::Probe& probe : sample->probes) {
+      std::vector<std::int64_t> stream = encode(sample->conversation);
+      stream.insert(stream.end(), filler.begin(), filler.end());
+      const std::vector<std::int64_t> prompt =
+          encode(probe_prompt(scroll, protocol, *sample, probe));
+      EXPECT_EQ(prompt, encode(tokenizer::seed_prompt_without_conversation(probe.question)));
+      stream.insert(stream.end(), prompt.begin(), prompt.end());
+      ttt::TTTState state;
+      ttt::Graft graft(ttt_config, params, state);
+      model::GenerateOptions options;
+      options.max_new_tokens = protocol.max_new_tokens;
+      options.mlp_override = &graft;
+      const auto n = static_cast<std::int64_t>(stream.size());
+      const model::GenerateResult plain =
+          model::generate_greedy(qwen3, at::tensor(stream, at::kLong).view({1, n}), options);
+      const at::Tensor ids = plain.ids[0].narrow(0, 0, plain.lengths[0]).contiguous();
+      const std::vector<std::int64_t> expected(ids.data_ptr<std::int64_t>(),
+                                               ids.data_ptr<std::int64_t>() + ids.numel());
+      EXPECT_EQ(got.at({sample->sample_id, probe.probe_id}).output_ids, expected)
+          << sample->sample_id << "/" << probe.probe_id;
+    }
+  }
+}
+
+// The filler rule: window - 1 filler tokens put every conversation token out of every probe
+// query's window. On a one-layer model without TTT the filler's keys and values come from its
+// own tokens only, so the probe's logits depend on the conversation exactly where a probe query
+// attends a conversation position: not at all with window - 1 filler tokens, and with one fewer
+// they do.
+TEST_F(RunCommand, ScrollFillerPutsTheConversationOutOfEveryProbeQuerysWindow) {
+  const auto one_layer = path("one_layer");
+  std::filesystem::create_directories(one_layer);
+  nlohmann::json json = ModelConfig::load(path("model")).to_json();
+  json["num_hidden_layers"] = 1;  // the checkpoint's other layers are left unread
+  json["layer_types"] = nlohmann::json::array({"full_attention"});
+  io::atomic_write_file(one_layer / "config.json", json.dump());
+  std::filesystem::create_hard_link(path("model") / "model.safetensors",  // no symlinks out
+                                    one_layer / "model.safetensors");
+  const ModelConfig config = ModelConfig::load(one_layer);
+  const io::Checkpoint checkpoint = io::Checkpoint::open(one_layer);
+  model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
+  constexpr std::int64_t kWindow = 12;
+  qwen3.set_attention_window(kWindow);
+  const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
+  const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
+  const bench::Sample& sample = *select_samples(benchmark, {"L2-0001"}, std::nullopt, false).at(0);
+  const Condition scroll = make_conditions("scroll", {}, {}, {}).at(0);
+
+  const auto conversation = tok->encode(sample.conversation);
+  std::vector<std::int64_t> real(conversation.begin(), conversation.end()), other = real;
+  for (std::int64_t& id : other) id = (id + 1) % 1000;  // another text of the same length
+  const std::vector<std::int64_t> filler = scroll_filler(sample, *tok, kWindow);
+  const auto prompt_ids = tok->encode(probe_prompt(scroll, {}, sample, sample.probes.at(0)));
+  const std::vector<std::int64_t> prompt(prompt_ids.begin(), prompt_ids.end());
+  const c10::InferenceMode inference;
+  // The prompt's logits after the conversation and the first `filler_tokens` of the filler, the
+  // stream prefilled first and the prompt on top of its KV cache, as the engine runs it.
+  auto prompt_logits = [&](std::vector<std::int64_t> stream, std::size_t filler_tokens) {
+    stream.insert(stream.end(), filler.begin(), filler.begin() + filler_tokens);
+    const auto n = static_cast<std::int64_t>(stream.size());
+    const auto p = static_cast<std::int64_t>(prompt.size());
+    model::KVCache cache = qwen3.make_cache(1, n + p);
+    qwen3.forward(at::tensor(stream, at::kLong).view({1, n}), cache);
+    return qwen3.forward(at::tensor(prompt, at::kLong).view({1, p}), cache);
+  };
+  ASSERT_EQ(filler.size(), static_cast<std::size_t>(kWindow - 1));
+  EXPECT_TRUE(at::equal(prompt_logits(real, filler.size()), prompt_logits(other, filler.size())));
+  const at::Tensor short_real = prompt_logits(real, filler.size() - 1);
+  const at::Tensor short_other = prompt_logits(other, filler.size() - 1);
+  EXPECT_FALSE(at::equal(short_real[0][0], short_other[0][0]))
+      << "one filler token fewer: the first probe token sees the conversation's last";
+  EXPECT_TRUE(at::equal(short_real[0][1], short_other[0][1])) << "but the second does not";
 }
 
 TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {
@@ -193,6 +328,12 @@ TEST_F(RunCommand, MissingTttParametersAndBadInputAreErrors) {
                        path("bad_ids").string() + "'");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("L9-9999"), std::string::npos) << r.output;
+  // scroll forgets by the attention window, so it needs one: a usage error, before any work.
+  r = test::run_tttmem(base + "--condition scroll --out '" + path("no_window").string() + "'");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--condition scroll: needs --attention-window N"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(std::filesystem::exists(path("no_window")));
   // Without any TTT, the zero-parameter conditions run on the plain model.
   r = test::run_tttmem(base + "--condition c --samples L1-0001 --out '" + path("plain").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -142,12 +142,62 @@ TEST(Config, UnsupportedFeatures) {
   j["model_type"] = "llama";
   EXPECT_CONTAINS(config_error(j), "field 'model_type': unsupported model type 'llama'");
   j = qwen3_8b();
-  j["use_sliding_window"] = true;
-  EXPECT_CONTAINS(config_error(j), "field 'use_sliding_window'");
+  j["layer_types"] = json::array();
+  for (int i = 0; i < 36; ++i) j["layer_types"].push_back("chunked_attention");
+  EXPECT_CONTAINS(config_error(j), "field 'layer_types': unsupported layer type \"chunked_attention\"");
   j = qwen3_8b();
   j["torch_dtype"] = "int8";
   EXPECT_CONTAINS(config_error(j), "field 'torch_dtype'");
   EXPECT_CONTAINS(config_error(json::array()), "cfg/config.json: config must be a JSON object");
+}
+
+// transformers' Qwen3Config: sliding_window only under use_sliding_window (4096 when absent, none
+// when null); layer_types, when absent, slides the layers from max_window_layers on.
+TEST(Config, SlidingWindowAsQwen3ConfigReadsIt) {
+  json j = qwen3_8b();  // use_sliding_window false, sliding_window null, max_window_layers 36
+  ModelConfig c = ModelConfig::from_json(j, "8b");
+  EXPECT_FALSE(c.sliding_window.has_value());
+  EXPECT_EQ(c.attention_windows(), std::vector<std::int64_t>(36, 0));
+  j["sliding_window"] = 512;  // ignored without use_sliding_window, as in transformers
+  EXPECT_EQ(ModelConfig::from_json(j, "8b").attention_windows(), std::vector<std::int64_t>(36, 0));
+
+  j["use_sliding_window"] = true;
+  j["max_window_layers"] = 30;
+  c = ModelConfig::from_json(j, "8b");
+  std::vector<std::int64_t> expected(36, 0);
+  std::fill(expected.begin() + 30, expected.end(), 512);
+  EXPECT_EQ(c.attention_windows(), expected);
+  EXPECT_EQ(c.layer_types[29], "full_attention");
+  EXPECT_EQ(c.layer_types[30], "sliding_attention");
+  const ModelConfig again = ModelConfig::from_json(c.to_json(), "round trip");
+  EXPECT_EQ(again.attention_windows(), expected);
+  EXPECT_EQ(again.to_json(), c.to_json());
+
+  j.erase("sliding_window");
+  EXPECT_EQ(ModelConfig::from_json(j, "8b").sliding_window, 4096);
+  j["sliding_window"] = nullptr;
+  EXPECT_EQ(ModelConfig::from_json(j, "8b").attention_windows(), std::vector<std::int64_t>(36, 0));
+
+  j["sliding_window"] = 64;
+  j["layer_types"] = json::array();
+  for (int i = 0; i < 36; ++i) j["layer_types"].push_back(i % 2 ? "sliding_attention" : "full_attention");
+  c = ModelConfig::from_json(j, "8b");  // explicit layer_types win over max_window_layers
+  EXPECT_EQ(c.attention_windows()[0], 0);
+  EXPECT_EQ(c.attention_windows()[1], 64);
+  EXPECT_EQ(c.attention_windows()[35], 64);
+
+  j["use_sliding_window"] = false;
+  EXPECT_CONTAINS(config_error(j), "field 'layer_types': names sliding_attention layers, but no "
+                                   "sliding window is set");
+  j["use_sliding_window"] = true;
+  j["layer_types"].erase(0);
+  EXPECT_CONTAINS(config_error(j), "field 'layer_types': expected a list of 36 strings");
+  j.erase("layer_types");
+  j["sliding_window"] = 0;
+  EXPECT_CONTAINS(config_error(j), "field 'sliding_window': expected a positive integer");
+  j["sliding_window"] = 64;
+  j["max_window_layers"] = -1;
+  EXPECT_CONTAINS(config_error(j), "field 'max_window_layers'");
 }
 
 TEST(Config, FileErrorsNameTheFile) {

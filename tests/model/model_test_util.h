@@ -2,6 +2,8 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
@@ -33,6 +35,16 @@ inline std::map<std::string, at::Tensor> load_reference() {
 inline nlohmann::json reference_meta() {
   return nlohmann::json::parse(io::read_file(qwen3_reference("reference.json")));
 }
+
+// A suite comparing against the transformers reference, read once per suite.
+class ReferenceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { reference_ = new std::map<std::string, at::Tensor>(load_reference()); }
+  static void TearDownTestSuite() { delete reference_; }
+  static const at::Tensor& ref(const std::string& name) { return reference_->at(name); }
+  c10::InferenceMode inference_;
+  static inline std::map<std::string, at::Tensor>* reference_ = nullptr;
+};
 
 // A loaded reference model and its checkpoint (the model's tensors may view the mapped file).
 struct LoadedModel {

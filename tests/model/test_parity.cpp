@@ -1,8 +1,6 @@
 // Parity of the decoder with Hugging Face transformers (tests/python/make_qwen3_reference.py).
 #include <gtest/gtest.h>
 
-#include <c10/core/InferenceMode.h>
-
 #include "model_test_util.h"
 
 namespace tttmem::test {
@@ -10,15 +8,7 @@ namespace {
 
 using model::Attention;
 
-class Parity : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { reference_ = new std::map<std::string, at::Tensor>(load_reference()); }
-  static void TearDownTestSuite() { delete reference_; }
-  static const at::Tensor& ref(const std::string& name) { return reference_->at(name); }
-  c10::InferenceMode inference_;
-  static std::map<std::string, at::Tensor>* reference_;
-};
-std::map<std::string, at::Tensor>* Parity::reference_ = nullptr;
+using Parity = ReferenceTest;
 
 TEST_F(Parity, Fp32LogitsMatchTransformersOnBothAttentionPaths) {
   for (Attention attention : {Attention::sdpa, Attention::math}) {

@@ -3,7 +3,10 @@
 Builds Qwen3ForCausalLM from a config (no download, seeded), saves it with save_pretrained
 (single file, sharded, and a tied-embedding variant) and writes, into OUT/qwen3_reference/:
   reference.safetensors  ids and fp32 logits for single sequences (one longer than 1k tokens),
-                         a right- and a left-padded batch, bf16 logits, 64 greedy ids
+                         a right- and a left-padded batch, bf16 logits, 64 greedy ids; the same
+                         weights with sliding-window attention (window.*): prefill on every layer
+                         and on the layers from max_window_layers on, and cached decoding across
+                         the window's edge
   reference.json         transformers' own bf16-vs-fp32 error per sequence, and what was run
 The attention implementation is "eager" throughout (HF's plain matmul/softmax path).
 """
@@ -21,13 +24,64 @@ SEED = 20261122
 VOCAB = 512
 
 
-def tiny_config(tied: bool) -> Qwen3Config:
+WINDOW = 8  # sliding_window of the window.* references
+
+
+def tiny_config(tied: bool, **window) -> Qwen3Config:
     return Qwen3Config(
         vocab_size=VOCAB, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
         num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=2048,
         rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied,
         attention_bias=False, bos_token_id=VOCAB - 2, eos_token_id=VOCAB - 1,
-        torch_dtype="float32", attn_implementation="eager")
+        torch_dtype="float32", attn_implementation="eager", **window)
+
+
+def windowed(model, max_window_layers: int) -> Qwen3ForCausalLM:
+    """The same weights with HF's sliding window on the layers from max_window_layers on."""
+    config = tiny_config(False, use_sliding_window=True, sliding_window=WINDOW,
+                         max_window_layers=max_window_layers)
+    out = Qwen3ForCausalLM(config).eval()
+    out.load_state_dict(model.state_dict())
+    return out
+
+
+def window_references(model, out: Path, g, tensors):
+    """Sliding window: prefill longer than the window, then HF's own cache (which keeps the last
+    window - 1 keys of a sliding layer) stepping token by token and in a chunk across the edge."""
+    every = windowed(model, max_window_layers=0)
+    mixed = windowed(model, max_window_layers=1)
+    assert every.config.layer_types == ["sliding_attention"] * 3
+    assert mixed.config.layer_types == ["full_attention"] + ["sliding_attention"] * 2
+    every.save_pretrained(out / "model_window", safe_serialization=True)
+    mixed.save_pretrained(out / "model_window_mixed", safe_serialization=True)
+    ids = torch.randint(0, VOCAB, (1, 5 * WINDOW), generator=g)
+    tensors["window.ids"] = ids[0]
+    tensors["window.logits"] = logits(every, ids)[0]
+    tensors["window.mixed_logits"] = logits(mixed, ids)[0]
+    prefix = WINDOW // 2
+    with torch.no_grad():
+        # Token by token from a prefix shorter than the window to twice past its edge.
+        result = every(input_ids=ids[:, :prefix], use_cache=True)
+        cache, steps = result.past_key_values, [result.logits[0, -1]]
+        for t in range(prefix, 3 * WINDOW):
+            result = every(input_ids=ids[:, t:t + 1], past_key_values=cache, use_cache=True)
+            steps.append(result.logits[0, -1])
+        tensors["window.step_logits"] = torch.stack(steps).float()  # positions prefix-1 .. 3W-1
+        # A chunk of 2W tokens after the prefix: cached keys and new ones in one mask.
+        result = every(input_ids=ids[:, :prefix], use_cache=True)
+        chunk = every(input_ids=ids[:, prefix:prefix + 2 * WINDOW],
+                      past_key_values=result.past_key_values, use_cache=True)
+        tensors["window.chunk_logits"] = chunk.logits[0].float()
+    # Right padding keeps HF's slot indices equal to the positions, so its window is ours.
+    rows = [torch.randint(0, VOCAB, (n,), generator=g) for n in (3 * WINDOW, 2 * WINDOW, 5)]
+    ids = torch.zeros((len(rows), 3 * WINDOW), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, row in enumerate(rows):
+        ids[r, :len(row)] = row
+        mask[r, :len(row)] = 1
+    tensors["window.padded_ids"] = ids
+    tensors["window.padded_mask"] = mask
+    tensors["window.padded_logits"] = logits(every, ids, mask)
 
 
 def build(tied: bool) -> Qwen3ForCausalLM:
@@ -115,6 +169,9 @@ def main():
         seq = torch.cat([seq, nxt], dim=1)
     tensors["greedy.prompt"] = tensors["short.ids"].clone()
     tensors["greedy.ids"] = seq[0, tensors["short.ids"].numel():]
+
+    window_references(model, out, g, tensors)
+    meta["window"] = WINDOW
 
     save_file({k: v.contiguous().clone() for k, v in tensors.items()}, str(out / "reference.safetensors"))
     (out / "reference.json").write_text(json.dumps(meta, indent=2) + "\n")
