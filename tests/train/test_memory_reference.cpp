@@ -137,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
     Sets, MemoryStep,
     ::testing::Combine(::testing::Values(std::string("seed"), std::string("fixed")),
                        ::testing::Values(Trainable::ttt, Trainable::ttt_down, Trainable::all),
-                       ::testing::Bool(),
+                       ::testing::Values(false),  // checkpointing: not supported yet (SPEC.md `train`)
                        ::testing::Values(TttForm::parallel, TttForm::low_rank)),
     case_name);
 
