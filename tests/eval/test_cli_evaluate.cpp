@@ -177,9 +177,10 @@ TEST(EvalCli, V2BucketsByFactPositionAndDistractorLength) {
   EXPECT_EQ(n, fact_mentions);
   EXPECT_TRUE(contains(io::read_file(dir / "out" / "results.md"),
                        "- EM(D) by distractor length (chars): 0: 0.0000"));
-  if (run_command("command -v gnuplot").exit_code == 0)
+  if (run_command("command -v gnuplot").exit_code == 0) {
     EXPECT_TRUE(
         std::filesystem::is_regular_file(dir / "out" / "figures" / "fig5_distractor_decay.png"));
+  }
 }
 
 TEST(EvalCli, MissingConditionsGiveNullsAndWarnings) {
