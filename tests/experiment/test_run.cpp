@@ -109,7 +109,7 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
       ASSERT_EQ(r.exit_code, 0) << args << b << "\n" << r.output;
     }
   }
-  // Batch 3 over 12 probes: rows join mid-decode for longer than the cache's slack, so it compacts.
+  // Batch 3 over 12 probes: rows join mid-decode.
   // scroll: rows start from their sample's stream (conversations of different lengths).
   const std::string scroll = "--condition scroll --attention-window 16" + both;
   for (const std::string batch : {"1", "3"}) {
@@ -158,10 +158,8 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
             sha256_file(path("bench.json")));
   EXPECT_EQ(run_json.at("attention_windows"), nlohmann::json::array({0, 0, 0, 0}));
   EXPECT_EQ(run_json.at("conditions").size(), 4u);
-  std::int64_t compactions = 0;
-  for (const auto& condition : run_json.at("conditions"))
-    compactions += condition.at("kv_compactions").get<std::int64_t>();
-  EXPECT_GT(compactions, 0);
+  // The engine's cache now has 2 x max_new_tokens of slack, so these short runs never compact;
+  // KVCache::compact itself is checked in tests/model (test_decoder.cpp).
   EXPECT_EQ(nlohmann::json::parse(io::read_file(path("scroll_fixed_3") / "run.json"))
                 .at("attention_windows"),
             nlohmann::json::array({16, 16, 16, 16}));
