@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "tensor_testing.h"
+#include "train_reference_util.h"
 #include "test_support.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/train.h"
@@ -30,61 +31,22 @@ using test::rel_error;
 
 constexpr std::int64_t kSteps = 2, kAccum = 2;
 
-class MemoryReference {
+// The fixture plus the conversations and probes of make_memory_reference.py.
+class MemoryReference : public test_util::ReferenceFixture {
  public:
-  MemoryReference() {
-    const auto dir = test::fixture("memory_reference");
-    config_ = ModelConfig::load(dir / "model" / "config.json");
-    checkpoint_ = std::make_unique<io::Checkpoint>(io::Checkpoint::open(dir / "model"));
-    const auto file = io::SafetensorsFile::open(dir / "reference.safetensors");
-    meta_ = file->metadata();
-    for (const io::TensorView& view : file->tensors())
-      reference_[view.name] = io::load_tensor(view, at::kCPU, io::to_scalar_type(view.dtype));
-  }
-  const at::Tensor& ref(const std::string& name) const {
-    const auto it = reference_.find(name);
-    if (it == reference_.end()) throw std::runtime_error("memory reference lacks " + name);
-    return it->second;
-  }
-  double meta(const std::string& key) const { return std::stod(meta_.at(key)); }
+  MemoryReference() : ReferenceFixture("memory_reference") {}
   MemoryBatch batch(std::int64_t m) const {
     const std::string p = "batch_" + std::to_string(m) + "_";
     return {{ref(p + "ingest_ids"), ref(p + "ingest_mask"), {}},
             {ref(p + "probe_ids"), ref(p + "probe_mask"), ref(p + "probe_labels")},
             ref(p + "conversation")};
   }
-  const ModelConfig& config() const { return config_; }
-  ttt::TTTConfig ttt_config() const {
-    return ttt::TTTConfig::from_json(config_.raw, config_, "config.json");
-  }
-  ttt::TTTParams ttt_params() const {
-    return ttt::TTTParams::load(*checkpoint_, ttt_config(), config_, at::kCPU, at::kFloat);
-  }
-  std::unique_ptr<model::Qwen3Model> model() const {
-    return std::make_unique<model::Qwen3Model>(config_, *checkpoint_, at::kCPU, at::kFloat);
-  }
   std::unique_ptr<Trainer> trainer(model::Qwen3Model& model, const std::string& protocol,
                                    Trainable set, bool checkpointing, TttForm form) const {
-    TrainerOptions options;
-    options.trainable = set;
-    options.grad_checkpointing = checkpointing;
-    options.ttt_form = form;
-    options.grad_accum = kAccum;
+    TrainerOptions options = trainer_options(set, checkpointing, form, kAccum);
     options.memory_protocol = experiment::ProtocolOptions::preset(protocol);
-    options.optimizer.lr = meta("lr");
-    options.optimizer.beta1 = meta("beta1");
-    options.optimizer.beta2 = meta("beta2");
-    options.optimizer.eps = meta("eps");
-    options.optimizer.weight_decay = meta("weight_decay");
-    options.optimizer.clip = meta("clip");
-    return std::make_unique<Trainer>(model, ttt_config(), ttt_params(), options);
+    return ReferenceFixture::trainer(model, options);
   }
-
- private:
-  ModelConfig config_;
-  std::unique_ptr<io::Checkpoint> checkpoint_;
-  std::map<std::string, std::string> meta_;
-  std::map<std::string, at::Tensor> reference_;
 };
 
 const MemoryReference& reference() {

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "tensor_testing.h"
+#include "train_reference_util.h"
 #include "test_support.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/train.h"
@@ -27,54 +28,18 @@ using test::rel_error;
 
 constexpr std::int64_t kSteps = 2, kAccum = 2;
 
-class TrainReference {
+// The fixture plus the LM batches of make_train_reference.py.
+class TrainReference : public test_util::ReferenceFixture {
  public:
-  TrainReference() {
-    const auto dir = test::fixture("train_reference");
-    config_ = ModelConfig::load(dir / "model" / "config.json");
-    checkpoint_ = std::make_unique<io::Checkpoint>(io::Checkpoint::open(dir / "model"));
-    const auto file = io::SafetensorsFile::open(dir / "reference.safetensors");
-    meta_ = file->metadata();
-    for (const io::TensorView& view : file->tensors())
-      reference_[view.name] = io::load_tensor(view, at::kCPU, io::to_scalar_type(view.dtype));
-  }
-  const at::Tensor& ref(const std::string& name) const {
-    const auto it = reference_.find(name);
-    if (it == reference_.end()) throw std::runtime_error("train reference lacks " + name);
-    return it->second;
-  }
-  double meta(const std::string& key) const { return std::stod(meta_.at(key)); }
+  TrainReference() : ReferenceFixture("train_reference") {}
   Batch batch(std::int64_t m) const {
     const std::string p = "batch_" + std::to_string(m) + "_";
     return {ref(p + "ids"), ref(p + "mask"), ref(p + "labels")};
   }
-  std::unique_ptr<model::Qwen3Model> model() const {
-    return std::make_unique<model::Qwen3Model>(config_, *checkpoint_, at::kCPU, at::kFloat);
-  }
   std::unique_ptr<Trainer> trainer(model::Qwen3Model& model, Trainable set, bool checkpointing,
                                    TttForm form) const {
-    const ttt::TTTConfig ttt = ttt::TTTConfig::from_json(config_.raw, config_, "config.json");
-    TrainerOptions options;
-    options.trainable = set;
-    options.grad_checkpointing = checkpointing;
-    options.ttt_form = form;
-    options.grad_accum = kAccum;
-    options.optimizer.lr = meta("lr");
-    options.optimizer.beta1 = meta("beta1");
-    options.optimizer.beta2 = meta("beta2");
-    options.optimizer.eps = meta("eps");
-    options.optimizer.weight_decay = meta("weight_decay");
-    options.optimizer.clip = meta("clip");
-    return std::make_unique<Trainer>(
-        model, ttt, ttt::TTTParams::load(*checkpoint_, ttt, config_, at::kCPU, at::kFloat),
-        options);
+    return ReferenceFixture::trainer(model, trainer_options(set, checkpointing, form, kAccum));
   }
-
- private:
-  ModelConfig config_;
-  std::unique_ptr<io::Checkpoint> checkpoint_;
-  std::map<std::string, std::string> meta_;
-  std::map<std::string, at::Tensor> reference_;
 };
 
 const TrainReference& reference() {
