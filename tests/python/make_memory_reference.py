@@ -36,7 +36,7 @@ import make_ttt_reference as ttt_ref  # noqa: E402
 import make_train_reference as train_ref  # noqa: E402
 
 CHUNK, TTT_LR, TTT_LAYERS = ttt_ref.CHUNK, ttt_ref.LR, ttt_ref.TTT_LAYERS
-STEPS, ACCUM = 2, 2
+STEPS, ACCUM = train_ref.STEPS, train_ref.ACCUM  # record_adamw_steps runs these
 EOS, PAD_ID = 2, 0
 # Per micro-batch: conversations as (ingested tokens, [(prompt tokens, answer tokens), ...]).
 # Conversations end in partial chunks (21, 19, 11), on a boundary (16, 24) and inside the first
@@ -195,28 +195,10 @@ def run_protocol(initial, protocol, which, batches, tensors):
     model.config._attn_implementation = "sdpa"
     stream = Stream()
     graft(model, stream)
-    named = train_ref.trainable(model, which)
-    names = {n for n, _ in named}
-    for n, p in model.named_parameters():
-        p.requires_grad_(n in names)
-    params = [p for _, p in named]
-    optim = torch.optim.AdamW(params, **train_ref.OPTIM)
-    tag = f"{protocol}.{which}"
     micro = iter(batches)
-    for step in range(STEPS):
-        for m in range(ACCUM):
-            loss = memory_loss(model, stream, next(micro), protocol)
-            (loss / ACCUM).backward()
-            tensors[f"{tag}.loss.{step}.{m}"] = loss.detach().reshape(1)
-        for n, p in named:
-            tensors[f"{tag}.grad.{step}.{n}"] = p.grad.detach().clone()
-        norm = torch.nn.utils.clip_grad_norm_(params, train_ref.CLIP)
-        tensors[f"{tag}.norm.{step}"] = norm.detach().reshape(1)
-        optim.step()
-        optim.zero_grad()
-        for n, p in named:
-            tensors[f"{tag}.param.{step}.{n}"] = p.detach().clone()
-    return model, stream
+    train_ref.record_adamw_steps(model, which,
+                                 lambda step, m: memory_loss(model, stream, next(micro), protocol),
+                                 f"{protocol}.{which}", tensors)
 
 
 def main():

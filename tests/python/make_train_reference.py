@@ -165,37 +165,48 @@ def check_finite_differences(model, batch, named):
     model.zero_grad()
 
 
-def run_set(initial_state, which, batches, tensors):
-    model = ttt_ref.build_model().double()
-    model.load_state_dict(initial_state)
-    model.config._attn_implementation = "sdpa"
-    graft(model)
+def record_adamw_steps(model, which, micro_loss, tag, tensors):
+    """STEPS AdamW steps of ACCUM micro-batches on the `which` set of `model` (everything else
+    frozen); micro_loss(step, m) is a micro-batch's loss. Records every loss, gradient, clipped
+    norm and updated parameter under `tag`, the names the C++ tests read."""
     named = trainable(model, which)
     names = {n for n, _ in named}
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
     params = [p for _, p in named]
     optim = torch.optim.AdamW(params, **OPTIM)
-    micro = iter(batches)
     for step in range(STEPS):
         for m in range(ACCUM):
-            ids, mask, labels = next(micro)
-            out = model(input_ids=ids, attention_mask=mask, use_cache=False)
-            loss = causal_lm_loss(out.logits, labels)
+            loss = micro_loss(step, m)
             (loss / ACCUM).backward()
-            tensors[f"{which}.loss.{step}.{m}"] = loss.detach().reshape(1)
-            if step == 0 and m == 0:
-                hf = model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False)
-                assert abs(hf.loss.item() - loss.item()) < 1e-5, "HF loss disagrees"
+            tensors[f"{tag}.loss.{step}.{m}"] = loss.detach().reshape(1)
         for n, p in named:
-            tensors[f"{which}.grad.{step}.{n}"] = p.grad.detach().clone()
+            tensors[f"{tag}.grad.{step}.{n}"] = p.grad.detach().clone()
         norm = torch.nn.utils.clip_grad_norm_(params, CLIP)
-        tensors[f"{which}.norm.{step}"] = norm.detach().reshape(1)
+        tensors[f"{tag}.norm.{step}"] = norm.detach().reshape(1)
         optim.step()
         optim.zero_grad()
         for n, p in named:
-            tensors[f"{which}.param.{step}.{n}"] = p.detach().clone()
-    return model, named
+            tensors[f"{tag}.param.{step}.{n}"] = p.detach().clone()
+
+
+def run_set(initial_state, which, batches, tensors):
+    model = ttt_ref.build_model().double()
+    model.load_state_dict(initial_state)
+    model.config._attn_implementation = "sdpa"
+    graft(model)
+    micro = iter(batches)
+
+    def micro_loss(step, m):
+        ids, mask, labels = next(micro)
+        out = model(input_ids=ids, attention_mask=mask, use_cache=False)
+        loss = causal_lm_loss(out.logits, labels)
+        if step == 0 and m == 0:
+            hf = model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False)
+            assert abs(hf.loss.item() - loss.item()) < 1e-5, "HF loss disagrees"
+        return loss
+
+    record_adamw_steps(model, which, micro_loss, which, tensors)
 
 
 def main():
