@@ -51,7 +51,7 @@ import torch
 from transformers import DynamicCache, Qwen3Config, Qwen3ForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_ttt_reference import layer_ref, patch  # noqa: E402  the spec-written TTT MLP
+from make_ttt_reference import layer_ref, patch, set_ttt_fields  # noqa: E402  the spec-written TTT MLP
 from make_tokenizer_reference import QWEN_PATTERN, SYSTEM_PROMPT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,12 +78,7 @@ def build_model():
         rms_norm_eps=1e-6, rope_theta=1_000_000.0, tie_word_embeddings=False,
         bos_token_id=STOP[1], eos_token_id=STOP[0], torch_dtype="float32",
         attn_implementation="sdpa")
-    config.ttt_mode = True
-    config.ttt_layers = TTT_LAYERS
-    config.ttt_chunk = CHUNK
-    config.ttt_lr = LR
-    config.ttt_target = "hidden_states"
-    config.ttt_proj = True
+    set_ttt_fields(config, TTT_LAYERS, CHUNK, LR)
     torch.manual_seed(SEED)
     model = Qwen3ForCausalLM(config).eval().float()
     d = config.hidden_size

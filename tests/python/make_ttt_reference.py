@@ -143,18 +143,23 @@ def patch(model, refs):
         mlp.forward = forward
 
 
+def set_ttt_fields(config, layers, chunk, lr):
+    """The upstream config.json fields of In-Place TTT (SPEC.md T1) on an HF Qwen3Config."""
+    config.ttt_mode = True
+    config.ttt_layers = layers
+    config.ttt_chunk = chunk
+    config.ttt_lr = lr
+    config.ttt_target = "hidden_states"
+    config.ttt_proj = True
+
+
 def build_model():
     config = Qwen3Config(
         vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256,
         rms_norm_eps=1e-6, rope_theta=10000.0, tie_word_embeddings=False, torch_dtype="float32",
         bos_token_id=1, eos_token_id=2)
-    config.ttt_mode = True
-    config.ttt_layers = TTT_LAYERS
-    config.ttt_chunk = CHUNK
-    config.ttt_lr = LR
-    config.ttt_target = "hidden_states"
-    config.ttt_proj = True
+    set_ttt_fields(config, TTT_LAYERS, CHUNK, LR)
     torch.manual_seed(1234)
     model = Qwen3ForCausalLM(config).eval().float()
     d = config.hidden_size
