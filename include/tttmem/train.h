@@ -80,8 +80,12 @@ class TrainingGraft : public model::MlpOverride {
 class LayerExtras {
  public:
   virtual ~LayerExtras() = default;
-  // Tensors the body of `layer` reads that may need gradients (the recomputation reads them again).
+  // Tensors the body of `layer` reads that may need gradients.
   virtual std::vector<at::Tensor> inputs(std::int64_t layer) = 0;
+  // Makes the body of `layer` read `tensors` instead of `inputs(layer)`. The recomputation reads
+  // detached copies, so that its inner backward stops at them: the graph that produced the
+  // inputs is differentiated once, by the outer backward, with the gradients the node returns.
+  virtual void replace_inputs(std::int64_t layer, std::vector<at::Tensor> tensors) = 0;
   // Tensors the last body call of `layer` left for later computation (empty: none).
   virtual std::vector<at::Tensor> outputs(std::int64_t layer) = 0;
   virtual void replace_outputs(std::int64_t layer, std::vector<at::Tensor> tensors) = 0;
@@ -104,6 +108,7 @@ class CheckpointedLayers : public model::LayerHook {
     Body body;
     LayerExtras* extras;
     std::int64_t layer;
+    std::size_t extra_inputs;  // the last inputs of the node that came from extras->inputs(layer)
   };
 
  private:

@@ -116,10 +116,6 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
           throw CLI::ValidationError(option->get_name(), "only --objective memory or mixed reads it");
     if (objective != train::Objective::mixed && memory_weight->count() > 0)
       throw CLI::ValidationError("--memory-weight", "only --objective mixed reads it");
-    // Not yet: the probe layer's recomputation would free the ingestion graph (SPEC.md `train`).
-    if (memory && f->grad_checkpointing)
-      throw CLI::ValidationError("--grad-checkpointing",
-                                 "not supported with --objective " + f->objective + " yet");
   });
 
   return [f, &global]() -> int {

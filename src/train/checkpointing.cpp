@@ -34,14 +34,23 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     const variable_list saved = ctx->get_saved_variables();
     const auto* call = reinterpret_cast<const CheckpointedLayers::Call*>(
         static_cast<std::intptr_t>(ctx->saved_data["call"].toInt()));
+    const std::size_t first_extra = saved.size() - call->extra_inputs;
     variable_list inputs{saved[0].detach().requires_grad_(true)};
-    inputs.insert(inputs.end(), saved.begin() + 1, saved.end());
+    // The body reads the weights from where it read them: the same tensors, leaves or casts of
+    // leaves. The extra inputs come out of an earlier part of the graph (the ingestion's
+    // factors): the body reads detached copies of them, see LayerExtras::replace_inputs.
+    inputs.insert(inputs.end(), saved.begin() + 1, saved.begin() + first_extra);
+    for (std::size_t k = first_extra; k < saved.size(); ++k)
+      inputs.push_back(saved[k].detach().requires_grad_(saved[k].requires_grad()));
+    if (call->extra_inputs > 0)
+      call->extras->replace_inputs(call->layer, {inputs.begin() + first_extra, inputs.end()});
     variable_list outputs;
     {
       at::AutoGradMode grad_on(true);
-      // The body reads the weights and extra inputs from where it read them: the same tensors.
       outputs = run_body(*call, inputs[0]);
     }
+    if (call->extra_inputs > 0)
+      call->extras->replace_inputs(call->layer, {saved.begin() + first_extra, saved.end()});
     variable_list used, grads_in;  // outputs that received a gradient and depend on an input
     for (std::size_t k = 0; k < outputs.size(); ++k)
       if (grad_out[k].defined() && outputs[k].requires_grad()) {
@@ -72,8 +81,9 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
 
 at::Tensor CheckpointedLayers::run(std::int64_t layer, const at::Tensor& x, const Body& body) {
   std::vector<at::Tensor> inputs = layer_inputs_(layer);
-  if (extras_ != nullptr)
-    for (at::Tensor& t : extras_->inputs(layer)) inputs.push_back(std::move(t));
+  const std::vector<at::Tensor> extra_inputs =
+      extras_ != nullptr ? extras_->inputs(layer) : std::vector<at::Tensor>{};
+  inputs.insert(inputs.end(), extra_inputs.begin(), extra_inputs.end());
   const bool any_grad = x.requires_grad() ||
                         std::any_of(inputs.begin(), inputs.end(),
                                     [](const at::Tensor& t) { return t.requires_grad(); });
@@ -81,7 +91,7 @@ at::Tensor CheckpointedLayers::run(std::int64_t layer, const at::Tensor& x, cons
     at::NoGradGuard no_grad;  // nothing below needs a gradient: keep nothing
     return body(x);
   }
-  calls_.push_back({body, extras_, layer});
+  calls_.push_back({body, extras_, layer, extra_inputs.size()});
   variable_list out = CheckpointFunction::apply(x, at::TensorList(inputs), &calls_.back());
   if (out.size() > 1) extras_->replace_outputs(layer, {out.begin() + 1, out.end()});
   return out[0];

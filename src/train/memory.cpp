@@ -132,6 +132,7 @@ class MemoryForward::IngestGraft : public model::MlpOverride, public LayerExtras
   }
 
   std::vector<at::Tensor> inputs(std::int64_t) override { return {}; }
+  void replace_inputs(std::int64_t, std::vector<at::Tensor>) override {}
   std::vector<at::Tensor> outputs(std::int64_t layer) override {
     const auto it = factors_.find(layer);
     if (it == factors_.end()) return {};
@@ -194,6 +195,9 @@ class MemoryForward::ProbeGraft : public model::MlpOverride, public LayerExtras 
     const auto it = factors_.find(layer);
     if (it == factors_.end()) return {};
     return {it->second.z, it->second.v};
+  }
+  void replace_inputs(std::int64_t layer, std::vector<at::Tensor> tensors) override {
+    factors_[layer] = {std::move(tensors.at(0)), std::move(tensors.at(1))};
   }
   std::vector<at::Tensor> outputs(std::int64_t) override { return {}; }
   void replace_outputs(std::int64_t, std::vector<at::Tensor>) override {}

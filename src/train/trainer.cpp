@@ -174,9 +174,6 @@ double Trainer::accumulate(const Batch& batch, double weight) {
 }
 
 double Trainer::accumulate(const MemoryBatch& batch, double weight) {
-  // The checkpointed probe layer would recompute through the conversation's factors and free
-  // the ingestion graph before the outer backward reaches it (SPEC.md `train`).
-  if (checkpointing_) fail("train: activation checkpointing with the memory objective is not supported yet");
   bind(true);
   return backward(loss_of(batch, true), weight);
 }

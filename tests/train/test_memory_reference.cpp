@@ -99,7 +99,7 @@ INSTANTIATE_TEST_SUITE_P(
     Sets, MemoryStep,
     ::testing::Combine(::testing::Values(std::string("seed"), std::string("fixed")),
                        ::testing::Values(Trainable::ttt, Trainable::ttt_down, Trainable::all),
-                       ::testing::Values(false),  // checkpointing: not supported yet (SPEC.md `train`)
+                       ::testing::Bool(),  // activation checkpointing
                        ::testing::Values(TttForm::parallel, TttForm::low_rank)),
     case_name);
 

@@ -315,8 +315,7 @@ TEST(TrainMemory, FlagsThatWouldChangeNothingAreUsageErrors) {
   const std::string bench = " --memory-data " + memory_benchmark().string();
   for (const std::string& flags :
        {std::string(" --objective memory"), " --objective mixed" + data, " --objective memory" + bench + data,
-        " --objective memory --memory-weight 2" + bench, data + bench, data + " --memory-protocol fixed",
-        " --objective memory --grad-checkpointing" + bench}) {
+        " --objective memory --memory-weight 2" + bench, data + bench, data + " --memory-protocol fixed"}) {
     const auto r = run_tttmem(base + flags);
     EXPECT_EQ(r.exit_code, 2) << flags << ": " << r.output;
   }
