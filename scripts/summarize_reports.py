@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """One markdown table from several `tttmem evaluate` reports: a row per report, EM of each
-condition with its 95% bootstrap interval, and the paired B - C and A - B differences.
+condition with its 95% bootstrap interval, and the paired differences between the conditions
+shown (B - C, A - B, scroll - C, scroll - B).
 
-  summarize_reports.py LABEL=EVAL_DIR [LABEL=EVAL_DIR ...]
+  summarize_reports.py [--conditions a,b,c,...] LABEL=EVAL_DIR [LABEL=EVAL_DIR ...]
 
-EVAL_DIR is an `evaluate --out` folder (its report.json is read). Standard library only.
+EVAL_DIR is an `evaluate --out` folder (its report.json is read). --conditions keeps only those
+columns (default: every condition of any report). Standard library only.
 """
 import json
 import sys
+
+PAIRS = [("b", "c"), ("a", "b"), ("scroll", "c"), ("scroll", "b")]
 
 
 def cell(overall):
@@ -25,6 +29,10 @@ def paired(entry):
 
 
 def main(args):
+    shown = None
+    if len(args) >= 2 and args[0] == "--conditions":
+        shown = args[1].split(",")
+        args = args[2:]
     if not args or any("=" not in a for a in args):
         sys.exit(__doc__)
     conditions = []
@@ -35,10 +43,13 @@ def main(args):
             report = json.load(f)
         reports.append((label, report))
         for c in report["by_condition"]:
-            if c not in conditions:
+            if c not in conditions and (shown is None or c in shown):
                 conditions.append(c)
-    head = ["setting", "samples / probes (A)"] + [f"EM {c.upper()}" for c in conditions]
-    head += ["B − C (paired)", "A − B (paired)"]
+    if shown is not None:
+        conditions = [c for c in shown if c in conditions]
+    pairs = [(x, y) for x, y in PAIRS if x in conditions and y in conditions]
+    head = ["setting", "samples / probes"] + [f"EM {c.upper() if len(c) == 1 else c}" for c in conditions]
+    head += [f"{x.upper() if len(x) == 1 else x} − {y.upper()} (paired)" for x, y in pairs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for label, report in reports:
@@ -47,7 +58,7 @@ def main(args):
         size = f"{first['n_samples']} / {first['overall']['n']}"
         row = [label, size] + [cell(by[c]["overall"] if c in by else None) for c in conditions]
         headline = report.get("headline", {})
-        row += [paired(headline.get("em_b_minus_c")), paired(headline.get("em_a_minus_b"))]
+        row += [paired(headline.get(f"em_{x}_minus_{y}")) for x, y in pairs]
         print("| " + " | ".join(row) + " |")
 
 
