@@ -121,6 +121,10 @@ struct EngineOptions {
   bool resume = false;
   std::filesystem::path out_dir;
   ProtocolOptions protocol;
+  // What a resumed condition must share with the run that wrote its records (the caller's
+  // description: model, TTT, benchmark, protocol, ...). Written to identity_<x>.json when the
+  // condition starts; --resume refuses a folder whose file differs. Null: not checked.
+  nlohmann::ordered_json identity;
 };
 
 struct ConditionStats {

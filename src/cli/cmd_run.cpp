@@ -161,8 +161,25 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     std::optional<TttSetup> ttt =
         o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
 
+    // What a resumed condition must share with the run that wrote its records.
+    nlohmann::ordered_json identity;
+    identity["model_sha256"] = model_hashes(o->model);
+    identity["ttt"] = ttt ? nlohmann::ordered_json{{"config", ttt->config.to_json()},
+                                                   {"sha256", o->ttt_flags.checkpoint.empty()
+                                                                  ? nlohmann::ordered_json("model")
+                                                                  : path_hashes(o->ttt_flags.checkpoint)}}
+                          : nlohmann::ordered_json();
+    identity["benchmark_sha256"] = experiment::sha256_file(o->benchmark);
+    identity["tokenizer"] =
+        std::filesystem::weakly_canonical(o->tokenizer.empty() ? o->model : o->tokenizer).string();
+    identity["protocol_options"] = protocol.to_json();
+    identity["dtype"] = c10::toString(dtype);
+    identity["attention_windows"] = qwen3.attention_windows();
+    if (o->condition == "a_prime") identity["noise_scales"] = o->noise_scales;
+    if (o->condition == "b_scaled") identity["alphas"] = o->alphas;
+
     std::filesystem::create_directories(o->out);
-    experiment::EngineOptions engine_options{o->batch_size, o->resume, o->out, protocol};
+    experiment::EngineOptions engine_options{o->batch_size, o->resume, o->out, protocol, identity};
     experiment::Engine engine(qwen3, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
     nlohmann::ordered_json timings = nlohmann::ordered_json::array();
@@ -187,15 +204,12 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["device"] = global.device;
     run["dtype"] = c10::toString(dtype);
     run["seed"] = global.seed;
-    run["model"] = {{"path", o->model}, {"sha256", model_hashes(o->model)}};
+    run["model"] = {{"path", o->model}, {"sha256", identity["model_sha256"]}};
     run["ttt"] = ttt ? nlohmann::ordered_json{{"source", ttt->source},
-                                              {"config", ttt->config.to_json()},
-                                              {"sha256", o->ttt_flags.checkpoint.empty()
-                                                             ? nlohmann::ordered_json("model")
-                                                             : path_hashes(o->ttt_flags.checkpoint)}}
+                                              {"config", identity["ttt"]["config"]},
+                                              {"sha256", identity["ttt"]["sha256"]}}
                      : nlohmann::ordered_json();
-    run["benchmark"] = {{"path", o->benchmark},
-                        {"sha256", experiment::sha256_file(o->benchmark)}};
+    run["benchmark"] = {{"path", o->benchmark}, {"sha256", identity["benchmark_sha256"]}};
     run["tokenizer"] = o->tokenizer.empty() ? o->model : o->tokenizer;
     run["conditions"] = timings;
     run["seconds"] =

@@ -190,6 +190,38 @@ Record Engine::finish(const Row& row, const std::string& stop_reason) const {
   return record;
 }
 
+namespace {
+
+// Records continued by --resume must come from the same experiment: a folder whose records were
+// written with another model, TTT checkpoint, benchmark, protocol, dtype or window is refused,
+// naming what differs. The file is (re)written whenever there are no records to continue.
+void check_identity(const std::filesystem::path& file, const std::filesystem::path& records,
+                    const nlohmann::ordered_json& identity) {
+  if (identity.is_null()) return;
+  if (std::filesystem::exists(records)) {
+    if (!std::filesystem::exists(file)) {
+      log::warn(records.string(), ": continued without ", file.filename().string(),
+                " (written by an older tttmem), so not checked against this run's model, "
+                "benchmark and protocol");
+      return;
+    }
+    const nlohmann::ordered_json recorded = nlohmann::ordered_json::parse(io::read_file(file));
+    std::string differ;
+    for (const auto& [key, value] : identity.items())
+      if (!recorded.contains(key) || recorded.at(key) != value) differ += (differ.empty() ? "" : ", ") + key;
+    for (const auto& [key, value] : recorded.items())
+      if (!identity.contains(key)) differ += (differ.empty() ? "" : ", ") + key;
+    if (!differ.empty())
+      fail("--resume: " + records.string() + " was written by a run with another " + differ +
+           " (" + file.string() + "); continuing it would mix two experiments: rerun with that "
+           "run's arguments, or choose another --out");
+    return;
+  }
+  io::atomic_write_file(file, identity.dump(2) + "\n");
+}
+
+}  // namespace
+
 ConditionStats Engine::run(const Condition& condition,
                            const std::vector<const bench::Sample*>& samples) {
   const c10::InferenceMode inference;
@@ -200,6 +232,8 @@ ConditionStats Engine::run(const Condition& condition,
   const std::filesystem::path jsonl = options_.out_dir / ("condition_" + condition.name + ".jsonl");
   if (!options_.resume && std::filesystem::exists(jsonl))
     fail(jsonl.string() + " exists: continue it with --resume, or choose another --out");
+  check_identity(options_.out_dir / ("identity_" + condition.name + ".json"), jsonl,
+                 options_.identity);
 
   // Which probes are left (benchmark order), after what a killed run already wrote.
   std::map<std::pair<std::string, std::string>, bool> wanted;

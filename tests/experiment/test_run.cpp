@@ -301,6 +301,16 @@ TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {
   }
   auto again = run("resumed", args);
   EXPECT_EQ(again.exit_code, 1) << "an existing result without --resume must not be overwritten";
+  // Records of another experiment are not continued: here another protocol, then an attention
+  // window; the message names what differs, and nothing is written.
+  for (const auto& [changed, named] :
+       {std::pair<std::string, std::string>{" --protocol fixed", "protocol_options"},
+        {" --attention-window 64", "attention_windows"}}) {
+    again = run("resumed", args + " --resume" + changed);
+    EXPECT_EQ(again.exit_code, 1) << changed << ": " << again.output;
+    EXPECT_NE(again.output.find("another " + named), std::string::npos) << again.output;
+    EXPECT_EQ(read_records(path("resumed") / "condition_a.jsonl").size(), 7u) << changed;
+  }
   again = run("resumed", args + " --resume");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   expect_same("whole", "resumed", {"a", "b", "c", "d"});
