@@ -2,16 +2,17 @@
 # Issue 13 on the tiny model: can fast weights be trained to remember, and what does it cost in A?
 # Every trained setting starts from the LM-trained demo model and trains 150 optimizer steps on
 # seed-1001 conversations (the demo model's training seed); every evaluation runs A, B, C and D
-# under --protocol fixed on the held-out seed-7 benchmark. Three parts, one table each:
+# under --protocol fixed on the held-out seed-7 benchmark. Four parts, one table each:
 #
 #   objectives  each objective (lm, memory, mixed) on each trainable set (ttt, all)
 #   ablations   the memory objective (trainable ttt) trained and evaluated at each setting: the
 #               seed's ingestion (partial chunk dropped, probe-time updates), chunk 16/64/128,
 #               eta 0.5/2, bf16, and the TTT layer placements (every sixth, last 25%, all)
+#   placements  the layer placements again, every weight trained on LM + memory (mixed, all)
 #   scroll      the scroll-out condition at windows 96/128/256 for the LM- and memory-trained TTT,
 #               and with eta 0 (no fast-weight memory: what the window lets through)
 #
-#   scripts/tiny_memory_training.sh [--part objectives|ablations|scroll|all] [--samples N]
+#   scripts/tiny_memory_training.sh [--part objectives|ablations|placements|scroll|all] [--samples N]
 #                                   [--steps N] [--out DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,11 +26,11 @@ while (($#)); do
     --samples) samples="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    *) echo "usage: $0 [--part objectives|ablations|scroll|all] [--samples N] [--steps N] [--out DIR]" >&2
+    *) echo "usage: $0 [--part objectives|ablations|placements|scroll|all] [--samples N] [--steps N] [--out DIR]" >&2
        exit 2 ;;
   esac
 done
-case "$part" in objectives|ablations|scroll|all) ;; *) echo "$0: unknown --part '$part'" >&2; exit 2 ;; esac
+case "$part" in objectives|ablations|placements|scroll|all) ;; *) echo "$0: unknown --part '$part'" >&2; exit 2 ;; esac
 tttmem="${TTTMEM_BUILD_DIR:-$root/build}/tttmem"
 model="$root/models/tiny-demo"
 heldout="$out/heldout_benchmark.json"
@@ -135,6 +136,19 @@ if [[ $part == ablations || $part == all ]]; then
   ablation layers_last_quarter --ttt-layers 3 --ttt-init dense
   ablation layers_all --ttt-layers 0,1,2,3 --ttt-init dense
   summary ablations.md "${names[@]}"
+fi
+
+if [[ $part == placements || $part == all ]]; then
+  # The placements again with every weight trained on LM + memory (`mixed`, as mixed_all), so
+  # that the base can adapt to the TTT layers it gained or lost; {0,2} is the control.
+  names=()
+  for layers in 0,2 0 3 0,1,2,3; do
+    name="placement_${layers//,/_}_mixed_all"
+    train "$name" mixed all --ttt-layers "$layers" --ttt-init dense
+    evaluate "$name" --model "$out/$name/train/model"
+    names+=("layers_${layers//,/_}=$name")
+  done
+  summary placements.md "${names[@]}"
 fi
 
 if [[ $part == scroll || $part == all ]]; then
