@@ -13,6 +13,7 @@ Writes benchmark/results/train_memory_cpu.json.
 """
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def main():
     benchmark = json.loads((work / "all_levels.json").read_text())
     benchmark["samples"] = [s for s in benchmark["samples"] if s["level"] == 3]
     benchmark["n_total"] = len(benchmark["samples"])
-    (bench).write_text(json.dumps(benchmark, ensure_ascii=False))
+    bench.write_text(json.dumps(benchmark, ensure_ascii=False))
 
     # Both TTT training forms: `auto` takes the parallel one at this shape (L (F + D) > D F for
     # L > 768) but the low-rank one at Qwen3-8B's (up to L = 3072), so both are measured.
@@ -72,7 +73,7 @@ def main():
                 for mode, extra in (("plain", []), ("checkpointed", ["--grad-checkpointing"]))]
     for name, extra in variants:
         out = work / name
-        subprocess.run(["rm", "-rf", str(out)], check=True)
+        shutil.rmtree(out, ignore_errors=True)
         command = [tttmem, "--seed", "42", "--dtype", "fp32", "train-minimal", "--model", str(model),
                    "--tokenizer", tokenizer, "--ttt-layers", LAYERS, "--ttt-chunk", CHUNK, "--ttt-init", "dense",
                    "--objective", "memory", "--memory-data", str(bench), "--trainable", "ttt",

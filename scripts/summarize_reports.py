@@ -14,6 +14,11 @@ import sys
 PAIRS = [("b", "c"), ("a", "b"), ("scroll", "c"), ("scroll", "b")]
 
 
+def title(condition):
+    """A, B, C, D in capitals, as the project writes them; longer names as they are."""
+    return condition.upper() if len(condition) == 1 else condition
+
+
 def cell(overall):
     if overall is None:
         return "—"
@@ -48,8 +53,8 @@ def main(args):
     if shown is not None:
         conditions = [c for c in shown if c in conditions]
     pairs = [(x, y) for x, y in PAIRS if x in conditions and y in conditions]
-    head = ["setting", "samples / probes"] + [f"EM {c.upper() if len(c) == 1 else c}" for c in conditions]
-    head += [f"{x.upper() if len(x) == 1 else x} − {y.upper()} (paired)" for x, y in pairs]
+    head = ["setting", "samples / probes"] + [f"EM {title(c)}" for c in conditions]
+    head += [f"{title(x)} − {title(y)} (paired)" for x, y in pairs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for label, report in reports:

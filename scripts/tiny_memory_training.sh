@@ -68,14 +68,23 @@ trained() {  # NAME TRAINABLE
   if [[ $2 == ttt ]]; then echo "--model $model --ttt $out/$1/train/ttt.safetensors"
   else echo "--model $out/$1/train/model"; fi
 }
+# DTYPE=fp32 PROTOCOL=fixed answer NAME CONDITION [RUN FLAGS...]: one `run` into NAME/run.
+answer() {
+  local name="$1" condition="$2"
+  shift 2
+  "$tttmem" --seed 42 --dtype "${DTYPE:-fp32}" run --tokenizer "$model" --benchmark "$heldout" \
+    --condition "$condition" --protocol "${PROTOCOL:-fixed}" --batch-size 32 --out "$out/$name/run" "$@"
+}
+score() {  # NAME: evaluate NAME/run into NAME/eval
+  "$tttmem" evaluate --results "$out/$1/run" --benchmark "$heldout" --out "$out/$1/eval" >/dev/null
+}
 # DTYPE=fp32 PROTOCOL=fixed evaluate NAME [RUN FLAGS...]: A, B, C, D, then scored.
 evaluate() {
   local name="$1"
   shift
   rm -rf "${out:?}/$name/run" "${out:?}/$name/eval"
-  "$tttmem" --seed 42 --dtype "${DTYPE:-fp32}" run --tokenizer "$model" --benchmark "$heldout" \
-    --condition all --protocol "${PROTOCOL:-fixed}" --batch-size 32 --out "$out/$name/run" "$@"
-  "$tttmem" evaluate --results "$out/$name/run" --benchmark "$heldout" --out "$out/$name/eval" >/dev/null
+  answer "$name" all "$@"
+  score "$name"
 }
 summary() {  # FILE [--conditions LIST] LABEL=NAME...
   local file="$1" rows=() entry
@@ -161,12 +170,10 @@ if [[ $part == scroll || $part == all ]]; then
       rm -rf "${out:?}/$name"
       mkdir -p "$out/$name/run"
       cp "$out/$start/run/"condition_{a,b,c,d}.json "$out/$name/run/"
-      flags=(--model "$model")
-      [[ $start == memory_ttt ]] && flags+=(--ttt "$out/memory_ttt/train/ttt.safetensors")
-      "$tttmem" --seed 42 --dtype fp32 run --tokenizer "$model" "${flags[@]}" --benchmark "$heldout" \
-        --condition scroll --attention-window "$window" --protocol fixed --batch-size 32 \
-        --out "$out/$name/run"
-      "$tttmem" evaluate --results "$out/$name/run" --benchmark "$heldout" --out "$out/$name/eval" >/dev/null
+      if [[ $start == memory_ttt ]]; then flags=(--model "$model" --ttt "$out/memory_ttt/train/ttt.safetensors")
+      else flags=(--model "$model"); fi
+      answer "$name" scroll "${flags[@]}" --attention-window "$window"
+      score "$name"
       names+=("${start}_window_$window=$name")
     done
   done
@@ -176,10 +183,9 @@ if [[ $part == scroll || $part == all ]]; then
     name="scroll_${window}_no_fast_weights"
     rm -rf "${out:?}/$name"
     for condition in c scroll; do
-      "$tttmem" --seed 42 --dtype fp32 run --model "$model" --benchmark "$heldout" --condition "$condition" \
-        --attention-window "$window" --ttt-lr 0 --protocol fixed --batch-size 32 --out "$out/$name/run"
+      answer "$name" "$condition" --model "$model" --attention-window "$window" --ttt-lr 0
     done
-    "$tttmem" evaluate --results "$out/$name/run" --benchmark "$heldout" --out "$out/$name/eval" >/dev/null
+    score "$name"
     names+=("no_fast_weights_window_$window=$name")
   done
   summary scroll.md --conditions b,c,scroll "${names[@]}"
