@@ -22,5 +22,6 @@ done > "$work/corpus.jsonl"
 "$bin" --dtype fp32 train-minimal --model "$work/model" --tokenizer "$tok" \
   --data "$work/corpus.jsonl" --out "$work/train" "${ttt[@]}" --ttt-init dense \
   --steps 4 --batch-size 2 --grad-accum 1 --seq-len 48 --lr 1e-2
+# No --ttt-* flag: the checkpoint records the TTT settings it was trained with.
 "$bin" --dtype fp32 sanity --model "$work/model" --tokenizer "$tok" \
-  --ttt "$work/train/ttt.safetensors" "${ttt[@]}" --json "$work/sanity.json"
+  --ttt "$work/train/ttt.safetensors" --json "$work/sanity.json"

@@ -22,7 +22,8 @@ while (($#)); do
 done
 if ((setup)); then
   "$root/scripts/setup.sh"
-  "$root/scripts/build.sh"
+  # Only the binary: the test suites and benchmarks are scripts/test.sh's to build.
+  TTTMEM_TARGETS=tttmem "$root/scripts/build.sh"
 fi
 tttmem="${TTTMEM_BUILD_DIR:-$root/build}/tttmem"
 model="$root/models/tiny-demo"
@@ -41,7 +42,7 @@ for protocol in seed fixed; do
   step "3. run: conditions A, B, C, D under --protocol $protocol"
   rm -rf "$out/$protocol"
   "$tttmem" run --model "$model" --benchmark "$out/benchmark.json" --condition all \
-    --protocol "$protocol" --batch-size 32 --out "$out/$protocol/run"
+    --protocol "$protocol" --out "$out/$protocol/run"
   step "4. evaluate ($protocol protocol)"
   "$tttmem" evaluate --results "$out/$protocol/run" --benchmark "$out/benchmark.json" \
     --out "$out/$protocol/eval"

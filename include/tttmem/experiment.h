@@ -103,6 +103,9 @@ struct Record {
   std::string probe_id, question, gold, predicted;
   std::vector<std::int64_t> output_ids;
   std::int64_t prompt_tokens = 0, generated_tokens = 0;
+  // Tokens streamed into the memory before the probe (0: none), and the ingested text's length
+  // when ingest_limit cut it (0: not cut).
+  std::int64_t ingested_tokens = 0, ingest_truncated_from = 0;
   std::string stop_reason;  // stop_token | max_new_tokens | newline
   double seconds = 0;
   nlohmann::ordered_json to_json() const;
@@ -157,8 +160,11 @@ class Engine {
   std::vector<std::int64_t> encode(const std::string& text) const;
   // The ids a condition ingests for a sample: its ingest_text, truncated (SPEC.md S2.6), then
   // the filler when the condition scrolls it out of the window.
-  std::vector<std::int64_t> ingest_ids(const Condition& condition,
-                                       const bench::Sample& sample) const;
+  struct Stream {
+    std::vector<std::int64_t> ids;
+    std::int64_t truncated_from = 0;  // the text's length in tokens when ingest_limit cut it
+  };
+  Stream ingest_ids(const Condition& condition, const bench::Sample& sample) const;
   Memory ingest(const Condition& condition, const std::vector<std::int64_t>& ids,
                 const ttt::TTTConfig* config);
   Record finish(const Row& row, const std::string& stop_reason) const;
@@ -172,6 +178,26 @@ class Engine {
   std::vector<std::int64_t> stop_ids_;
   std::set<std::int64_t> special_ids_;
 };
+
+// `run`'s default --batch-size (SPEC.md "run", batch size): the largest power of two up to
+// kMaxDefaultBatchSize whose rows (row_bytes each) fit 80% of the memory free on the device
+// after the weights (the GPU's, or the host's MemAvailable on the CPU). `reason` says how it
+// was chosen (run.json).
+struct BatchChoice {
+  std::int64_t size = 1;
+  std::string reason;
+};
+constexpr std::int64_t kMaxDefaultBatchSize = 64;
+BatchChoice default_batch_size(const ModelConfig& model, const ttt::TTTConfig* ttt,
+                               const at::Device& device, at::ScalarType dtype,
+                               std::int64_t max_new_tokens);
+// The rule itself: the largest power of two <= kMaxDefaultBatchSize with size x row <= 80% of
+// free_bytes (at least 1).
+std::int64_t fitting_batch_size(std::int64_t row_bytes, std::int64_t free_bytes);
+// Worst-case memory of one batch row: its KV slots at the longest stream the engine admits, its
+// dense fast weights on every TTT layer, and one prefill's activations.
+std::int64_t row_bytes(const ModelConfig& model, const ttt::TTTConfig* ttt, at::ScalarType dtype,
+                       std::int64_t max_new_tokens);
 
 // sha256 of a file as 64 lowercase hex digits (run.json's provenance).
 std::string sha256_file(const std::filesystem::path& file);

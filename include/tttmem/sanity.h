@@ -35,6 +35,12 @@ struct SanityReport {
   nlohmann::ordered_json to_json() const;
 };
 
+// `value` for a line compared with `threshold`: 6 significant digits, or as many more as it takes
+// for the printed number to lie on the same side of the threshold as the value (0.00999999 is not
+// shown as "0.01" beside ">= 0.01"), so a FAIL never prints a number that passes, nor a PASS one
+// that fails.
+std::string format_value(double value, double threshold);
+
 // The seed's helper text D(n) (SPEC.md S5): its sentence and one space, repeated until the
 // accumulated text has at least n tokens.
 std::string sanity_text(const tokenizer::Tokenizer& tokenizer, std::int64_t n);

@@ -324,7 +324,10 @@ struct LoopOptions {
   std::int64_t save_every = 100;   // 0: only at the end
   bool resume = false;             // continue from OUT/state.safetensors
   std::int64_t pad_id = tokenizer::kQwenEndOfText;  // train::end_of_text of the tokenizer
-  std::map<std::string, std::string> metadata;  // recorded in every checkpoint (command, model)
+  // Recorded in every train state: what defines the run (model, data, hyperparameters). A
+  // --resume whose metadata differs from the state's in any of these keys is refused.
+  std::map<std::string, std::string> metadata;
+  std::string ttt_preset, ttt_init;  // ttt.safetensors' recipe besides the config (ttt::Recipe)
   // The base model's config.json; with --trainable ttt+down or all every checkpoint also writes
   // OUT/model/ (this config with the TTT fields of the run + every weight), a model folder.
   nlohmann::json model_config;

@@ -80,9 +80,24 @@ struct LayerParams {
 
 enum class Init { dense, diagonal };  // dense: N(0, 0.02^2) (inference code); diagonal: training code's
 Init parse_init(const std::string& name);
+std::string to_string(Init init);
+
+// How a TTT checkpoint's parameters were made, kept in its safetensors metadata so that `--ttt
+// CKPT` needs no flags and a flag that contradicts it is caught (SPEC.md "TTT resolution").
+struct Recipe {
+  TTTConfig config;
+  std::string preset;  // paper | seed; empty: none
+  std::string init;    // how tensors absent from the starting checkpoint were made; empty: none
+  std::map<std::string, std::string> to_metadata() const;
+  // std::nullopt when the checkpoint records no recipe (written before recipes, or converted
+  // from elsewhere). Throws naming the file and field when a recorded one is malformed.
+  static std::optional<Recipe> from_metadata(const io::Checkpoint& checkpoint);
+};
 
 std::string proj_name(std::int64_t layer);  // model.layers.{i}.mlp.ttt_proj.weight
 std::string conv_name(std::int64_t layer);  // model.layers.{i}.mlp.ttt_conv.weight
+// The layers `checkpoint` holds a ttt_proj or ttt_conv tensor for, sorted.
+std::vector<std::int64_t> checkpoint_layers(const io::Checkpoint& checkpoint);
 
 class TTTParams {
  public:
@@ -93,12 +108,13 @@ class TTTParams {
   static TTTParams init(const TTTConfig& config, const ModelConfig& model, Init init,
                         std::uint64_t seed, const at::Device& device, at::ScalarType dtype);
   // From the model checkpoint or a separate TTT checkpoint. Shapes are checked against the
-  // model. A missing tensor is an error, unless `missing` says how to initialise it.
+  // model and values must be finite. A missing tensor is an error, unless `missing` says how to
+  // initialise it.
   static TTTParams load(const io::Checkpoint& checkpoint, const TTTConfig& config,
                         const ModelConfig& model, const at::Device& device, at::ScalarType dtype,
                         std::optional<Init> missing = std::nullopt, std::uint64_t seed = 0);
-  // HF key names, so the file loads back as a TTT checkpoint.
-  void save(const std::filesystem::path& file) const;
+  // HF key names, so the file loads back as a TTT checkpoint; `recipe` goes into its metadata.
+  void save(const std::filesystem::path& file, const Recipe& recipe) const;
 
   void zero();                // the seed's conditions A and C
   void scale(double alpha);   // multiplies every tensor (conv and proj)
@@ -186,14 +202,19 @@ class TTTState {
   // Cheap (tensors are shared, never written in place); snapshot/restore is copy-assignment.
   TTTState clone() const { return *this; }
 
-  // safetensors via io::save_tensors; the metadata records the precision mode and counters.
+  // safetensors via io::save_tensors; the metadata records the update counters (the precision
+  // mode is implied by the tensors: `full` upstream, `delta`/`left`/`right` fp32).
   void save(const std::filesystem::path& file) const;
-  // Throws naming the file and field when the metadata is malformed or a tensor is not finite.
+  // Throws naming the file and field when the metadata is malformed, a tensor is not finite or
+  // not of its form's dtype (fp32 for the fp32 delta; one float dtype for W and the tails).
   static TTTState load(const std::filesystem::path& file, const at::Device& device);
   // Throws naming `source`, the layer and the tensor unless every layer is one of `config`'s TTT
-  // layers and every tensor has the shape this model gives it (a state from a differently
-  // shaped model or config would otherwise fail deep inside the forward).
-  void check(const TTTConfig& config, const ModelConfig& model, const std::string& source) const;
+  // layers, every tensor has the shape this model gives it, the fast weight is of `config`'s
+  // precision mode, and W and the tails are in `dtype`, the model's (a state from a differently
+  // shaped model, config or run would otherwise fail deep inside the forward, or silently lose
+  // its fast weight).
+  void check(const TTTConfig& config, const ModelConfig& model, at::ScalarType dtype,
+             const std::string& source) const;
 };
 
 // A batch's memories, one per row. Copies share tensors (copy-on-write: nothing is written in

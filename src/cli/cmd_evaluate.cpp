@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "tttmem/eval.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
@@ -59,7 +60,7 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
                   "Benchmark JSON the results were run on (default: the one run.json names)");
   sub->add_option("--bootstrap", o->resamples,
                   "Bootstrap resamples for the 95% intervals (0: no intervals)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, 10'000'000))
       ->capture_default_str();
 
   return [o, &global]() -> int {

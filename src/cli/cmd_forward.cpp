@@ -131,7 +131,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     if (ttt) {
       if (!options->ttt_state_in.empty()) {
         ttt_state = ttt::TTTState::load(options->ttt_state_in, device);
-        ttt_state.check(ttt->config, config, options->ttt_state_in);
+        ttt_state.check(ttt->config, config, dtype, options->ttt_state_in);
       }
       graft = std::make_unique<ttt::Graft>(ttt->config, ttt->params, ttt_state);
       forward.mlp_override = graft.get();

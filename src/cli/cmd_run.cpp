@@ -61,7 +61,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   struct Options {
     std::string model, benchmark, condition, out, tokenizer, protocol = "seed", samples;
     std::int64_t limit = 0;
-    std::int64_t batch_size = 1, max_new_tokens = 32, attention_window = 0;
+    std::string batch_size = "auto";
+    std::int64_t max_new_tokens = 32, attention_window = 0;
     bool resume = false;
     bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
          trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false;
@@ -95,10 +96,18 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   auto* limit = sub->add_option("--limit", o->limit,
                                  "Only the first N samples of each level (file order)")
-                     ->check(CLI::NonNegativeNumber);
-  sub->add_option("--samples", o->samples, "Only these sample ids, comma-separated");
-  sub->add_option("--batch-size", o->batch_size, "Probes decoded together")
-      ->check(CLI::PositiveNumber)
+                     ->check(whole_number(1, INT64_MAX));
+  auto* samples = sub->add_option("--samples", o->samples, "Only these sample ids, comma-separated");
+  sub->add_option("--batch-size", o->batch_size,
+                  "Probes decoded together: a number, or auto (the largest power of two up to 64 "
+                  "whose rows fit the free memory of the device; run.json records it)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            std::string copy = text;
+            if (text == "auto" || whole_number(1, 1 << 16)(copy).empty()) return {};
+            return "expected auto or a whole number from 1 to 65536, got '" + text + "'";
+          },
+          "auto|N"))
       ->capture_default_str();
   sub->add_flag("--resume", o->resume, "Continue a killed run in --out without redoing a probe");
   sub->add_flag("--flush-partial-chunk", o->flush_partial_chunk,
@@ -112,7 +121,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--chat-template", o->chat_template, "Qwen3 chat template, thinking off");
   sub->add_flag("--stop-at-newline", o->stop_at_newline, "Stop at the first generated newline");
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Greedy tokens per probe")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number(1, 1 << 20))
       ->capture_default_str();
   sub->add_option("--noise-scales", o->noise_scales, "a_prime: relative noise scales")
       ->delimiter(',')
@@ -122,7 +131,14 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   add_attention_window(*sub, o->attention_window);
   // scroll forgets by the window: without one the conversation would never leave the context.
-  sub->final_callback([o] {
+  sub->final_callback([o, samples] {
+    // An empty list would silently mean every sample.
+    if (samples->count() > 0) {
+      std::string ids = "," + o->samples + ",";
+      if (o->samples.find_first_not_of(", ") == std::string::npos || ids.find(",,") != std::string::npos)
+        throw CLI::ValidationError("--samples", "expected comma-separated sample ids, got '" +
+                                                    o->samples + "'");
+    }
     if (o->condition == "scroll" && o->attention_window == 0)
       throw CLI::ValidationError("--condition scroll",
                                  "needs --attention-window N: the conversation scrolls out of a "
@@ -165,6 +181,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     nlohmann::ordered_json identity;
     identity["model_sha256"] = model_hashes(o->model);
     identity["ttt"] = ttt ? nlohmann::ordered_json{{"config", ttt->config.to_json()},
+                                                   {"config_sources", ttt->sources},
+                                                   {"preset", ttt->preset},
+                                                   {"init", ttt->init},
                                                    {"sha256", o->ttt_flags.checkpoint.empty()
                                                                   ? nlohmann::ordered_json("model")
                                                                   : path_hashes(o->ttt_flags.checkpoint)}}
@@ -178,8 +197,15 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     if (o->condition == "a_prime") identity["noise_scales"] = o->noise_scales;
     if (o->condition == "b_scaled") identity["alphas"] = o->alphas;
 
+    const experiment::BatchChoice batch =
+        o->batch_size == "auto"
+            ? experiment::default_batch_size(config, ttt ? &ttt->config : nullptr, device, dtype,
+                                             o->max_new_tokens)
+            : experiment::BatchChoice{std::stoll(o->batch_size), "--batch-size"};
+    log::info("run: batch size ", batch.size, " (", batch.reason, ")");
+
     std::filesystem::create_directories(o->out);
-    experiment::EngineOptions engine_options{o->batch_size, o->resume, o->out, protocol, identity};
+    experiment::EngineOptions engine_options{batch.size, o->resume, o->out, protocol, identity};
     experiment::Engine engine(qwen3, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
     nlohmann::ordered_json timings = nlohmann::ordered_json::array();
@@ -195,7 +221,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["condition"] = o->condition;
     run["protocol"] = o->protocol;
     run["protocol_options"] = protocol.to_json();
-    run["batch_size"] = o->batch_size;
+    run["batch_size"] = batch.size;
+    run["batch_size_source"] = batch.reason;
     run["attention_windows"] = qwen3.attention_windows();  // per layer, 0 = full attention
     run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
     run["samples"] = sample_ids;
@@ -207,6 +234,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["model"] = {{"path", o->model}, {"sha256", identity["model_sha256"]}};
     run["ttt"] = ttt ? nlohmann::ordered_json{{"source", ttt->source},
                                               {"config", identity["ttt"]["config"]},
+                                              {"config_sources", ttt->sources},
+                                              {"preset", ttt->preset},
+                                              {"init", ttt->init},
                                               {"sha256", identity["ttt"]["sha256"]}}
                      : nlohmann::ordered_json();
     run["benchmark"] = {{"path", o->benchmark}, {"sha256", identity["benchmark_sha256"]}};

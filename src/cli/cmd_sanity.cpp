@@ -89,7 +89,9 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
     if (!o->json.empty()) {
       nlohmann::ordered_json out;
       out["model"] = o->model;
-      out["ttt"] = {{"source", ttt->source}, {"config", ttt->config.to_json()}};
+      out["ttt"] = {{"source", ttt->source},
+                    {"config", ttt->config.to_json()},
+                    {"config_sources", ttt->sources}};
       out["device"] = global.device;
       out["dtype"] = c10::toString(dtype);
       const nlohmann::ordered_json checks = report.to_json();

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "ttt_flags.h"
 #include "tttmem/config.h"
 #include "tttmem/experiment.h"
@@ -15,22 +16,69 @@
 
 namespace tttmem::cli {
 
+namespace {
+
+struct Flags {
+  std::string model, data, out, tokenizer, eval_data, memory_data, memory_eval_data;
+  std::string objective = "lm", memory_protocol = "seed";
+  double memory_weight = 1.0;
+  std::string schedule = "constant", trainable = "ttt", precision = "fp32-master";
+  std::string packing = "truncate", loss_on = "all", ttt_form = "auto", attention = "sdpa";
+  std::int64_t steps = 100, warmup = 0, batch_size = 1, grad_accum = 4, seq_len = 512;
+  std::int64_t eval_every = 0, save_every = 100;
+  double lr = 1e-5, clip = 1.0, weight_decay = 0.01;
+  std::vector<double> betas{0.9, 0.95};
+  bool grad_checkpointing = false, resume = false;
+  TttFlags ttt_flags;
+};
+// What a --resume must share with the run that wrote the state (train::LoopOptions::metadata):
+// everything that changes what a step computes. Data files by content; steps only where the
+// schedule depends on them.
+std::map<std::string, std::string> run_identity(const Flags& f, const GlobalOptions& global,
+                                                at::ScalarType dtype,
+                                                const std::optional<TttSetup>& ttt) {
+  auto number = [](double value) { return nlohmann::json(value).dump(); };
+  auto file_hash = [](const std::string& file) {
+    return file.empty() ? std::string() : experiment::sha256_file(file);
+  };
+  std::map<std::string, std::string> id{
+      {"model", std::filesystem::weakly_canonical(f.model).string()},
+      {"tokenizer", std::filesystem::weakly_canonical(f.tokenizer.empty() ? f.model : f.tokenizer)
+                        .string()},
+      {"objective", f.objective},
+      {"data_sha256", file_hash(f.data)},
+      {"eval_data_sha256", file_hash(f.eval_data)},
+      {"seq_len", std::to_string(f.seq_len)},
+      {"packing", f.packing},
+      {"loss_on", f.loss_on},
+      {"batch_size", std::to_string(f.batch_size)},
+      {"grad_accum", std::to_string(f.grad_accum)},
+      {"lr", number(f.lr)},
+      {"schedule", f.schedule},
+      {"warmup", std::to_string(f.warmup)},
+      {"clip", number(f.clip)},
+      {"weight_decay", number(f.weight_decay)},
+      {"betas", number(f.betas[0]) + "," + number(f.betas[1])},
+      {"ttt_form", f.ttt_form},
+      {"attention", f.attention},
+      {"dtype", c10::toString(dtype)},
+      {"seed", std::to_string(global.seed)},
+      {"ttt_config", ttt ? ttt->config.to_json().dump() : "none"}};
+  if (f.schedule == "cosine") id["steps"] = std::to_string(f.steps);
+  if (f.objective != "lm") {
+    id["memory_data_sha256"] = file_hash(f.memory_data);
+    id["memory_eval_data_sha256"] = file_hash(f.memory_eval_data);
+    id["memory_protocol"] = f.memory_protocol;
+  }
+  if (f.objective == "mixed") id["memory_weight"] = number(f.memory_weight);
+  return id;
+}
+
+}  // namespace
+
 Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   auto* sub = app.add_subcommand(
       "train-minimal", "Train the TTT parameters (ttt_proj, ttt_conv) on a frozen base model");
-  struct Flags {
-    std::string model, data, out, tokenizer, eval_data, memory_data, memory_eval_data;
-    std::string objective = "lm", memory_protocol = "seed";
-    double memory_weight = 1.0;
-    std::string schedule = "constant", trainable = "ttt", precision = "fp32-master";
-    std::string packing = "truncate", loss_on = "all", ttt_form = "auto", attention = "sdpa";
-    std::int64_t steps = 100, warmup = 0, batch_size = 1, grad_accum = 4, seq_len = 512;
-    std::int64_t eval_every = 0, save_every = 100;
-    double lr = 1e-5, clip = 1.0, weight_decay = 0.01;
-    std::vector<double> betas{0.9, 0.95};
-    bool grad_checkpointing = false, resume = false;
-    TttFlags ttt_flags;
-  };
   auto f = std::make_shared<Flags>();
   sub->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
   sub->add_option("--data", f->data,
@@ -42,18 +90,18 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   f->ttt_flags.add_to(*sub);
   sub->add_option("--tokenizer", f->tokenizer, "Tokenizer file or folder (default: --model)");
   sub->add_option("--steps", f->steps, "Optimizer steps (each of --grad-accum micro-batches; the "
-                  "seed counted micro-batches)")->capture_default_str()->check(CLI::PositiveNumber);
+                  "seed counted micro-batches)")->capture_default_str()->check(whole_number(1, INT64_MAX));
   sub->add_option("--lr", f->lr, "AdamW learning rate")->capture_default_str();
   sub->add_option("--schedule", f->schedule, "constant or cosine (to 0 at --steps)")
       ->capture_default_str()->check(CLI::IsMember({"constant", "cosine"}));
   sub->add_option("--warmup", f->warmup, "Optimizer steps of linear warmup")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, INT64_MAX));
   sub->add_option("--batch-size", f->batch_size, "Rows per micro-batch")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, 1 << 20));
   sub->add_option("--grad-accum", f->grad_accum, "Micro-batches per optimizer step")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole_number(1, 1 << 20));
   sub->add_option("--seq-len", f->seq_len, "Tokens per row")->capture_default_str()
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 24));
+      ->check(whole_number(2, 1 << 24));
   sub->add_option("--packing", f->packing,
                   "truncate (one row per document, right-padded; the seed) or pack")
       ->capture_default_str()->check(CLI::IsMember({"pack", "truncate"}));
@@ -77,9 +125,9 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::IsMember({"sdpa", "math"}));
   sub->add_option("--eval-data", f->eval_data, "Evaluation JSONL (same format)");
   sub->add_option("--eval-every", f->eval_every, "Evaluate every N optimizer steps (0: never)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole_number(0, INT64_MAX));
   sub->add_option("--save-every", f->save_every, "Checkpoint every N optimizer steps (0: at the end)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole_number(0, INT64_MAX));
   sub->add_flag("--resume", f->resume, "Continue from OUT/state.safetensors (bit-identical)");
   sub->add_option("--objective", f->objective,
                   "lm (next-token loss on --data), memory (answer each --memory-data probe from "
@@ -130,11 +178,13 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                                                    : model::Attention::sdpa);
     std::optional<ttt::TTTConfig> ttt_config;
     ttt::TTTParams ttt_params;
-    if (auto setup = f->ttt_flags.setup(config, f->model, checkpoint, device, dtype,
-                                        global.seed)) {
-      ttt_config = setup->config;
-      ttt_params = std::move(setup->params);
-      log::info("train: TTT ", ttt_config->to_json().dump(), ", parameters from ", setup->source);
+    std::optional<TttSetup> ttt_setup =
+        f->ttt_flags.setup(config, f->model, checkpoint, device, dtype, global.seed);
+    if (ttt_setup) {
+      ttt_config = ttt_setup->config;
+      ttt_params = std::move(ttt_setup->params);
+      log::info("train: TTT ", ttt_config->to_json().dump(), ", parameters from ",
+                ttt_setup->source);
     }
 
     const auto tok = tokenizer::Tokenizer::load(f->tokenizer.empty() ? f->model : f->tokenizer);
@@ -187,13 +237,11 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     loop.pad_id = train::end_of_text(*tok);
     loop.objective = objective;
     loop.memory_weight = f->memory_weight;
-    loop.metadata = {{"model", f->model}, {"data", f->data}, {"seq_len", std::to_string(f->seq_len)},
-                     {"objective", f->objective}};
-    if (objective != train::Objective::lm) {
-      loop.metadata["memory_data"] = f->memory_data;
-      loop.metadata["memory_protocol"] = f->memory_protocol;
+    loop.metadata = run_identity(*f, global, dtype, ttt_setup);
+    if (ttt_setup) {
+      loop.ttt_preset = ttt_setup->preset;
+      loop.ttt_init = ttt_setup->init;
     }
-    if (ttt_config) loop.metadata["ttt_config"] = ttt_config->to_json().dump();
     loop.model_config = nlohmann::json::parse(io::read_file(std::filesystem::path(f->model) / "config.json"));
     return train::run_training(trainer, data, loop);
   };

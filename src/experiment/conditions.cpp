@@ -1,6 +1,7 @@
 // experiment: conditions as data, sample selection, prompts (SPEC.md S2.6, S2.7, S3.1, S3.2).
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <stdexcept>
 
@@ -75,7 +76,8 @@ std::vector<Condition> make_conditions(const std::string& name, const ProtocolOp
   if (name == "a_prime") {
     if (noise_scales.empty()) fail("--noise-scales: a_prime needs at least one scale");
     for (double s : noise_scales) {
-      if (!(s >= 0)) fail("--noise-scales: " + std::to_string(s) + " is not a scale >= 0");
+      if (!(s >= 0) || !std::isfinite(s))
+        fail("--noise-scales: " + std::to_string(s) + " is not a finite scale >= 0");
       Condition c = base("a_prime");
       c.name = "a_prime_" + scale_suffix(s);
       c.noise_scale = s;
@@ -86,6 +88,7 @@ std::vector<Condition> make_conditions(const std::string& name, const ProtocolOp
   if (name == "b_scaled") {
     if (alphas.empty()) fail("--alphas: b_scaled needs at least one alpha");
     for (double a : alphas) {
+      if (!std::isfinite(a)) fail("--alphas: " + std::to_string(a) + " is not a finite factor");
       Condition c = base("b_scaled");
       c.name = "b_scaled_" + scale_suffix(a);
       c.alpha = a;

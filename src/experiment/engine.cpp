@@ -104,6 +104,7 @@ struct Engine::Row {
   std::int64_t prompt_tokens = 0;
   std::vector<std::int64_t> generated;
   Clock::time_point start;
+  std::int64_t ingested_tokens = 0, ingest_truncated_from = 0;
 };
 
 Engine::Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
@@ -129,18 +130,29 @@ std::vector<std::int64_t> Engine::encode(const std::string& text) const {
   return {ids.begin(), ids.end()};
 }
 
-std::vector<std::int64_t> Engine::ingest_ids(const Condition& condition,
-                                             const bench::Sample& sample) const {
+Engine::Stream Engine::ingest_ids(const Condition& condition, const bench::Sample& sample) const {
   const std::optional<std::string> text = ingest_text(condition, sample);
   if (!text) fail("condition " + condition.name + " ingests nothing");
-  std::vector<std::int64_t> ids = encode(*text);
-  if (ids.size() > ingest_limit(condition.ingest)) ids.resize(ingest_limit(condition.ingest));
+  Stream stream{encode(*text), 0};
+  std::vector<std::int64_t>& ids = stream.ids;
+  if (ids.size() > ingest_limit(condition.ingest)) {
+    stream.truncated_from = static_cast<std::int64_t>(ids.size());
+    ids.resize(ingest_limit(condition.ingest));
+    log::warn("run ", condition.name, ": sample ", sample.sample_id, "'s ingested text has ",
+              stream.truncated_from, " tokens; only the first ", ids.size(),
+              " are ingested (the seed's limit, SPEC.md S2.6)");
+  }
   if (condition.filler_until_out_of_window) {
     const std::vector<std::int64_t> filler =
         scroll_filler(sample, tokenizer_, scroll_window(model_, condition));
     ids.insert(ids.end(), filler.begin(), filler.end());
   }
-  return ids;
+  const std::int64_t context = model_.config().max_position_embeddings;
+  if (static_cast<std::int64_t>(ids.size()) > context)
+    fail("run " + condition.name + ": sample " + sample.sample_id + " streams " +
+         std::to_string(ids.size()) + " tokens into the memory, more than the model's "
+         "max_position_embeddings (" + std::to_string(context) + ")");
+  return stream;
 }
 
 Engine::Memory Engine::ingest(const Condition& condition, const std::vector<std::int64_t>& ids,
@@ -185,6 +197,8 @@ Record Engine::finish(const Row& row, const std::string& stop_reason) const {
   record.output_ids = row.generated;
   record.prompt_tokens = row.prompt_tokens;
   record.generated_tokens = static_cast<std::int64_t>(row.generated.size());
+  record.ingested_tokens = row.ingested_tokens;
+  record.ingest_truncated_from = row.ingest_truncated_from;
   record.stop_reason = stop_reason;
   record.seconds = std::chrono::duration<double>(Clock::now() - row.start).count();
   return record;
@@ -232,8 +246,6 @@ ConditionStats Engine::run(const Condition& condition,
   const std::filesystem::path jsonl = options_.out_dir / ("condition_" + condition.name + ".jsonl");
   if (!options_.resume && std::filesystem::exists(jsonl))
     fail(jsonl.string() + " exists: continue it with --resume, or choose another --out");
-  check_identity(options_.out_dir / ("identity_" + condition.name + ".json"), jsonl,
-                 options_.identity);
 
   // Which probes are left (benchmark order), after what a killed run already wrote.
   std::map<std::pair<std::string, std::string>, bool> wanted;
@@ -259,18 +271,34 @@ ConditionStats Engine::run(const Condition& condition,
   };
   std::vector<Pending> pending;
   std::map<const bench::Sample*, std::size_t> left_per_sample;
-  std::map<const bench::Sample*, std::vector<std::int64_t>> streams;  // ids each sample ingests
+  std::map<const bench::Sample*, Stream> streams;  // what each sample ingests
+  std::map<const bench::Sample*, std::pair<std::int64_t, std::int64_t>> ingested;  // for records
   std::size_t longest_prompt = 1, longest_stream = 0;
+  const std::int64_t context = model_.config().max_position_embeddings;
   for (const bench::Sample* sample : samples)
     for (const bench::Probe& probe : sample->probes) {
       if (wanted.at({sample->sample_id, probe.probe_id})) continue;
       pending.push_back({sample, &probe, encode(probe_prompt(condition, protocol, *sample, probe))});
-      longest_prompt = std::max(longest_prompt, pending.back().prompt.size());
+      const std::size_t prompt = pending.back().prompt.size();
+      longest_prompt = std::max(longest_prompt, prompt);
+      std::size_t before = 0;  // positions the prompt follows (a continued stream's)
       if (ingests && ++left_per_sample[sample] == 1) {
-        const std::vector<std::int64_t>& ids = streams[sample] = ingest_ids(condition, *sample);
-        if (condition.continue_stream) longest_stream = std::max(longest_stream, ids.size());
+        const Stream& stream = streams[sample] = ingest_ids(condition, *sample);
+        ingested[sample] = {static_cast<std::int64_t>(stream.ids.size()), stream.truncated_from};
+        if (condition.continue_stream) longest_stream = std::max(longest_stream, stream.ids.size());
       }
+      if (condition.continue_stream && ingested.count(sample))
+        before = static_cast<std::size_t>(ingested.at(sample).first);
+      // Checked before anything is allocated or written: a prompt past the context would
+      // otherwise allocate for it (gigabytes for a pasted book) and run off the RoPE range.
+      if (static_cast<std::int64_t>(before + prompt) > context)
+        fail("run " + condition.name + ": the prompt of probe " + sample->sample_id + "/" +
+             probe.probe_id + " has " + std::to_string(prompt) + " tokens" +
+             (before ? " after " + std::to_string(before) + " streamed ones" : std::string()) +
+             ", more than the model's max_position_embeddings (" + std::to_string(context) + ")");
     }
+  check_identity(options_.out_dir / ("identity_" + condition.name + ".json"), jsonl,
+                 options_.identity);
 
   // TTT parameters of this condition (SPEC.md S2.3, S3.2); the trained values come back from
   // the snapshot each time, so conditions never see each other's changes.
@@ -344,8 +372,8 @@ ConditionStats Engine::run(const Condition& condition,
         auto it = memories.find(p.sample);
         if (it == memories.end()) {
           const ttt::TTTConfig* config = graft_on ? &ttt_config : nullptr;
-          it = memories.emplace(p.sample, std::make_shared<const Memory>(
-                                              ingest(condition, streams.at(p.sample), config)))
+          it = memories.emplace(p.sample, std::make_shared<const Memory>(ingest(
+                                              condition, streams.at(p.sample).ids, config)))
                    .first;
           streams.erase(p.sample);
           ++stats.samples_ingested;
@@ -355,8 +383,11 @@ ConditionStats Engine::run(const Condition& condition,
         state.frozen = condition.frozen;
         if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
       }
+      const auto ingest_info = ingested.find(p.sample);
       incoming.push_back({p.sample, p.probe, static_cast<std::int64_t>(p.prompt.size()), {},
-                          Clock::now()});
+                          Clock::now(),
+                          ingest_info == ingested.end() ? 0 : ingest_info->second.first,
+                          ingest_info == ingested.end() ? 0 : ingest_info->second.second});
       incoming_states.push_back(std::move(state));
       incoming_memories.push_back(std::move(memory));
       prompts.push_back(p.prompt);

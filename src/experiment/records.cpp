@@ -18,7 +18,8 @@ nlohmann::ordered_json Record::to_json() const {
           {"probe_id", probe_id},     {"question", question},
           {"gold", gold},             {"predicted", predicted},
           {"output_ids", output_ids}, {"prompt_tokens", prompt_tokens},
-          {"generated_tokens", generated_tokens}, {"stop_reason", stop_reason},
+          {"generated_tokens", generated_tokens}, {"ingested_tokens", ingested_tokens},
+          {"ingest_truncated_from", ingest_truncated_from}, {"stop_reason", stop_reason},
           {"seconds", seconds}};
 }
 
@@ -34,6 +35,9 @@ Record Record::from_json(const nlohmann::json& line, const std::string& where) {
     r.output_ids = line.at("output_ids").get<std::vector<std::int64_t>>();
     r.prompt_tokens = line.at("prompt_tokens").get<std::int64_t>();
     r.generated_tokens = line.at("generated_tokens").get<std::int64_t>();
+    // Records written before these fields existed stay readable (--resume continues them).
+    r.ingested_tokens = line.value("ingested_tokens", std::int64_t{0});
+    r.ingest_truncated_from = line.value("ingest_truncated_from", std::int64_t{0});
     r.stop_reason = line.at("stop_reason").get<std::string>();
     r.seconds = line.at("seconds").get<double>();
     return r;

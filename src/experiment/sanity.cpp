@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -39,9 +40,9 @@ constexpr double kInputDependence = 1e-2;
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
-std::string fmt(double value) {
+std::string fmt(double value, int digits = 6) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.6g", value);
+  std::snprintf(buffer, sizeof buffer, "%.*g", digits, value);
   return buffer;
 }
 
@@ -221,7 +222,8 @@ void params_alive(const Context& ctx, SanityCheck& check) {
       problems.push_back("ttt_conv of " + layer_name(layer) +
                          " is all zero: the graft is an exact no-op (SPEC.md T2); train it with "
                          "train-minimal or pass --ttt CKPT");
-    std::string line = layer_name(layer) + ": ttt_conv norm " + fmt(conv_norm);
+    std::string line =
+        layer_name(layer) + ": ttt_conv norm " + format_value(conv_norm, check.threshold);
     if (p.proj.defined()) {
       const double proj_norm = l2(p.proj);
       if (!finite(p.proj))
@@ -272,7 +274,7 @@ void input_dependent(const Context& ctx, SanityCheck& check) {
     const double update = std::max(l2(wa - w0), l2(wb - w0));
     const double ratio = update > 0 ? l2(wa - wb) / update : 0.0;
     smallest = std::isnan(ratio) ? nan() : std::min(smallest, ratio);
-    check.details.push_back(layer_name(layer) + ": " + fmt(ratio) +
+    check.details.push_back(layer_name(layer) + ": " + format_value(ratio, check.threshold) +
                             (update > 0 ? "" : " (no update: W equals W0 for both texts)"));
   }
   check.details.insert(check.details.begin(), std::to_string(n) + " tokens each");
@@ -384,9 +386,12 @@ void training_equals_inference(const Context& ctx, SanityCheck& check) {
       errors.push_back(rel_max(w_par[0], ctx.weight(state, layer)));
     }
     std::string line = layer_name(layer) + ": " + std::to_string(seq.weight.updates) +
-                       " updates; output/W error vs loop " + fmt(errors[0]) + "/" +
-                       fmt(errors[1]);
-    if (compare_stream) line += ", vs streamed graft " + fmt(errors[2]) + "/" + fmt(errors[3]);
+                       " updates; output/W error vs loop " +
+                       format_value(errors[0], check.threshold) + "/" +
+                       format_value(errors[1], check.threshold);
+    if (compare_stream)
+      line += ", vs streamed graft " + format_value(errors[2], check.threshold) + "/" +
+              format_value(errors[3], check.threshold);
     check.details.push_back(line);
     for (double e : errors) worst = std::isnan(e) || std::isnan(worst) ? nan() : std::max(worst, e);
   }
@@ -417,7 +422,7 @@ void update_at_boundary(const Context& ctx, SanityCheck& check) {
                          std::to_string(ctx.tail_rows(state, layer)) +
                          " tail rows (expected 1 and 0)");
     check.details.push_back(layer_name(layer) + ": |W - W0| / |W0| after " +
-                            std::to_string(c) + " tokens " + fmt(moved));
+                            std::to_string(c) + " tokens " + format_value(moved, check.threshold));
   }
   judge(check, smallest, problems);
 }
@@ -475,8 +480,9 @@ void fact_signal(const Context& ctx, SanityCheck& check) {
   const double with_fact = answer_logprob(ctx, fact, prompt, answer);
   const double with_unrelated = answer_logprob(ctx, unrelated, prompt, answer);
   check.details = {std::to_string(n) + " tokens ingested",
-                   "log p(answer): no memory " + fmt(none) + ", fact " + fmt(with_fact) +
-                       ", unrelated " + fmt(with_unrelated)};
+                   "log p(answer): no memory " + fmt(none) + ", fact " +
+                       format_value(with_fact, with_unrelated) + ", unrelated " +
+                       format_value(with_unrelated, with_fact)};
   judge(check, with_fact - with_unrelated, {});
 }
 
@@ -507,6 +513,16 @@ nlohmann::ordered_json SanityReport::to_json() const {
   out["checks"] = nlohmann::ordered_json::array();
   for (const SanityCheck& check : checks) out["checks"].push_back(check.to_json());
   return out;
+}
+
+std::string format_value(double value, double threshold) {
+  // 17 significant digits give back the double itself, so the loop ends by then.
+  for (int digits = 6;; ++digits) {
+    const std::string text = fmt(value, digits);
+    const double shown = std::strtod(text.c_str(), nullptr);
+    if ((shown < threshold) == (value < threshold) && (shown > threshold) == (value > threshold))
+      return text;
+  }
 }
 
 std::string sanity_text(const tokenizer::Tokenizer& tokenizer, std::int64_t n) {

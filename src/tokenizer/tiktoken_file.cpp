@@ -93,6 +93,16 @@ std::filesystem::path find_added_tokens_next_to(const std::filesystem::path& ran
   return found.front();
 }
 
+// `text` for an error message, in single quotes: escaped as in JSON (control bytes as \uXXXX,
+// invalid UTF-8 replaced), the first 40 bytes only, so a hostile line can neither move the cursor
+// nor flood the terminal.
+std::string quoted(std::string_view text) {
+  constexpr std::size_t kShown = 40;
+  const std::string json = nlohmann::json(std::string(text.substr(0, kShown)))
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return "'" + json.substr(1, json.size() - 2) + "'" + (text.size() > kShown ? "..." : "");
+}
+
 }  // namespace
 
 BpeModel load_tiktoken_model(const std::filesystem::path& ranks_path, const LoadOptions& options) {
@@ -113,8 +123,11 @@ BpeModel load_tiktoken_model(const std::filesystem::path& ranks_path, const Load
     std::string_view line(text.data() + pos, end - pos);
     pos = end + 1;
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF
     if (line.empty()) continue;
+    if (line.find('\r') != std::string_view::npos)
+      throw fail("a carriage return inside the line (expected lines ending in LF or CRLF; a file "
+                 "with CR-only line ends is one long line)");
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos)
       throw fail("expected '<base64 token> <rank>', found no rank");
@@ -124,7 +137,7 @@ BpeModel load_tiktoken_model(const std::filesystem::path& ranks_path, const Load
     TokenId rank = -1;
     const auto [ptr, ec] = std::from_chars(rank_text.data(), rank_text.data() + rank_text.size(), rank);
     if (ec != std::errc() || ptr != rank_text.data() + rank_text.size() || rank < 0)
-      throw fail("the rank '" + std::string(rank_text) + "' is not a non-negative integer");
+      throw fail("the rank " + quoted(rank_text) + " is not a non-negative integer");
     if (rank >= kMaxTokenId)
       throw fail("the rank " + std::to_string(rank) + " is beyond the supported maximum of " +
                  std::to_string(kMaxTokenId - 1));

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -95,8 +96,10 @@ std::vector<Row> load_corpus(const std::filesystem::path& file, const tokenizer:
   };
   std::istringstream lines(content);
   std::string line;
+  std::int64_t documents = 0;
   for (std::int64_t number = 1; std::getline(lines, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ++documents;
     const std::string where = file.string() + ":" + std::to_string(number);
     nlohmann::json record;
     try {
@@ -130,10 +133,27 @@ std::vector<Row> load_corpus(const std::filesystem::path& file, const tokenizer:
   for (std::size_t start = 0; start + n <= stream.ids.size(); start += n)
     emit({{stream.ids.begin() + start, stream.ids.begin() + start + n},
           {stream.labels.begin() + start, stream.labels.begin() + start + n}});
+  if (documents == 0)
+    throw std::runtime_error(file.string() + ": no tokens: every line is blank (expected JSONL, "
+                             "one {\"messages\": [...]} or {\"text\": \"...\"} per line)");
   if (rows.empty())
     throw std::runtime_error(file.string() + ": no training row of " +
                              std::to_string(options.seq_len) + " tokens (" +
                              std::to_string(stream.ids.size()) + " tokens when packed)");
+  // The loss predicts labels 1.. of each row; without one the first step's loss is 0 / 0, which
+  // the training loop could only report as divergence.
+  const bool learnable = std::any_of(rows.begin(), rows.end(), [](const Row& row) {
+    return row.labels.size() > 1 && std::any_of(row.labels.begin() + 1, row.labels.end(),
+                                                [](std::int64_t label) { return label != -100; });
+  });
+  if (!learnable)
+    throw std::runtime_error(
+        file.string() + ": no tokens to train on: " + std::to_string(documents) +
+        " documents give " + std::to_string(rows.size()) +
+        " rows and none has a labelled token after its first (expected " +
+        (options.loss_on == LossOn::assistant
+             ? "`messages` with assistant turns: --loss-on assistant trains on nothing else)"
+             : "a `text` or `messages` with tokens)"));
   return rows;
 }
 

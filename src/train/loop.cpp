@@ -37,7 +37,9 @@ double norm_of(const at::Tensor& t) { return t.detach().to(at::kDouble).norm().i
 // Checkpoint files: the resumable state last, so a state always has its weight files beside it.
 void save_checkpoint(const Trainer& trainer, const LoopOptions& options,
                      std::int64_t data_position, std::int64_t memory_position) {
-  if (trainer.ttt_config()) trainer.ttt_params().save(options.out / "ttt.safetensors");
+  if (trainer.ttt_config())
+    trainer.ttt_params().save(options.out / "ttt.safetensors",
+                              {*trainer.ttt_config(), options.ttt_preset, options.ttt_init});
   if (trainer.options().trainable != Trainable::ttt) {
     const fs::path folder = options.out / "model";
     fs::create_directories(folder);
@@ -131,6 +133,28 @@ double memory_eval_loss(Trainer& trainer, const std::vector<MemoryExample>& exam
   return sum / static_cast<double>(count);
 }
 
+// A resumed run continues the one that wrote the state, or it would mix two runs in one
+// metrics file and overwrite the state with a hybrid.
+void check_same_run(const fs::path& state_file, const std::map<std::string, std::string>& saved,
+                    const std::map<std::string, std::string>& current) {
+  std::string differ, unrecorded;
+  for (const auto& [key, value] : current) {
+    const auto it = saved.find(key);
+    if (it == saved.end())
+      unrecorded += (unrecorded.empty() ? "" : ", ") + key;
+    else if (it->second != value)
+      differ += (differ.empty() ? "" : "; ") + key + ": the state has '" + it->second +
+                "', this run '" + value + "'";
+  }
+  if (!differ.empty())
+    throw std::runtime_error("--resume: " + state_file.string() +
+                             " was written by another run (" + differ +
+                             "): resume with the same settings, or train into a new --out");
+  if (!unrecorded.empty())
+    log::warn("train: ", state_file.string(), " does not record ", unrecorded,
+              " (written by an older tttmem); resuming without checking them");
+}
+
 }  // namespace
 
 std::string loss_divergence(double loss, const std::vector<double>& history) {
@@ -162,11 +186,7 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     if (!fs::exists(state_file))
       throw std::runtime_error("--resume: " + state_file.string() + " does not exist");
     const auto meta = trainer.load_state(state_file);
-    const auto field = meta.find("objective");  // states older than the field: lm
-    const std::string objective = field == meta.end() ? "lm" : field->second;
-    if (objective != to_string(options.objective))
-      throw std::runtime_error("--resume: " + state_file.string() + " was written by --objective " +
-                               objective + ", this run has " + to_string(options.objective));
+    check_same_run(state_file, meta, options.metadata);
     position = std::stoll(meta.at("data_position"));
     if (const auto it = meta.find("memory_position"); it != meta.end())
       memory_position = std::stoll(it->second);

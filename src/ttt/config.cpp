@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -59,6 +61,7 @@ Init parse_init(const std::string& name) {
   if (name == "diagonal") return Init::diagonal;
   fail("TTT init: expected dense or diagonal, got '" + name + "'");
 }
+std::string to_string(Init init) { return init == Init::dense ? "dense" : "diagonal"; }
 std::string to_string(Target target) {
   return target == Target::hidden_states ? "hidden_states" : "input_embed";
 }
@@ -192,6 +195,61 @@ std::string conv_name(std::int64_t layer) {
   return "model.layers." + std::to_string(layer) + ".mlp.ttt_conv.weight";
 }
 
+std::vector<std::int64_t> checkpoint_layers(const io::Checkpoint& checkpoint) {
+  std::vector<std::int64_t> layers;
+  for (const std::string& name : checkpoint.names()) {
+    std::int64_t layer = -1;
+    char kind[5] = {};
+    int end = 0;
+    if (std::sscanf(name.c_str(), "model.layers.%" SCNd64 ".mlp.ttt_%4[a-z].weight%n", &layer, kind,
+                    &end) == 2 &&
+        static_cast<std::size_t>(end) == name.size() &&
+        (std::string(kind) == "proj" || std::string(kind) == "conv"))
+      layers.push_back(layer);
+  }
+  std::sort(layers.begin(), layers.end());
+  layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+  return layers;
+}
+
+namespace {
+constexpr const char* kRecipeConfig = "ttt_config";
+constexpr const char* kRecipePreset = "ttt_preset";
+constexpr const char* kRecipeInit = "ttt_init";
+}  // namespace
+
+std::map<std::string, std::string> Recipe::to_metadata() const {
+  return {{kRecipeConfig, config.to_json().dump()}, {kRecipePreset, preset}, {kRecipeInit, init}};
+}
+
+std::optional<Recipe> Recipe::from_metadata(const io::Checkpoint& checkpoint) {
+  std::optional<Recipe> found;
+  for (const auto& shard : checkpoint.shards()) {
+    const auto& meta = shard->metadata();
+    const auto config = meta.find(kRecipeConfig);
+    if (config == meta.end()) continue;
+    const std::string source = shard->path().string() + " (metadata " + kRecipeConfig + ")";
+    nlohmann::json raw;
+    try {
+      raw = nlohmann::json::parse(config->second);
+    } catch (const nlohmann::json::exception& e) {
+      fail(source + ": not JSON: " + e.what());
+    }
+    if (!raw.is_object()) fail(source + ": expected a JSON object, got " + raw.dump());
+    Recipe recipe{TTTConfig::fields_from_json(raw, source), "", ""};
+    for (auto [key, field] : {std::pair{kRecipePreset, &recipe.preset}, {kRecipeInit, &recipe.init}})
+      if (const auto it = meta.find(key); it != meta.end()) *field = it->second;
+    if (!recipe.preset.empty() && recipe.preset != "paper" && recipe.preset != "seed")
+      fail(shard->path().string() + ": metadata " + kRecipePreset + ": expected paper, seed or "
+           "empty, got '" + recipe.preset + "'");
+    if (!recipe.init.empty()) parse_init(recipe.init);
+    if (found && found->config.to_json() != recipe.config.to_json())
+      fail(checkpoint.location().string() + ": its shards record different TTT configs");
+    found = recipe;
+  }
+  return found;
+}
+
 TTTParams TTTParams::init(const TTTConfig& config, const ModelConfig& model, Init init,
                           std::uint64_t seed, const at::Device& device, at::ScalarType dtype) {
   const std::int64_t d = model.hidden_size;
@@ -216,7 +274,14 @@ TTTParams TTTParams::load(const io::Checkpoint& checkpoint, const TTTConfig& con
                   auto make_missing) -> at::Tensor {
     if (const io::TensorView* view = checkpoint.find(name)) {
       io::expect_tensor(*view, shape);
-      return io::load_tensor(*view, device, dtype);
+      at::Tensor value = io::load_tensor(*view, device, dtype);
+      // A NaN here turns every logit into NaN and every answer into token 0, silently.
+      const std::int64_t bad = value.isfinite().logical_not().sum().item<std::int64_t>();
+      if (bad > 0)
+        fail("TTT checkpoint " + view->file.string() + ": tensor " + name + " has " +
+             std::to_string(bad) + " non-finite values (NaN or inf) of " +
+             std::to_string(value.numel()) + "; expected finite weights");
+      return value;
     }
     if (!missing)
       fail("TTT checkpoint " + checkpoint.location().string() + " has no tensor " + name +
@@ -235,13 +300,15 @@ TTTParams TTTParams::load(const io::Checkpoint& checkpoint, const TTTConfig& con
   return params;
 }
 
-void TTTParams::save(const std::filesystem::path& file) const {
+void TTTParams::save(const std::filesystem::path& file, const Recipe& recipe) const {
   io::NamedTensors tensors;
   for (const auto& [layer, p] : layers) {
     if (p.proj.defined()) tensors.emplace_back(proj_name(layer), p.proj);
     tensors.emplace_back(conv_name(layer), p.conv);
   }
-  io::save_tensors(file, tensors, {{"format", "tttmem.ttt_params.v1"}});
+  std::map<std::string, std::string> metadata = recipe.to_metadata();
+  metadata["format"] = "tttmem.ttt_params.v1";
+  io::save_tensors(file, tensors, metadata);
 }
 
 void TTTParams::zero() {

@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include <charconv>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -22,6 +23,10 @@ std::int64_t weight_batch(const FastWeight& w) {
   for (const at::Tensor* t : {&w.full, &w.delta, &w.left})
     if (t->defined()) return t->size(0);
   return -1;  // W0 only: any batch
+}
+
+std::string dtype_name(at::ScalarType type) {
+  return std::string(io::dtype_name(io::from_scalar_type(type)));
 }
 
 at::Tensor append_rows(const at::Tensor& tail, const at::Tensor& rows) {
@@ -179,6 +184,8 @@ TTTState TTTState::load(const std::filesystem::path& file, const at::Device& dev
            "of updates");
     state.layers[layer].weight.updates = updates;
   }
+  // The first tensor in the model's dtype, which all others in it must share (one run wrote them).
+  std::optional<std::pair<std::string, at::ScalarType>> model_dtype;
   for (auto& [name, tensor] : io::load_tensors(file, device)) {
     const auto dot1 = name.find('.'), dot2 = name.find('.', dot1 + 1);
     std::int64_t layer = -1;
@@ -199,6 +206,23 @@ TTTState TTTState::load(const std::filesystem::path& file, const at::Device& dev
                        : part == "tail_t" ? &s.tail_t
                                           : nullptr;
     if (!slot) fail("TTT state " + file.string() + ": unknown tensor '" + name + "'");
+    // SPEC.md "Fast weight": the fp32 precision's W - W0 (delta, left, right) is fp32; the
+    // upstream precision's W (full) and the pending tails are in the dtype the model ran in.
+    const at::ScalarType type = tensor.scalar_type();
+    const std::string is =
+        "TTT state " + file.string() + ": tensor '" + name + "' is " + dtype_name(type);
+    if (slot == &s.weight.delta || slot == &s.weight.left || slot == &s.weight.right) {
+      if (type != at::kFloat)
+        fail(is + ", expected F32 (the fp32 precision mode keeps W - W0 in fp32)");
+    } else if (type != at::kBFloat16 && type != at::kHalf && type != at::kFloat) {
+      fail(is + ", expected the model's dtype, BF16, F16 or F32 (the upstream precision mode's W "
+           "and the pending tails are in the dtype the model runs in)");
+    } else if (!model_dtype) {
+      model_dtype.emplace(name, type);
+    } else if (model_dtype->second != type) {
+      fail(is + ", expected " + dtype_name(model_dtype->second) + " like '" + model_dtype->first +
+           "' (W and the pending tails are all in the model's dtype)");
+    }
     *slot = tensor;
   }
   for (const auto& [layer, s] : state.layers)
@@ -209,7 +233,7 @@ TTTState TTTState::load(const std::filesystem::path& file, const at::Device& dev
   return state;
 }
 
-void TTTState::check(const TTTConfig& config, const ModelConfig& model,
+void TTTState::check(const TTTConfig& config, const ModelConfig& model, at::ScalarType dtype,
                      const std::string& source) const {
   const std::int64_t D = model.hidden_size, F = model.intermediate_size;
   for (const auto& [layer, s] : layers) {
@@ -217,6 +241,28 @@ void TTTState::check(const TTTConfig& config, const ModelConfig& model,
     if (!config.is_ttt_layer(layer))
       fail(where + " is not a TTT layer of this model (the model has " +
            std::to_string(model.num_hidden_layers) + " layers; check ttt_layers / --ttt-layers)");
+    // The upstream precision's W and the tails are in the dtype the model ran in: a state
+    // continues only a run of its own --dtype (libtorch would fail mid-forward otherwise).
+    for (const auto& [name, tensor] : {std::pair<const char*, const at::Tensor*>{"full", &s.weight.full},
+                                       {"tail_x", &s.tail_x},
+                                       {"tail_t", &s.tail_t}})
+      if (tensor->defined() && tensor->scalar_type() != dtype)
+        fail(where + ": tensor '" + name + "' is " + dtype_name(tensor->scalar_type()) +
+             ", expected " + dtype_name(dtype) +
+             ", the dtype the model runs in (a state continues only a run of its own --dtype)");
+    // The tensors say which precision mode wrote the state. Under the other mode the fast weight
+    // or the new updates would be silently lost: each mode's update writes only its own form.
+    const FastWeight& w = s.weight;
+    const bool upstream = config.precision == Precision::upstream;
+    const char* writer = upstream ? "fp32" : "upstream";
+    const char* foreign = !upstream          ? (w.full.defined() ? "full" : nullptr)
+                          : w.delta.defined() ? "delta"
+                          : w.left.defined()  ? "left"
+                                              : nullptr;
+    if (foreign)
+      fail(where + ": tensor '" + foreign + "' is a fast weight of the " + writer +
+           " precision mode, but this run's TTT precision is " + to_string(config.precision) +
+           "; continue the state with --ttt-precision " + writer + " (config.json ttt_precision)");
     std::int64_t batch = -1;
     // Each tensor's expected shape; -1: any size (the batch once, the rank, the tail rows).
     const auto expect = [&](const char* name, const at::Tensor& t, std::vector<std::int64_t> shape) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "test_support.h"
 
@@ -58,6 +59,18 @@ inline std::filesystem::path make_fifo(const std::filesystem::path& path) {
 // `tttmem ARGS` under a time limit: a hang ends as exit 124 instead of stalling the suite.
 inline CommandResult run_tttmem_within(int seconds, const std::string& args) {
   return run_command("timeout " + std::to_string(seconds) + " '" TTTMEM_BINARY "' " + args);
+}
+
+// What a refused input must end with: the exit code (1 runtime, 2 usage) and message parts.
+struct Expect {
+  int exit_code;
+  std::vector<std::string> message_has;
+};
+
+inline void expect_failure(const CommandResult& r, const Expect& e, const std::string& what) {
+  EXPECT_EQ(r.exit_code, e.exit_code) << what << "\n" << r.output;
+  for (const auto& part : e.message_has) EXPECT_TRUE(contains(r.output, part)) << what << "\n" << r.output;
+  EXPECT_FALSE(contains(r.output, "terminate called")) << what << "\n" << r.output;
 }
 
 }  // namespace tttmem::test

@@ -8,17 +8,6 @@
 namespace tttmem::test {
 namespace {
 
-struct Expect {
-  int exit_code;
-  std::vector<std::string> message_has;
-};
-
-void expect_failure(const CommandResult& r, const Expect& e, const std::string& what) {
-  EXPECT_EQ(r.exit_code, e.exit_code) << what << "\n" << r.output;
-  for (const auto& part : e.message_has) EXPECT_TRUE(contains(r.output, part)) << what << "\n" << r.output;
-  EXPECT_FALSE(contains(r.output, "terminate called")) << what << "\n" << r.output;
-}
-
 // Hangs: open() of a FIFO blocks until a writer appears.
 TEST(HostileHangs, FifoAsSafetensorsOrConfigIsRefusedAtOnce) {
   const ScratchDir dir;

@@ -28,13 +28,15 @@ inline void make_tiny_model(const std::filesystem::path& dir) {
 inline void save_live_ttt(const std::filesystem::path& model_dir,
                           const std::filesystem::path& file) {
   const ModelConfig model = ModelConfig::load(model_dir);
-  ttt::TTTConfig config;
+  ttt::TTTConfig config;  // the settings the suites run it with (--ttt-layers 0,2 --ttt-chunk 8 --ttt-lr 3)
   config.set_layers({0, 2});
+  config.chunk = 8;
+  config.lr = 3;
   ttt::TTTParams params =
       ttt::TTTParams::init(config, model, ttt::Init::dense, 5, at::kCPU, at::kFloat);
   at::manual_seed(7);
   for (auto& [layer, p] : params.layers) p.conv = at::randn(p.conv.sizes()) * 2.0;
-  params.save(file);
+  params.save(file, {config, "", "dense"});
 }
 
 }  // namespace tttmem::test

@@ -318,6 +318,14 @@ TEST_F(RunCommand, KilledRunResumesWithoutRedoingOrDuplicatingAProbe) {
             read_records(path("whole") / "condition_a.jsonl").size());
   const auto run_json = nlohmann::json::parse(io::read_file(path("resumed") / "run.json"));
   EXPECT_EQ(run_json.at("conditions").at(0).at("resumed_probes"), 7);
+  // Where each TTT setting came from: the checkpoint's recipe, which the flags repeat.
+  const std::string from_checkpoint = "checkpoint " + path("ttt.safetensors").string();
+  for (const char* field : {"ttt_layers", "ttt_chunk", "ttt_lr", "ttt_precision"})
+    EXPECT_EQ(run_json.at("ttt").at("config_sources").at(field), from_checkpoint) << field;
+  EXPECT_EQ(run_json.at("ttt").at("init"), "dense");
+  const auto identity = nlohmann::json::parse(io::read_file(path("resumed") / "identity_a.json"));
+  EXPECT_EQ(identity.at("ttt").at("config_sources"), run_json.at("ttt").at("config_sources"));
+  EXPECT_EQ(run_json.at("batch_size_source"), "--batch-size");
 }
 
 TEST_F(RunCommand, MissingTttParametersAndBadInputAreErrors) {
@@ -346,6 +354,45 @@ TEST_F(RunCommand, MissingTttParametersAndBadInputAreErrors) {
   r = test::run_tttmem(base + "--condition c --samples L1-0001 --out '" + path("plain").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_records(path("plain") / "condition_c.jsonl").size(), 10u);
+  // No --batch-size: the tiny model's rows fit many times over, so the cap; run.json says why.
+  const auto plain = nlohmann::json::parse(io::read_file(path("plain") / "run.json"));
+  EXPECT_EQ(plain.at("batch_size"), kMaxDefaultBatchSize);
+  EXPECT_NE(plain.at("batch_size_source").get<std::string>().find("auto on cpu"),
+            std::string::npos) << plain.dump();
+}
+
+TEST(Experiment, FittingBatchSizeIsThePowerOfTwoThatFits) {
+  const std::int64_t gib = std::int64_t{1} << 30;
+  EXPECT_EQ(fitting_batch_size(gib, 100 * gib), 64);     // capped
+  EXPECT_EQ(fitting_batch_size(gib, 20 * gib), 16);      // 16 GiB <= 0.8 x 20 < 32 GiB
+  EXPECT_EQ(fitting_batch_size(gib, 10 * gib), 8);       // 8 <= 8 exactly
+  EXPECT_EQ(fitting_batch_size(gib, 10 * gib - 1), 4);   // just under
+  EXPECT_EQ(fitting_batch_size(4 * gib, gib), 1);        // not even one row: still 1
+}
+
+// The GPU default's arithmetic at Qwen3-8B shapes: a row's worst case under upstream precision
+// is its dense bf16 fast weights (6 TTT layers x 4096 x 12288 x 2 bytes = 576 MiB), its KV slots
+// (8192 + 64 positions x 36 layers x 2 x 8 heads x 128 x 2 bytes) and one prefill.
+TEST(Experiment, RowBytesCountKvFastWeightsAndActivations) {
+  ModelConfig model;
+  model.num_hidden_layers = 36;
+  model.num_key_value_heads = 8;
+  model.head_dim = 128;
+  model.hidden_size = 4096;
+  model.intermediate_size = 12288;
+  model.max_position_embeddings = 40960;
+  ttt::TTTConfig ttt;
+  ttt.set_layers({0, 6, 12, 18, 24, 30});
+  const std::int64_t tokens = 8192 + 2 * 32;
+  const std::int64_t kv = 2LL * 36 * 8 * 128 * tokens * 2;
+  const std::int64_t fast = 6LL * 4096 * 12288 * 2;
+  const std::int64_t activations = tokens * (3LL * 12288 + 8 * 4096) * 2;
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, 32), kv + fast + activations);
+  EXPECT_EQ(row_bytes(model, nullptr, at::kBFloat16, 32), kv + activations);
+  ttt.precision = ttt::Precision::fp32;  // the fp32 delta's worst case is dense fp32
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, 32), kv + 2 * fast + activations);
+  model.max_position_embeddings = 1024;  // a short context bounds the KV slots
+  EXPECT_LT(row_bytes(model, &ttt, at::kBFloat16, 32), kv + 2 * fast + activations);
 }
 
 // ---- the pieces, without a model

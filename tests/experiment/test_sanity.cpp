@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -14,6 +15,7 @@
 #include "experiment_test_util.h"
 #include "test_support.h"
 #include "tttmem/io.h"
+#include "tttmem/sanity.h"
 #include "tttmem/ttt.h"
 
 namespace tttmem::experiment {
@@ -32,13 +34,15 @@ class SanityCommand : public ::testing::Test {
   // The live checkpoint with `edit` applied, saved as `name`.
   static std::filesystem::path edited(const std::string& name,
                                       const std::function<void(ttt::TTTParams&)>& edit) {
-    ttt::TTTConfig config;
+    ttt::TTTConfig config;  // as sanity() runs it, so the recorded recipe agrees with the flags
     config.set_layers({0, 2});
+    config.chunk = 8;
+    config.lr = 3;
     ttt::TTTParams params =
         ttt::TTTParams::load(io::Checkpoint::open(path("live.safetensors")), config,
                              ModelConfig::load(path("model")), at::kCPU, at::kFloat);
     edit(params);
-    params.save(path(name));
+    params.save(path(name), {config, "", ""});
     return path(name);
   }
 
@@ -123,15 +127,19 @@ TEST_F(SanityCommand, ZeroConvFailsAndSaysWhy) {
   EXPECT_EQ(o.checks.at("trained_vs_zero_logits").at("value").get<double>(), 0.0);
 }
 
-TEST_F(SanityCommand, NonFiniteParameterFailsTheParameterCheck) {
+// A NaN in the checkpoint is refused when it loads, naming the tensor, before any check runs
+// (params_finite_nonzero still guards parameters made in memory).
+TEST_F(SanityCommand, NonFiniteParameterIsRefusedAtLoad) {
   const auto broken = edited("nan.safetensors", [](ttt::TTTParams& params) {
     params.layers.at(2).proj[3][5] = std::numeric_limits<float>::quiet_NaN();
   });
   const Outcome o = sanity(broken, "nan.json");
   EXPECT_EQ(o.result.exit_code, 1) << o.result.output;
-  const auto& check = o.checks.at("params_finite_nonzero");
-  EXPECT_FALSE(check.at("passed").get<bool>());
-  EXPECT_EQ(check.at("details").at(0), "ttt_proj of layer 2 is not finite");
+  EXPECT_NE(o.result.output.find("model.layers.2.mlp.ttt_proj.weight has 1 non-finite values"),
+            std::string::npos)
+      << o.result.output;
+  EXPECT_TRUE(o.checks.empty());
+  EXPECT_FALSE(std::filesystem::exists(path("nan.json")));
 }
 
 TEST_F(SanityCommand, AModelWithoutTttIsAnError) {
@@ -150,6 +158,25 @@ TEST_F(SanityCommand, AModelFolderWithoutTokenizerNamesTheFlag) {
                                   "' --ttt-layers 0,2 --ttt-chunk 8");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("give --tokenizer"), std::string::npos) << r.output;
+}
+
+// A value one ulp beside its threshold prints on its own side of it (with 6 digits 0.01 - 1 ulp
+// showed as "0.01", a FAIL of ">= 0.01" that read as a pass); values clear of it keep 6 digits.
+TEST(SanityFormat, ValuesBesideTheirThresholdPrintOnTheirSide) {
+  for (const double threshold : {0.01, 1.0 / 256, 1e-5, 2e-2, 1e-3, 7742.0}) {
+    const double below = std::nextafter(threshold, 0.0);
+    const double above = std::nextafter(threshold, 1e300);
+    const std::string shown_below = format_value(below, threshold);
+    const std::string shown_above = format_value(above, threshold);
+    EXPECT_LT(std::stod(shown_below), threshold) << shown_below;
+    EXPECT_GT(std::stod(shown_above), threshold) << shown_above;
+    EXPECT_EQ(std::stod(format_value(threshold, threshold)), threshold);
+  }
+  EXPECT_EQ(format_value(std::nextafter(0.01, 0.0), 0.01), "0.009999999999999998");
+  EXPECT_EQ(format_value(0.00999, 0.01), "0.00999");
+  EXPECT_EQ(format_value(0.0123456789, 0.01), "0.0123457");
+  EXPECT_EQ(format_value(1.0000001e-5, 1e-5), "1.0000001e-05");
+  EXPECT_EQ(format_value(std::numeric_limits<double>::quiet_NaN(), 0.01), "nan");
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // run of spaces that stopped the pre-tokenizer with "match limit exceeded".
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "../cli/hostile_util.h"
 #include "test_support.h"
 #include "tokenizer_test_util.h"
 #include "tttmem/tokenizer.h"
@@ -70,6 +72,52 @@ TEST(HostileTokenizer, CrlfRanksLoadLikeLf) {
   const auto crlf = tokenizer::Tokenizer::load(dir / "crlf.tiktoken", options);
   EXPECT_EQ(crlf->encode("hello\r\n"), lf->encode("hello\r\n"));
   EXPECT_EQ(lf->encode("he"), std::vector<tokenizer::TokenId>{256});
+}
+
+// No byte of `output` but a newline is a control character: an echoed file line cannot move the
+// cursor or hide what precedes it.
+bool printable(const std::string& output) {
+  return std::none_of(output.begin(), output.end(), [](char c) {
+    return c != '\n' && (static_cast<unsigned char>(c) < 0x20 || c == 0x7f);
+  });
+}
+
+// Through the binary: a CRLF ranks file tokenizes exactly as its LF twin; a carriage return
+// anywhere else in a line, or a control byte in a rank, is refused naming the file and line,
+// escaped (a CR-only file printed its whole text back with raw carriage returns).
+TEST(HostileTokenizer, CrlfRanksTokenizeLikeLfAndControlBytesAreNotEchoed) {
+  ScratchDir dir;
+  const std::string none = " --added-tokens '" + (dir / "none_added_tokens.json").string() + "'";
+  std::ofstream(dir / "none_added_tokens.json") << "{}";
+  std::ofstream(dir / "lf.tiktoken") << byte_ranks("aGU= 256\n");
+  std::ofstream(dir / "crlf.tiktoken") << byte_ranks("aGU= 256\r\n", "\r\n");
+  const auto tokenize = [&](const std::string& file) {
+    return run_tttmem_within(20, "tokenize --tokenizer '" + (dir / file).string() + "'" + none +
+                                     " --text 'hello there'");
+  };
+  const CommandResult lf = tokenize("lf.tiktoken"), crlf = tokenize("crlf.tiktoken");
+  ASSERT_EQ(lf.exit_code, 0) << lf.output;
+  EXPECT_EQ(lf.output, "256,108,108,111,32,116,256,114,101\n");  // "he" is rank 256
+  EXPECT_EQ(crlf.exit_code, 0) << crlf.output;
+  EXPECT_EQ(crlf.output, lf.output);
+
+  const struct {
+    std::string name, text, message;
+  } bad[] = {
+      {"cr_only.tiktoken", byte_ranks("", "\r"), "line 1: a carriage return inside the line"},
+      {"lone_cr.tiktoken", byte_ranks("aGU= 2\r56\r\n", "\r\n"),
+       "line 257: a carriage return inside the line"},
+      {"escape.tiktoken", byte_ranks("aGU= 256\x1b[2J\n"),
+       "line 257: the rank '256\\u001b[2J' is not a non-negative integer"},
+      {"long.tiktoken", byte_ranks("aGU= " + std::string(100, '7') + "x\n"),
+       "line 257: the rank '" + std::string(40, '7') + "'... is not a non-negative integer"},
+  };
+  for (const auto& b : bad) {
+    std::ofstream(dir / b.name) << b.text;
+    const CommandResult r = tokenize(b.name);
+    expect_failure(r, {1, {"ranks file '" + (dir / b.name).string() + "' " + b.message}}, b.name);
+    EXPECT_TRUE(printable(r.output)) << b.name << ": " << r.output;
+  }
 }
 
 // tiktoken's ids for `text` (encode_ordinary, the Qwen ranks and pattern), from the venv.

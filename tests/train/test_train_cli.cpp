@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../cli/hostile_util.h"
 #include "test_support.h"
 #include "tttmem/bench.h"
 #include "tttmem/config.h"
@@ -19,6 +20,7 @@
 #include "tttmem/tensor_io.h"
 #include "tttmem/tokenizer.h"
 #include "tttmem/train.h"
+#include "tttmem/ttt.h"
 
 namespace tttmem::train {
 namespace {
@@ -78,9 +80,10 @@ class TinySetup {
     write(dir_ / "corpus.jsonl", corpus);
   }
   const fs::path& dir() const { return dir_.path(); }
-  std::string train_args(const fs::path& out) const {
+  std::string train_args(const fs::path& out, const fs::path& data = {}) const {
     return "train-minimal --model " + (dir() / "model").string() + " --tokenizer " +
-           (dir() / "tok").string() + " --data " + (dir() / "corpus.jsonl").string() +
+           (dir() / "tok").string() + " --data " +
+           (data.empty() ? dir() / "corpus.jsonl" : data).string() +
            " --out " + out.string() +
            " --ttt-layers 0,1 --ttt-chunk 8 --ttt-lr 0.1 --ttt-init dense --seq-len 40"
            " --batch-size 2 --grad-accum 2 --warmup 3 --packing pack";
@@ -131,6 +134,36 @@ TEST(TrainCli, ResumeIsBitIdentical) {
   }
 }
 
+// A --resume under other settings would mix two runs in one metrics file and overwrite the state
+// with a hybrid: refused, naming each difference, with nothing changed.
+TEST(TrainCli, ResumeUnderOtherSettingsIsRefused) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const auto first = run_tttmem(s.train_args(out / "run") + " --lr 1e-3 --steps 2");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string metrics_before = io::read_file(out / "run" / "metrics.jsonl");
+  const std::string state_before = io::read_file(out / "run" / "state.safetensors");
+  write(out / "other.jsonl", io::read_file(s.dir() / "corpus.jsonl") +
+                                 R"({"text": "One more line makes it another corpus."})" "\n");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {s.train_args(out / "run") + " --lr 2e-3 --steps 4 --resume", {"lr: the state has '0.001', this run '0.002'"}},
+      {s.train_args(out / "run") + " --lr 1e-3 --loss-on assistant --steps 4 --resume", {"loss_on", "'all'", "'assistant'"}},
+      {s.train_args(out / "run", out / "other.jsonl") + " --lr 1e-3 --steps 4 --resume", {"data_sha256"}},
+  };
+  for (const auto& [args, parts] : cases) {
+    const auto r = run_tttmem(args);
+    EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("was written by another run"), std::string::npos) << r.output;
+    for (const auto& part : parts) EXPECT_NE(r.output.find(part), std::string::npos) << part << "\n" << r.output;
+    EXPECT_EQ(io::read_file(out / "run" / "metrics.jsonl"), metrics_before);
+    EXPECT_EQ(io::read_file(out / "run" / "state.safetensors"), state_before);
+  }
+  // The same settings continue (more steps under a constant schedule is more training).
+  const auto again = run_tttmem(s.train_args(out / "run") + " --lr 1e-3 --steps 3 --resume");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(metrics(out / "run" / "metrics.jsonl").size(), 3u);
+}
+
 TEST(TrainCli, MetricsAndCheckpointsHoldWhatTheSpecLists) {
   const TinySetup& s = setup();
   test::ScratchDir out;
@@ -159,6 +192,37 @@ TEST(TrainCli, MetricsAndCheckpointsHoldWhatTheSpecLists) {
                                   (out / "run" / "ttt.safetensors").string() + " --out " +
                                   (out / "logits.safetensors").string());
   EXPECT_EQ(forward.exit_code, 0) << forward.output;
+  // ...and it records how it was trained, so --ttt alone runs it the same way, and a flag that
+  // contradicts it is refused unless --ttt-override says it is deliberate.
+  const auto recipe = ttt::Recipe::from_metadata(io::Checkpoint::open(out / "run" / "ttt.safetensors"));
+  ASSERT_TRUE(recipe.has_value());
+  EXPECT_EQ(recipe->config.layers, (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(recipe->config.chunk, 8);
+  EXPECT_EQ(recipe->config.lr, 0.1);
+  EXPECT_EQ(recipe->init, "dense");  // the model had no TTT tensors
+  EXPECT_EQ(recipe->preset, "");
+  const std::string plain = "forward --model " + (s.dir() / "model").string() +
+                            " --ids 1,2,3 --ttt " + (out / "run" / "ttt.safetensors").string();
+  const auto bare = run_tttmem(plain + " --out " + (out / "bare.safetensors").string());
+  ASSERT_EQ(bare.exit_code, 0) << bare.output;
+  const auto flagged = run_tttmem(plain + " --ttt-lr 0.1 --out " + (out / "flagged.safetensors").string());
+  ASSERT_EQ(flagged.exit_code, 0) << flagged.output;
+  const auto logits = [](const fs::path& file) {
+    for (auto& [name, tensor] : io::load_tensors(file, at::kCPU))
+      if (name == "logits") return tensor;
+    return at::Tensor();
+  };
+  const at::Tensor bare_logits = logits(out / "bare.safetensors");
+  ASSERT_TRUE(bare_logits.defined());
+  EXPECT_TRUE(at::equal(bare_logits, logits(out / "flagged.safetensors")));
+  const auto contradiction = run_tttmem(plain + " --ttt-chunk 16 --out " + (out / "x.safetensors").string());
+  EXPECT_EQ(contradiction.exit_code, 1) << contradiction.output;
+  for (const char* part : {"--ttt-chunk 16 contradicts", "ttt_chunk 8", "--ttt-override"})
+    EXPECT_NE(contradiction.output.find(part), std::string::npos) << part << "\n" << contradiction.output;
+  EXPECT_FALSE(fs::exists(out / "x.safetensors"));
+  const auto overridden = run_tttmem(plain + " --ttt-chunk 16 --ttt-override --out " +
+                                     (out / "x.safetensors").string());
+  EXPECT_EQ(overridden.exit_code, 0) << overridden.output;
   if (run_tttmem("--help").exit_code == 0 && std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
     EXPECT_TRUE(fs::exists(out / "run" / "loss.png"));
     EXPECT_TRUE(fs::exists(out / "run" / "loss.svg"));
@@ -218,6 +282,36 @@ TEST(TrainCli, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   ASSERT_FALSE(lines.empty());
   const auto state = io::SafetensorsFile::open(out / "run" / "state.safetensors");
   EXPECT_EQ(state->metadata().at("steps_done"), std::to_string(lines.size()));
+}
+
+// A corpus with no token to learn made the first step's loss 0 / 0, reported as "diverged at
+// step 1: the loss is -nan". It is refused naming the file, before training and before --out
+// exists; --eval-data alike.
+TEST(TrainCli, CorpusWithoutTokensToLearnIsRefusedBeforeTraining) {
+  const TinySetup& s = setup();
+  test::ScratchDir dir;
+  const fs::path blank = dir / "blank.jsonl", texts = dir / "texts.jsonl", out = dir / "run";
+  write(blank, "\n  \n\r\n");
+  std::string text_lines;
+  for (int i = 0; i < 4; ++i)
+    text_lines += nlohmann::json{{"text", "Note " + std::to_string(i) + ": the office moved."}}.dump() + "\n";
+  write(texts, text_lines);
+  const struct {
+    std::string args, message, what;
+  } cases[] = {
+      {s.train_args(out, blank), blank.string() + ": no tokens: every line is blank (expected JSONL",
+       "blank --data"},
+      {s.train_args(out) + " --eval-data " + blank.string(),
+       blank.string() + ": no tokens: every line is blank", "blank --eval-data"},
+      {s.train_args(out, texts) + " --loss-on assistant",
+       texts.string() + ": no tokens to train on: 4 documents give 2 rows and none has a labelled "
+                        "token after its first (expected `messages` with assistant turns",
+       "only text documents, --loss-on assistant"},
+  };
+  for (const auto& c : cases) {
+    test::expect_failure(run_tttmem(c.args + " --steps 2"), {1, {c.message}}, c.what);
+    EXPECT_FALSE(fs::exists(out)) << c.what;
+  }
 }
 
 // ---- the memory objective (SPEC.md `train`, Objectives) on the tiny model
@@ -286,7 +380,9 @@ TEST(TrainMemory, LowersTheMemoryLossAndResumesBitIdentically) {
   const auto other = run_tttmem(memory_args(out / "split") + " --objective mixed --data " +
                                 (s.dir() / "corpus.jsonl").string() + " --steps 8 --resume" + flags);
   EXPECT_EQ(other.exit_code, 1) << other.output;
-  EXPECT_NE(other.output.find("--objective memory"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("objective: the state has 'memory', this run 'mixed'"),
+            std::string::npos)
+      << other.output;
 }
 
 TEST(TrainMemory, MixedAddsTheWeightedMemoryLoss) {

@@ -85,7 +85,12 @@ TEST(TttCli, FlagsOverrideTheConfigJsonFields) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_LE(testing::rel_error(logits("lr0.st"), logits("base.st")), 1e-6);
 
-  run = forward("c16.st", ttt + "--ttt-layers 2 --ttt-chunk 16 --ttt-state-out '" +
+  // One layer of the checkpoint's two: deliberate, so --ttt-override (without it, refused).
+  run = forward("c16.st", ttt + "--ttt-layers 2 --ttt-chunk 16");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("layers 0, which are not TTT layers here"), std::string::npos)
+      << run.output;
+  run = forward("c16.st", ttt + "--ttt-layers 2 --ttt-chunk 16 --ttt-override --ttt-state-out '" +
                               (scratch / "s16.st").string() + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const TTTState state = TTTState::load(scratch / "s16.st", at::kCPU);
@@ -104,7 +109,7 @@ TEST(TttCli, FlagsOverrideTheConfigJsonFields) {
   EXPECT_LE(testing::rel_error(logits("unsorted.st"), logits("ttt.st")), 1e-6);
   // Validation comes after the overrides: --ttt-layers repairs a preset's layers for this
   // model (chunk 64 and lr 3 stay the preset's).
-  run = forward("preset.st", ttt + "--ttt-preset seed --ttt-layers 0 --ttt-state-out '" +
+  run = forward("preset.st", ttt + "--ttt-preset seed --ttt-layers 0 --ttt-override --ttt-state-out '" +
                                  (scratch / "preset_state.st").string() + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const TTTState preset = TTTState::load(scratch / "preset_state.st", at::kCPU);
@@ -151,7 +156,7 @@ TEST(TttCli, ConfigJsonEnablesTttAndTttOverridesIt) {
   TTTParams zero = TTTParams::load(io::Checkpoint::open(model), ttt_config, config, at::kCPU,
                                    at::kFloat);
   zero.zero();
-  zero.save(scratch / "zero_ttt.safetensors");
+  zero.save(scratch / "zero_ttt.safetensors", {ttt_config, "", ""});
   run = forward("zero.st", "--ttt '" + (scratch / "zero_ttt.safetensors").string() + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_LE(testing::rel_error(logits("zero.st"), logits("base.st")), 1e-6);

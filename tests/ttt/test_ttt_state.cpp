@@ -126,8 +126,17 @@ TEST(TttParams, SaveLoadAndShapeErrors) {
   config.layers = {1, 3};
   TTTParams params = TTTParams::init(config, model, Init::dense, 3, at::kCPU, at::kFloat);
   params.layers[1].conv.normal_();
-  params.save(dir / "ttt.safetensors");
+  config.precision = Precision::fp32;
+  config.partial_chunk = PartialChunk::flush;
+  params.save(dir / "ttt.safetensors", {config, "seed", "dense"});
   const auto checkpoint = io::Checkpoint::open(dir / "ttt.safetensors");
+  // The recipe comes back whole, and the tensors name their layers.
+  const std::optional<Recipe> recipe = Recipe::from_metadata(checkpoint);
+  ASSERT_TRUE(recipe.has_value());
+  EXPECT_EQ(recipe->config.to_json(), config.to_json());
+  EXPECT_EQ(recipe->preset, "seed");
+  EXPECT_EQ(recipe->init, "dense");
+  EXPECT_EQ(checkpoint_layers(checkpoint), (std::vector<std::int64_t>{1, 3}));
   const TTTParams loaded = TTTParams::load(checkpoint, config, model, at::kCPU, at::kFloat);
   for (std::int64_t layer : {1, 3}) {
     EXPECT_TRUE(at::equal(loaded.at(layer).proj, params.at(layer).proj));
