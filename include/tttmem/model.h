@@ -27,8 +27,10 @@ struct MlpContext {
   const at::Tensor& embeddings;  // token embeddings of the same rows, [B, L, D] (no norm)
   const MlpWeights& weights;
   bool padded = false;  // some row holds padding, in this call or in the KV cache
-  // [B, L] bool: which new rows are real tokens (not padding); undefined when all are.
+  // [B, L] bool: which new rows are real tokens (not padding); undefined when all are. `valid`
+  // on the model's device, `valid_host` the same on the host (for decisions without a read).
   at::Tensor valid = {};
+  at::Tensor valid_host = {};
 };
 
 // The seam the TTT graft plugs into: the decoder asks `handles(layer)` and, when true, uses
@@ -85,6 +87,7 @@ class KVCache {
   std::int64_t batch() const { return batch_; }
   std::int64_t num_layers() const { return static_cast<std::int64_t>(keys_.size()); }
   const at::Tensor& valid() const { return valid_; }              // [B, capacity] bool
+  const at::Tensor& valid_host() const { return valid_host_; }    // the same, on the host
   const at::Tensor& real_counts() const { return real_counts_; }  // [B] int64: real tokens so far
   bool has_padding() const { return padded_; }  // some filled slot is not a real token
 
@@ -93,8 +96,10 @@ class KVCache {
   // so every layer of one forward call writes to the same slots.
   std::pair<at::Tensor, at::Tensor> write(std::int64_t layer, const at::Tensor& k,
                                           const at::Tensor& v);
-  // Ends a forward call of L new slots; `new_valid` [B, L] bool marks the real tokens.
-  void advance(const at::Tensor& new_valid);
+  // Ends a forward call of L new slots; `new_valid_host` [B, L] bool, on the host, marks the
+  // real tokens. The cache keeps a host mirror of its validity, so that padding bookkeeping
+  // (has_padding, compact) never reads the device.
+  void advance(const at::Tensor& new_valid_host);
 
   void crop(std::int64_t length);  // forget every slot from `length` on
 
@@ -110,8 +115,9 @@ class KVCache {
   void release();                  // empty, frees the memory (capacity 0)
 
  private:
+  bool host_padded() const;
   std::vector<at::Tensor> keys_, values_;
-  at::Tensor valid_, real_counts_;
+  at::Tensor valid_, valid_host_, real_counts_;
   std::int64_t batch_ = 0, capacity_ = 0, length_ = 0;
   bool padded_ = false;
 };
@@ -187,7 +193,7 @@ class Qwen3Model {
     std::optional<at::Tensor> mask;         // full-attention layers
     std::optional<at::Tensor> window_mask;  // sliding-window layers
     bool padded = false;
-    at::Tensor valid;  // MlpContext::valid
+    at::Tensor valid, valid_host;  // MlpContext::valid, valid_host
     MlpOverride* mlp_override = nullptr;
   };
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

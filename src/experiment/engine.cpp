@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "tttmem/experiment.h"
+#include "tttmem/host_read.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
 
@@ -51,9 +52,11 @@ class DownProjNoise {
     for (std::int64_t layer : layers) {
       at::Tensor& w = model.mlp_weights(layer).down_proj;
       saved_.emplace_back(layer, w);
-      const at::Tensor w32 = w.to(at::kCPU, at::kFloat);
+      const at::Tensor w32 = model::to_host(w).to(at::kFloat);
       at::Tensor noise = at::randn(w32.sizes(), generator, at::TensorOptions().dtype(at::kFloat));
-      noise = noise * (scale * w32.norm().item<double>() / noise.norm().item<double>());
+      const double w_norm = w32.norm().item<double>();        // host tensor
+      const double noise_norm = noise.norm().item<double>();  // host tensor
+      noise = noise * (scale * w_norm / noise_norm);
       w = w + noise.to(w.device(), w.scalar_type());  // a new tensor: the saved one stays intact
     }
   }
@@ -347,7 +350,8 @@ ConditionStats Engine::run(const Condition& condition,
     progress.advance();
   };
   auto argmax_ids = [](const at::Tensor& logits) {
-    const at::Tensor next = logits.select(1, 0).argmax(-1).to(at::kCPU).contiguous();
+    // The decode loop's one read per step: its stop rules need the ids.
+    const at::Tensor next = model::to_host(logits.select(1, 0).argmax(-1));
     return std::vector<std::int64_t>(next.data_ptr<std::int64_t>(),
                                      next.data_ptr<std::int64_t>() + next.numel());
   };
@@ -417,7 +421,7 @@ ConditionStats Engine::run(const Condition& condition,
       model::ForwardOptions forward;
       if (graft_on) forward.mlp_override = &graft.emplace(ttt_config, *params_, incoming_states);
       forward.last_logits_only = true;
-      if (!mask.all().item<bool>()) forward.attention_mask = mask;
+      if (!mask.all().item<bool>()) forward.attention_mask = mask;  // host tensor
       const std::vector<std::int64_t> first = argmax_ids(model_.forward(ids, incoming_cache, forward));
       for (std::size_t r = 0; r < incoming.size(); ++r) incoming[r].generated.push_back(first[r]);
     }

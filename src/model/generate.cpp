@@ -5,6 +5,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "tttmem/host_read.h"
 #include "tttmem/model.h"
 
 namespace tttmem::model {
@@ -39,7 +40,7 @@ GenerateResult generate_greedy(Qwen3Model& model, const at::Tensor& prompt_ids,
     const auto start = std::chrono::steady_clock::now();
     const at::Tensor logits = model.forward(input, cache, forward);
     // Copying the argmax to the host waits for the device, so the timing is honest.
-    const at::Tensor next = logits.select(1, 0).argmax(-1).to(at::kCPU).contiguous();
+    const at::Tensor next = to_host(logits.select(1, 0).argmax(-1));
     // Rows that already stopped keep decoding their own argmax (always a valid id) but report
     // pad_id, which need not exist in a small test vocabulary.
     at::Tensor reported = next.clone();

@@ -26,6 +26,7 @@ KVCache::KVCache(std::int64_t num_layers, std::int64_t batch, std::int64_t kv_he
     values_.push_back(at::zeros({batch, kv_heads, capacity, head_dim}, options));
   }
   valid_ = at::zeros({batch, capacity}, options.dtype(at::kBool));
+  valid_host_ = at::zeros({batch, capacity}, at::TensorOptions().dtype(at::kBool));
   real_counts_ = at::zeros({batch}, options.dtype(at::kLong));
 }
 
@@ -46,14 +47,20 @@ std::pair<at::Tensor, at::Tensor> KVCache::write(std::int64_t layer, const at::T
   return {keys.narrow(2, 0, length_ + L), values.narrow(2, 0, length_ + L)};
 }
 
-void KVCache::advance(const at::Tensor& new_valid) {
-  const std::int64_t L = new_valid.size(1);
+void KVCache::advance(const at::Tensor& new_valid_host) {
+  const std::int64_t L = new_valid_host.size(1);
   if (length_ + L > capacity_)
     throw std::length_error("KVCache::advance: past the capacity " + std::to_string(capacity_));
-  valid_.narrow(1, length_, L).copy_(new_valid);
-  real_counts_ += new_valid.sum(1);
-  if (!padded_ && !new_valid.all().item<bool>()) padded_ = true;
+  valid_host_.narrow(1, length_, L).copy_(new_valid_host);
+  const at::Tensor slots = valid_.narrow(1, length_, L);
+  slots.copy_(new_valid_host, /*non_blocking=*/true);
+  real_counts_ += slots.sum(1);
+  if (!padded_ && !new_valid_host.all().item<bool>()) padded_ = true;  // host tensor
   length_ += L;
+}
+
+bool KVCache::host_padded() const {
+  return length_ > 0 && !valid_host_.narrow(1, 0, length_).all().item<bool>();  // host tensor
 }
 
 void KVCache::crop(std::int64_t length) {
@@ -62,8 +69,9 @@ void KVCache::crop(std::int64_t length) {
                             " outside [0, " + std::to_string(length_) + "]");
   length_ = length;
   valid_.narrow(1, length_, capacity_ - length_).fill_(false);
+  valid_host_.narrow(1, length_, capacity_ - length_).fill_(false);
   real_counts_ = valid_.sum(1);
-  padded_ = length_ > 0 && !valid_.narrow(1, 0, length_).all().item<bool>();
+  padded_ = host_padded();
 }
 
 void KVCache::assign_row(std::int64_t row, const KVCache& source, std::int64_t source_row) {
@@ -83,26 +91,30 @@ void KVCache::assign_row(std::int64_t row, const KVCache& source, std::int64_t s
   }
   valid_[row].fill_(false);
   valid_[row].narrow(0, 0, n).copy_(source.valid_[source_row].narrow(0, 0, n));
+  valid_host_[row].fill_(false);
+  valid_host_[row].narrow(0, 0, n).copy_(source.valid_host_[source_row].narrow(0, 0, n));
   real_counts_[row].copy_(source.real_counts_[source_row]);
   length_ = std::max(length_, n);
-  padded_ = !valid_.narrow(1, 0, length_).all().item<bool>();
+  padded_ = host_padded();
 }
 
 void KVCache::compact() {
   if (!padded_) return;
-  // A stable sort of "not valid" puts each row's real slots first, in their order.
-  const at::Tensor order =
-      std::get<1>(valid_.logical_not().to(at::kInt).sort(std::optional<bool>(true), /*dim=*/1,
-                                                         /*descending=*/false));
-  const std::int64_t longest = real_counts_.max().item<std::int64_t>();
+  // A stable sort of "not valid" puts each row's real slots first, in their order; computed
+  // from the host mirror, so nothing is read back from the device.
+  const at::Tensor order_host = std::get<1>(valid_host_.logical_not().to(at::kInt).sort(
+      std::optional<bool>(true), /*dim=*/1, /*descending=*/false));
+  const std::int64_t longest = valid_host_.sum(1).max().item<std::int64_t>();  // host tensor
+  const at::Tensor order = order_host.to(valid_.device());
   for (auto* list : {&keys_, &values_})
     for (at::Tensor& t : *list) {
       const at::Tensor index = order.view({batch_, 1, capacity_, 1}).expand_as(t);
       t = t.gather(2, index);
     }
   valid_ = valid_.gather(1, order);
+  valid_host_ = valid_host_.gather(1, order_host);
   length_ = longest;
-  padded_ = !valid_.narrow(1, 0, length_).all().item<bool>();
+  padded_ = host_padded();
 }
 
 KVCache KVCache::clone() const {
@@ -110,6 +122,7 @@ KVCache KVCache::clone() const {
   for (const at::Tensor& k : keys_) copy.keys_.push_back(k.clone());
   for (const at::Tensor& v : values_) copy.values_.push_back(v.clone());
   copy.valid_ = valid_.clone();
+  copy.valid_host_ = valid_host_.clone();
   copy.real_counts_ = real_counts_.clone();
   copy.batch_ = batch_;
   copy.capacity_ = capacity_;

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tttmem/host_read.h"
 #include "tttmem/io.h"
 #include "tttmem/model.h"
 #include "tttmem/tensor_io.h"
@@ -202,7 +203,8 @@ at::Tensor Qwen3Model::layer_forward(std::int64_t i, const at::Tensor& x_in,
 
   const at::Tensor post = rms_norm(x, layer.post_attention_layernorm, eps);
   if (in.mlp_override && in.mlp_override->handles(i)) {
-    const MlpContext context{i, post, in.embeddings, layer.mlp, in.padded, in.valid};
+    const MlpContext context{i, post, in.embeddings, layer.mlp, in.padded, in.valid,
+                             in.valid_host};
     return x + in.mlp_override->forward(context);
   }
   return x + mlp_forward(post, layer.mlp);
@@ -218,9 +220,11 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
     throw std::invalid_argument("Qwen3Model::forward: ids have batch " + std::to_string(B) +
                                 ", the KV cache " + std::to_string(cache.batch()));
   if (L == 0) throw std::invalid_argument("Qwen3Model::forward: ids have no tokens");
-  {
-    const auto [lo, hi] = at::aminmax(ids);
-    const std::int64_t min_id = lo.item<std::int64_t>(), max_id = hi.item<std::int64_t>();
+  // Ids from the host are range-checked there, before upload; ids already on the device (the
+  // model's own argmax, in range by construction) are not read back.
+  if (ids_in.is_cpu()) {
+    const auto [lo, hi] = at::aminmax(ids_in);
+    const std::int64_t min_id = lo.item<std::int64_t>(), max_id = hi.item<std::int64_t>();  // host tensor
     if (min_id < 0 || max_id >= config_.vocab_size)
       throw std::invalid_argument("Qwen3Model::forward: token id " +
                                   std::to_string(min_id < 0 ? min_id : max_id) +
@@ -230,18 +234,23 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
 
   // Padding: each token's position is the count of real tokens before it in its row; a mask
   // is needed whenever some attended slot is padding or new tokens follow cached ones.
+  // The mask's host copy serves every decision (padding, the KV cache's bookkeeping, the TTT
+  // rows), so none reads the device; a mask given on the device is read once.
   const bool masked_input = options.attention_mask.defined();
-  const at::Tensor new_valid =
-      masked_input ? options.attention_mask.to(device_).ne(0)
-                   : at::ones({B, L}, ids.options().dtype(at::kBool));
-  if (new_valid.sizes() != ids.sizes())
+  const at::Tensor new_valid_host =
+      masked_input ? (options.attention_mask.is_cpu() ? options.attention_mask
+                                                      : to_host(options.attention_mask))
+                         .ne(0)
+                   : at::ones({B, L}, at::TensorOptions().dtype(at::kBool));
+  if (new_valid_host.sizes() != ids.sizes())
     throw std::invalid_argument("Qwen3Model::forward: attention_mask is " +
-                                join_shape(new_valid.sizes()) + ", ids " +
+                                join_shape(new_valid_host.sizes()) + ", ids " +
                                 join_shape(ids.sizes()));
+  const at::Tensor new_valid = new_valid_host.to(device_, /*non_blocking=*/true);
   const at::Tensor positions =
       (cache.real_counts().unsqueeze(1) + new_valid.to(at::kLong).cumsum(1) - 1).clamp_min(0);
-  const bool padded =
-      cache.has_padding() || (masked_input && !new_valid.all().item<bool>());
+  const bool padded = cache.has_padding() ||
+                      (masked_input && !new_valid_host.all().item<bool>());  // host tensor
   // Sliding windows: one size for all sliding layers (config.json has one sliding_window, the
   // flag sets every layer). Within a window of at least past + L slots nothing is out of reach,
   // so those layers share the causal mask.
@@ -280,8 +289,15 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
   if (options.hidden_states) options.hidden_states->assign({x});
   if (options.layer_hook && past > 0)
     throw std::invalid_argument("Qwen3Model::forward: a layer hook needs an empty KV cache");
-  const LayerInputs inputs{cos, sin, embeddings, mask, window_mask, padded,
-                           masked_input ? new_valid : at::Tensor(), options.mlp_override};
+  const LayerInputs inputs{cos,
+                           sin,
+                           embeddings,
+                           mask,
+                           window_mask,
+                           padded,
+                           masked_input ? new_valid : at::Tensor(),
+                           masked_input ? new_valid_host : at::Tensor(),
+                           options.mlp_override};
 
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) {
     if (options.layer_hook) {
@@ -295,7 +311,7 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
     if (options.hidden_states && i + 1 < config_.num_hidden_layers)
       options.hidden_states->push_back(x);
   }
-  cache.advance(new_valid);
+  cache.advance(new_valid_host);
   x = rms_norm(x, norm_, config_.rms_norm_eps);
   if (options.hidden_states) options.hidden_states->push_back(x);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tttmem/host_read.h"
 #include "tttmem/parse.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/ttt.h"
@@ -276,7 +277,8 @@ TTTParams TTTParams::load(const io::Checkpoint& checkpoint, const TTTConfig& con
       io::expect_tensor(*view, shape);
       at::Tensor value = io::load_tensor(*view, device, dtype);
       // A NaN here turns every logit into NaN and every answer into token 0, silently.
-      const std::int64_t bad = value.isfinite().logical_not().sum().item<std::int64_t>();
+      const std::int64_t bad =
+          model::host_scalar<std::int64_t>(value.isfinite().logical_not().sum());
       if (bad > 0)
         fail("TTT checkpoint " + view->file.string() + ": tensor " + name + " has " +
              std::to_string(bad) + " non-finite values (NaN or inf) of " +

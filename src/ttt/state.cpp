@@ -6,6 +6,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "tttmem/host_read.h"
 #include "tttmem/parse.h"
 
 #include "tttmem/tensor_io.h"
@@ -191,7 +192,7 @@ TTTState TTTState::load(const std::filesystem::path& file, const at::Device& dev
     std::int64_t layer = -1;
     if (name.rfind("layers.", 0) == 0 && dot2 != std::string::npos)
       layer = whole(name.substr(dot1 + 1, dot2 - dot1 - 1));
-    if (at::isFloatingType(tensor.scalar_type()) && !at::isfinite(tensor).all().item<bool>())
+    if (at::isFloatingType(tensor.scalar_type()) && !model::host_scalar<bool>(at::isfinite(tensor).all()))
       fail("TTT state " + file.string() + ": tensor '" + name + "' holds NaN or infinite values");
     auto it = state.layers.find(layer);
     if (it == state.layers.end())
@@ -337,7 +338,7 @@ at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tenso
   // that stream no update take their output from it.
   const at::Tensor z = intermediate(x, weights);
   const at::Tensor base = at::linear(z, w0);
-  const at::Tensor valid = context.valid.defined() ? context.valid.to(at::kCPU) : at::Tensor();
+  const at::Tensor& valid = context.valid_host;  // decisions on the host: no device read
   std::vector<at::Tensor> outs;
   outs.reserve(static_cast<std::size_t>(batch));
   for (std::int64_t b = 0; b < batch; ++b) {
@@ -351,7 +352,7 @@ at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tenso
       outs.push_back(untouched ? base.narrow(0, b, 1) : w.apply(zb, w0));
       continue;
     }
-    const bool all_real = !valid.defined() || valid[b].all().item<bool>();
+    const bool all_real = !valid.defined() || valid[b].all().item<bool>();  // host tensor
     if (all_real) {
       outs.push_back(stream_forward(config_, params, weights, s, x.narrow(0, b, 1),
                                     target.narrow(0, b, 1), false, zb));

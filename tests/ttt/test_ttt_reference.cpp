@@ -5,6 +5,7 @@
 
 #include "test_support.h"
 #include "ttt_test_util.h"
+#include "tttmem/host_read.h"
 #include "tttmem/tensor_io.h"
 
 namespace tttmem::ttt {
@@ -205,11 +206,18 @@ TEST_F(TttReferenceModel, PerRowStatesMatchEachRowAlone) {
   options.attention_mask = mask;
   options.last_logits_only = true;
   model::KVCache cache = model_->make_cache(2, longest + steps);
+  // The padded TTT prefill and every decode step read nothing back from the device (on a GPU a
+  // read would stall it and rule out CUDA graphs; include/tttmem/host_read.h).
+  const std::int64_t reads_before = model::host_reads();
   std::vector<at::Tensor> batched{model_->forward(batch, cache, options)};
   options.attention_mask = at::Tensor();
   const at::Tensor feed = ids.narrow(0, 30, steps);  // the same forced tokens for both rows
   for (std::int64_t i = 0; i + 1 < steps; ++i)
     batched.push_back(model_->forward(feed.narrow(0, i, 1).repeat({2, 1}), cache, options));
+  EXPECT_EQ(model::host_reads(), reads_before);
+  // The counter does count: a read through the helper is one more.
+  model::host_scalar<float>(batched.back().sum());
+  EXPECT_EQ(model::host_reads(), reads_before + 1);
 
   for (std::size_t r = 0; r < 2; ++r) {
     TTTState alone;
