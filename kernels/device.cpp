@@ -11,7 +11,7 @@
 
 namespace tttmem::kernels {
 
-DeviceMemory device_memory(int index) {
+std::int64_t device_free_memory(int index) {
 #ifdef TTTMEM_HAVE_CUDA
   int previous = 0;
   std::size_t free = 0, total = 0;
@@ -22,7 +22,7 @@ DeviceMemory device_memory(int index) {
   if (err != cudaSuccess)
     throw std::runtime_error("cuda:" + std::to_string(index) + ": cannot read its memory: " +
                              cudaGetErrorString(err));
-  return {static_cast<std::int64_t>(free), static_cast<std::int64_t>(total)};
+  return static_cast<std::int64_t>(free);
 #else
   throw std::runtime_error("cuda:" + std::to_string(index) +
                            ": this tttmem was built without CUDA, so it cannot query the device");

@@ -11,11 +11,8 @@ namespace tttmem::kernels {
 // True when this build has the kernels compiled in (TTTMEM_CUDA resolved ON).
 bool built_with_cuda();
 
-// Free and total memory of CUDA device `index`, in bytes (cudaMemGetInfo). Throws without CUDA.
-struct DeviceMemory {
-  std::int64_t free = 0, total = 0;
-};
-DeviceMemory device_memory(int index);
+// Free memory of CUDA device `index`, in bytes (cudaMemGetInfo). Throws without CUDA.
+std::int64_t device_free_memory(int index);
 
 // TTT target conv on CUDA tensors: t [B, L, D], weight [D, 1, 5] (ttt_conv.weight), chunk C.
 // Same dtype for both (fp32, fp16 or bf16). See kernels/ttt_conv.cuh for the exact definition.

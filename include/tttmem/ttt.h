@@ -80,7 +80,6 @@ struct LayerParams {
 
 enum class Init { dense, diagonal };  // dense: N(0, 0.02^2) (inference code); diagonal: training code's
 Init parse_init(const std::string& name);
-std::string to_string(Init init);
 
 // How a TTT checkpoint's parameters were made, kept in its safetensors metadata so that `--ttt
 // CKPT` needs no flags and a flag that contradicts it is caught (SPEC.md "TTT resolution").

@@ -106,16 +106,18 @@ std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
                   checkpoint, " was trained with ", recipe->config.to_json()[field].dump());
   }
 
+  // The first TTT tensor the source lacks (empty: none): --ttt-init makes it, else an error.
   const io::Checkpoint& source = ttt_checkpoint ? *ttt_checkpoint : model_checkpoint;
-  std::vector<std::string> needed;
+  std::string missing;
   for (const std::int64_t layer : config.layers) {
-    if (config.proj) needed.push_back(ttt::proj_name(layer));
-    needed.push_back(ttt::conv_name(layer));
+    if (config.proj && source.find(ttt::proj_name(layer)) == nullptr)
+      missing = ttt::proj_name(layer);
+    else if (source.find(ttt::conv_name(layer)) == nullptr)
+      missing = ttt::conv_name(layer);
+    if (!missing.empty()) break;
   }
-  bool missing_any = false;
-  for (const std::string& name : needed) missing_any |= source.find(name) == nullptr;
   TttSetup out{config, {}, ttt_checkpoint ? checkpoint : model_dir.string(), resolved.preset,
-               missing_any && !init.empty() ? init : recipe ? recipe->init : std::string(),
+               !missing.empty() && !init.empty() ? init : recipe ? recipe->init : std::string(),
                resolved.sources};
 
   if (ttt_checkpoint) {
@@ -151,14 +153,13 @@ std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
   }
   // The model folder is the TTT checkpoint, as upstream's checkpoints are. Check here rather
   // than in TTTParams::load so that the message names the flags that fix it.
-  for (const std::string& name : needed)
-    if (init.empty() && model_checkpoint.find(name) == nullptr)
-      throw std::runtime_error(
-          "TTT on layers " + join_layers(config.layers) + " (" + config_source +
-          (tuned ? " and the --ttt-* flags" : "") + ") needs tensor " + name + ", which " +
-          model_checkpoint.location().string() +
-          " does not hold: give --ttt CKPT (a checkpoint with the TTT tensors), or "
-          "--ttt-init dense|diagonal to start from init weights");
+  if (init.empty() && !missing.empty())
+    throw std::runtime_error(
+        "TTT on layers " + join_layers(config.layers) + " (" + config_source +
+        (tuned ? " and the --ttt-* flags" : "") + ") needs tensor " + missing + ", which " +
+        model_checkpoint.location().string() +
+        " does not hold: give --ttt CKPT (a checkpoint with the TTT tensors), or "
+        "--ttt-init dense|diagonal to start from init weights");
   out.params =
       ttt::TTTParams::load(model_checkpoint, config, model, device, dtype, missing_init(), seed);
   return out;

@@ -27,7 +27,6 @@ struct TttSetup {
   // Each config field (config.json's name) -> where its value came from: "checkpoint CKPT",
   // "preset NAME", "config.json", "default", or the flag that set it.
   nlohmann::ordered_json sources;
-  ttt::Recipe recipe() const { return {config, preset, init}; }
 };
 
 // The TTT config the flags resolve to, and where each field came from.

@@ -73,7 +73,7 @@ BatchChoice default_batch_size(const ModelConfig& model, const ttt::TTTConfig* t
                                std::int64_t max_new_tokens) {
   // The weights are loaded already, so what is free now is what the rows can have.
   const std::int64_t free_bytes =
-      device.is_cuda() ? kernels::device_memory(device.has_index() ? device.index() : 0).free
+      device.is_cuda() ? kernels::device_free_memory(device.has_index() ? device.index() : 0)
                        : available_host_memory();
   const std::int64_t row = row_bytes(model, ttt, dtype, max_new_tokens);
   const std::int64_t size = fitting_batch_size(row, free_bytes);

@@ -284,14 +284,14 @@ ConditionStats Engine::run(const Condition& condition,
       pending.push_back({sample, &probe, encode(probe_prompt(condition, protocol, *sample, probe))});
       const std::size_t prompt = pending.back().prompt.size();
       longest_prompt = std::max(longest_prompt, prompt);
-      std::size_t before = 0;  // positions the prompt follows (a continued stream's)
       if (ingests && ++left_per_sample[sample] == 1) {
         const Stream& stream = streams[sample] = ingest_ids(condition, *sample);
         ingested[sample] = {static_cast<std::int64_t>(stream.ids.size()), stream.truncated_from};
         if (condition.continue_stream) longest_stream = std::max(longest_stream, stream.ids.size());
       }
-      if (condition.continue_stream && ingested.count(sample))
-        before = static_cast<std::size_t>(ingested.at(sample).first);
+      // Positions the prompt follows: a continued stream's.
+      const auto before =
+          static_cast<std::size_t>(condition.continue_stream ? ingested.at(sample).first : 0);
       // Checked before anything is allocated or written: a prompt past the context would
       // otherwise allocate for it (gigabytes for a pasted book) and run off the RoPE range.
       if (static_cast<std::int64_t>(before + prompt) > context)

@@ -105,7 +105,7 @@ void KVCache::compact() {
   const at::Tensor order_host = std::get<1>(valid_host_.logical_not().to(at::kInt).sort(
       std::optional<bool>(true), /*dim=*/1, /*descending=*/false));
   const std::int64_t longest = valid_host_.sum(1).max().item<std::int64_t>();  // host tensor
-  const at::Tensor order = order_host.to(valid_.device());
+  const at::Tensor order = order_host.to(valid_.device(), /*non_blocking=*/true);
   for (auto* list : {&keys_, &values_})
     for (at::Tensor& t : *list) {
       const at::Tensor index = order.view({batch_, 1, capacity_, 1}).expand_as(t);

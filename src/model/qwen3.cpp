@@ -213,7 +213,8 @@ at::Tensor Qwen3Model::layer_forward(std::int64_t i, const at::Tensor& x_in,
 at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
                                const ForwardOptions& options) {
   if (ids_in.dim() != 2) throw std::invalid_argument("Qwen3Model::forward: ids must be [B, L]");
-  const at::Tensor ids = ids_in.to(device_, at::kLong);
+  // Uploads from the host are asynchronous: a blocking copy would wait for the device's queue.
+  const at::Tensor ids = ids_in.to(device_, at::kLong, /*non_blocking=*/true);
   const std::int64_t B = ids.size(0), L = ids.size(1), past = cache.length();
   const std::int64_t D = config_.hidden_size;
   if (cache.batch() != B)
@@ -246,7 +247,9 @@ at::Tensor Qwen3Model::forward(const at::Tensor& ids_in, KVCache& cache,
     throw std::invalid_argument("Qwen3Model::forward: attention_mask is " +
                                 join_shape(new_valid_host.sizes()) + ", ids " +
                                 join_shape(ids.sizes()));
-  const at::Tensor new_valid = new_valid_host.to(device_, /*non_blocking=*/true);
+  const at::Tensor new_valid =
+      masked_input ? new_valid_host.to(device_, /*non_blocking=*/true)
+                   : at::ones({B, L}, ids.options().dtype(at::kBool));
   const at::Tensor positions =
       (cache.real_counts().unsqueeze(1) + new_valid.to(at::kLong).cumsum(1) - 1).clamp_min(0);
   const bool padded = cache.has_padding() ||

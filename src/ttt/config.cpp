@@ -62,7 +62,6 @@ Init parse_init(const std::string& name) {
   if (name == "diagonal") return Init::diagonal;
   fail("TTT init: expected dense or diagonal, got '" + name + "'");
 }
-std::string to_string(Init init) { return init == Init::dense ? "dense" : "diagonal"; }
 std::string to_string(Target target) {
   return target == Target::hidden_states ? "hidden_states" : "input_embed";
 }
