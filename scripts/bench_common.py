@@ -23,7 +23,10 @@ def cpu_model():
 
 def commit():
     """HEAD of this checkout, marked +dirty when the tree has uncommitted changes (other than
-    benchmark/results/, which the drivers themselves rewrite one after another)."""
+    benchmark/results/, which the drivers themselves rewrite one after another); $TTTMEM_COMMIT
+    where the tree has no git history (scripts/gpu_check.sh gives its bundle's)."""
+    if os.environ.get("TTTMEM_COMMIT"):
+        return os.environ["TTTMEM_COMMIT"]
     try:
         git = ["git", "-C", str(ROOT)]
         rev = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True,

@@ -5,7 +5,8 @@ decode step after an N-token prefix, batch 1. Writes benchmark/results/model_<de
 
 CPU (fp32):  .venv/bin/python scripts/bench_model.py --build-dir build
 GPU (bf16):  .venv/bin/python scripts/bench_model.py --device cuda --configs qwen3-8b
-             (adds the HBM roofline of a decode step: weight bytes / --hbm-gb-per-s)
+             (adds the HBM roofline of a decode step: weight bytes / the bandwidth of a
+             device-to-device copy measured in the same run)
 
 Checkpoints come from `tttmem init-model --seed 0` into --work-dir (kept for reuse).
 """
@@ -59,6 +60,25 @@ def hf_times(model_dir, device, dtype, tokens, repeats):
     return statistics.median(prefill), statistics.median(decode), weight_bytes
 
 
+def copy_bandwidth(device, gib=4, repeats=10):
+    """Bytes read plus written per second by a device-to-device copy of `gib` GiB: the decode
+    roofline's bandwidth, measured on this GPU rather than taken from a datasheet."""
+    src = torch.empty(gib << 30, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        dst.copy_(src)
+    end.record()
+    torch.cuda.synchronize()
+    seconds = start.elapsed_time(end) / 1e3 / repeats
+    del src, dst
+    torch.cuda.empty_cache()
+    return 2 * (gib << 30) / seconds
+
+
 def tttmem_times(build_dir, dirs, device, dtype, tokens, repeats, threads):
     exe = build_dir / "benchmark" / "bench_model"
     cmd = [str(exe), "--device", device, "--dtype", dtype, "--tokens", str(tokens),
@@ -86,8 +106,6 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
                     help="CPU threads for both sides (torch intra-op)")
-    ap.add_argument("--hbm-gb-per-s", type=float, default=4800.0,
-                    help="GPU memory bandwidth for the decode roofline (H200: 4800)")
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/tttmem-bench-model"))
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -108,6 +126,7 @@ def main():
 
     ours = tttmem_times(args.build_dir, dirs, args.device, dtype_flag, args.tokens, args.repeats,
                         torch.get_num_threads())
+    bandwidth = copy_bandwidth(args.device) if cuda else None
     rows = []
     for name, d in zip(args.configs, dirs):
         hf_prefill, hf_decode, weight_bytes = hf_times(d, args.device, dtype, args.tokens,
@@ -126,7 +145,7 @@ def main():
             "speedup_decode_vs_transformers": round(hf_decode / our_decode, 3),
         }
         if cuda:
-            roofline = weight_bytes / (args.hbm_gb_per_s * 1e9)
+            roofline = weight_bytes / bandwidth
             row["decode_roofline_ms"] = round(roofline * 1e3, 3)
             row["decode_fraction_of_roofline"] = round(roofline / our_decode, 3)
         rows.append(row)
@@ -142,6 +161,7 @@ def main():
         "load_average_at_start": load_at_start,
         **machine_description(),
         "gpu": torch.cuda.get_device_name() if cuda else None,
+        "copy_bandwidth_gb_per_s": round(bandwidth / 1e9, 1) if cuda else None,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,

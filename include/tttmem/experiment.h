@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -141,39 +142,32 @@ struct ConditionStats {
 class Engine {
  public:
   // `ttt` may be null (a model without TTT: only conditions whose params are zero run, plainly).
-  // The engine changes `params` (zeroes/scales them per condition and restores the trained
-  // values) and, for a_prime, the TTT layers' down_proj of `model` (restored afterwards).
+  // Nothing passed in is changed: each condition's TTT parameters and ablation weights are its
+  // own values, handed to the graft.
   Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
-         const ttt::TTTConfig* ttt_config, ttt::TTTParams* params, EngineOptions options);
+         const ttt::TTTConfig* ttt_config, const ttt::TTTParams* params, EngineOptions options);
   // Answers every probe of `samples` under `condition`, appending to OUT/condition_<name>.jsonl
   // (continuing it under --resume), then writes OUT/condition_<name>.json.
   ConditionStats run(const Condition& condition, const std::vector<const bench::Sample*>& samples);
 
  private:
-  struct Row;
-  // What a sample's ingestion leaves its probes: the fast weights (and, continuing the stream,
-  // the tails) and, continuing the stream, its KV cache (one row; empty otherwise).
-  struct Memory {
-    ttt::TTTState state;
-    model::KVCache cache;
-  };
+  struct Stream;
+  struct Memory;
+  struct Setup;
   std::vector<std::int64_t> encode(const std::string& text) const;
   // The ids a condition ingests for a sample: its ingest_text, truncated (SPEC.md S2.6), then
   // the filler when the condition scrolls it out of the window.
-  struct Stream {
-    std::vector<std::int64_t> ids;
-    std::int64_t truncated_from = 0;  // the text's length in tokens when ingest_limit cut it
-  };
   Stream ingest_ids(const Condition& condition, const bench::Sample& sample) const;
-  Memory ingest(const Condition& condition, const std::vector<std::int64_t>& ids,
-                const ttt::TTTConfig* config);
-  Record finish(const Row& row, const std::string& stop_reason) const;
+  // Ingests several samples' streams in one padded forward: each sample's memory.
+  std::vector<std::shared_ptr<const Memory>> ingest(const Condition& condition, const Setup& setup,
+                                                    const std::vector<const Stream*>& streams);
+  struct Pending;  // a probe to answer
+  Record finish(const Pending& probe, const model::DecodedRow& decoded) const;
 
   model::Qwen3Model& model_;
   const tokenizer::Tokenizer& tokenizer_;
   const ttt::TTTConfig* ttt_config_;
-  ttt::TTTParams* params_;
-  std::optional<ttt::TTTParams> trained_;
+  const ttt::TTTParams* params_;
   EngineOptions options_;
   std::vector<std::int64_t> stop_ids_;
   std::set<std::int64_t> special_ids_;

@@ -1,10 +1,12 @@
-// model: the Qwen3 decoder (src/model/qwen3.cpp), its KV cache and greedy generation.
+// model: the Qwen3 decoder (src/model/qwen3.cpp), its KV cache and the batch decoder
+// (src/model/decoder.cpp).
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -219,27 +221,89 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Device parse_device(const std::string& name);
 at::ScalarType parse_compute_dtype(const std::string& name, const at::Device& device);
 
-// ---- greedy generation -------------------------------------------------------------------------
+// ---- the batch decoder (src/model/decoder.cpp): the project's only decode loop ---------------
 
 // Stop ids: the config's eos ids plus <|endoftext|> 151643 and <|im_end|> 151645.
 std::vector<std::int64_t> default_stop_ids(const ModelConfig& config);
 
-struct GenerateOptions {
-  std::int64_t max_new_tokens = 64;
-  std::optional<std::vector<std::int64_t>> stop_ids;  // unset: default_stop_ids; empty: none
-  at::Tensor attention_mask;            // prompt mask [B, L]; undefined: no padding
-  std::int64_t pad_id = 151643;         // written after a row stopped
-  MlpOverride* mlp_override = nullptr;  // e.g. the TTT graft; runs on prefill and every step
+// One row to decode greedily: a prompt, after an optional starting KV cache.
+struct DecodeRow {
+  std::int64_t id = 0;               // the caller's handle (RowMemory::bind, DecodedRow)
+  std::vector<std::int64_t> prompt;  // the new tokens, at least one
+  std::shared_ptr<const KVCache> prefix;  // the row starts from this cache's row `prefix_row`
+  std::int64_t prefix_row = 0;
+  std::int64_t max_new_tokens = 32;
 };
 
-struct GenerateResult {
-  at::Tensor ids;                        // [B, steps] int64 on the CPU, pad_id after a stop
-  std::vector<std::int64_t> lengths;     // new tokens per row, the stop token included
-  std::vector<double> step_seconds;      // [0] prefill (and first token), then one per step
+struct DecodedRow {
+  std::int64_t id = 0;
+  std::vector<std::int64_t> generated;  // the stopping token included
+  std::string stop_reason;              // DecoderOptions::stop's reason, or "max_new_tokens"
 };
 
-// Batched greedy decoding (argmax) until every row stopped or max_new_tokens.
-GenerateResult generate_greedy(Qwen3Model& model, const at::Tensor& prompt_ids,
-                               const GenerateOptions& options = {});
+// What a row carries besides its KV slots, kept by the caller (the TTT fast weights): before
+// every forward the decoder names the call's rows in batch order and takes the MLP override that
+// computes them; `unbind` follows when the forward returned.
+class RowMemory {
+ public:
+  virtual ~RowMemory() = default;
+  virtual MlpOverride* bind(const std::vector<std::int64_t>& rows) = 0;
+  virtual void unbind() {}
+};
+
+// One override for every row, e.g. a TTT graft over one state that a single row streams through.
+class SharedOverride : public RowMemory {
+ public:
+  explicit SharedOverride(MlpOverride& override) : override_(override) {}
+  MlpOverride* bind(const std::vector<std::int64_t>&) override { return &override_; }
+
+ private:
+  MlpOverride& override_;
+};
+
+struct DecoderOptions {
+  std::int64_t batch_size = 1;  // rows decoded together
+  // Why token `id` ends a row ("" when it does not); unset: default_stop_ids end it, "stop_token".
+  std::function<std::string(std::int64_t id)> stop;
+  // Decode steps between reads of the generated ids, the decoder's only device-to-host reads
+  // besides one per prefill: a row that stopped inside a window decodes to its end and its extra
+  // tokens are dropped, and rows leave and join between windows. 0: 1 on the CPU, where a read
+  // costs nothing, 8 on a GPU. Outputs do not depend on it.
+  std::int64_t read_every = 0;
+};
+
+struct DecoderStats {
+  std::int64_t prefills = 0, decode_steps = 0, windows = 0, kv_compactions = 0;
+};
+
+// Continuous batching: rows are pulled in whenever a slot is free, prefill together (left-padded
+// after their starting caches), decode together, and leave as they stop. Each row's output is
+// what it would generate alone.
+class BatchDecoder {
+ public:
+  BatchDecoder(Qwen3Model& model, DecoderOptions options, RowMemory* memory = nullptr);
+  // Decodes until `next` returns nothing and every row stopped; `done` receives each row as it
+  // stops.
+  void run(const std::function<std::optional<DecodeRow>()>& next,
+           const std::function<void(DecodedRow)>& done);
+  // The same over a list (each row's id becomes its position in it): the results in its order.
+  std::vector<DecodedRow> run(std::vector<DecodeRow> rows);
+  const DecoderStats& stats() const { return stats_; }
+
+ private:
+  struct Live;
+  // One forward over `rows` (their memory bound): each row's next token, on the device.
+  at::Tensor next_ids(const at::Tensor& ids, KVCache& cache, const std::vector<Live>& rows,
+                      const at::Tensor& mask_host);
+  // Prefills `requests` together; their rows with their first token, and their cache.
+  std::pair<std::vector<Live>, KVCache> prefill(const std::vector<DecodeRow>& requests);
+  std::string stop_reason(const Live& row) const;
+
+  Qwen3Model& model_;
+  DecoderOptions options_;
+  RowMemory* memory_;
+  std::vector<std::int64_t> stop_ids_;
+  DecoderStats stats_;
+};
 
 }  // namespace tttmem::model

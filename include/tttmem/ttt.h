@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -128,8 +129,11 @@ class TTTParams {
 // Z = silu(X Wg^T) * (X Wu^T), in HF Qwen3MLP's op (and rounding) order. x: [B, L, D] -> [B, L, F].
 at::Tensor intermediate(const at::Tensor& x, const model::MlpWeights& weights);
 // Depthwise 5-tap cross-correlation along the sequence, each chunk of `chunk` rows on its own
-// with 2 zero rows of padding at both edges. t: [B, N*chunk, D] -> same shape.
+// with 2 zero rows of padding at both edges. t: [B, N*chunk, D] -> same shape. CUDA tensors
+// outside a gradient-recording pass go through kernels::chunked_conv5, the rest through
+// chunk_conv_libtorch (at::conv1d over the chunks), its twin and oracle.
 at::Tensor chunk_conv(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk);
+at::Tensor chunk_conv_libtorch(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk);
 // V^T = Wp^T Tc^T ([..., C, D] -> [..., D, C]), i.e. V = Tc Wp with Wp as stored (SPEC.md T3.3:
 // not Tc Wp^T), contracted in upstream's order (SPEC.md T3.4). V = Tc when proj is undefined.
 at::Tensor target_values_t(const at::Tensor& tc, const at::Tensor& proj);
@@ -247,6 +251,9 @@ class Graft : public model::MlpOverride {
   Graft(const TTTConfig& config, const TTTParams& params, TTTRows& rows);
   bool handles(std::int64_t layer) const override;
   at::Tensor forward(const model::MlpContext& context) override;
+  // The layer runs with `down_proj` as W0 instead of the model's (an ablation's perturbed
+  // weight), leaving the model untouched.
+  void override_down_proj(std::int64_t layer, at::Tensor down_proj);
   // End of a stream: TTTState::drop_tails on every state, after flushing the tails under
   // PartialChunk::flush (with the layer weights the decoder last passed, which belong to the
   // model).
@@ -254,11 +261,47 @@ class Graft : public model::MlpOverride {
 
  private:
   at::Tensor forward_rows(const model::MlpContext& context, const at::Tensor& target);
+  // Z W^T for the bound rows `rows` (indices into them, in order) of a call whose
+  // Z W0^T is `base`: one batched product per form of fast weight.
+  at::Tensor apply_rows(std::int64_t layer, const at::Tensor& z, const at::Tensor& base,
+                        const at::Tensor& w0, const std::vector<std::int64_t>& rows);
+  // The rows' stacked fast weights of one form, rebuilt only when a part changed.
+  struct Stack {
+    std::vector<at::Tensor> parts;
+    at::Tensor value;
+  };
+  const at::Tensor& stacked(std::int64_t layer, char form, const std::vector<at::Tensor>& parts,
+                            const std::function<at::Tensor()>& build);
+  // `rows` as an index tensor on `device`, uploaded once while it is asked for.
+  at::Tensor device_index(const std::vector<std::int64_t>& rows, const at::Device& device);
   const TTTConfig& config_;
   const TTTParams& params_;
   TTTState* single_ = nullptr;
   TTTRows* rows_ = nullptr;
-  std::map<std::int64_t, const model::MlpWeights*> seen_weights_;
+  std::map<std::int64_t, at::Tensor> down_proj_;
+  std::map<std::int64_t, model::MlpWeights> seen_weights_;  // what each layer last ran with
+  std::map<std::pair<std::int64_t, char>, Stack> stacks_;
+  std::map<std::vector<std::int64_t>, at::Tensor> indices_;
+};
+
+// The batch decoder's per-row TTT memory (model::RowMemory): one TTTState per decoder row,
+// streamed through one Graft over the rows of each forward.
+class DecoderMemory : public model::RowMemory {
+ public:
+  DecoderMemory(const TTTConfig& config, const TTTParams& params);
+  DecoderMemory(const DecoderMemory&) = delete;  // the graft holds bound_
+  DecoderMemory& operator=(const DecoderMemory&) = delete;
+  void add(std::int64_t row, TTTState state);
+  void erase(std::int64_t row);
+  Graft& graft() { return graft_; }
+  model::MlpOverride* bind(const std::vector<std::int64_t>& rows) override;
+  void unbind() override;
+
+ private:
+  std::map<std::int64_t, TTTState> states_;
+  std::vector<std::int64_t> bound_ids_;
+  TTTRows bound_;
+  Graft graft_;
 };
 
 }  // namespace tttmem::ttt

@@ -41,35 +41,25 @@ std::int64_t scroll_window(const model::Qwen3Model& model, const Condition& cond
   return window;
 }
 
-// a_prime (SPEC.md S3.2): Gaussian noise of Frobenius norm s * ||W||_F on down_proj of each TTT
-// layer, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
-// scale has the same direction), cast to W's dtype and added; the destructor restores W.
-class DownProjNoise {
- public:
-  DownProjNoise(model::Qwen3Model& model, const std::vector<std::int64_t>& layers, double scale)
-      : model_(model) {
-    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
-    for (std::int64_t layer : layers) {
-      at::Tensor& w = model.mlp_weights(layer).down_proj;
-      saved_.emplace_back(layer, w);
-      const at::Tensor w32 = model::to_host(w).to(at::kFloat);
-      at::Tensor noise = at::randn(w32.sizes(), generator, at::TensorOptions().dtype(at::kFloat));
-      const double w_norm = w32.norm().item<double>();        // host tensor
-      const double noise_norm = noise.norm().item<double>();  // host tensor
-      noise = noise * (scale * w_norm / noise_norm);
-      w = w + noise.to(w.device(), w.scalar_type());  // a new tensor: the saved one stays intact
-    }
+// a_prime (SPEC.md S3.2): each TTT layer's down_proj plus Gaussian noise of Frobenius norm
+// s * ||W||_F, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
+// scale has the same direction), cast to W's dtype and added. The model's weights stay as they are.
+std::map<std::int64_t, at::Tensor> noisy_down_proj(const model::Qwen3Model& model,
+                                                   const std::vector<std::int64_t>& layers,
+                                                   double scale) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
+  std::map<std::int64_t, at::Tensor> out;
+  for (std::int64_t layer : layers) {
+    const at::Tensor& w = model.mlp_weights(layer).down_proj;
+    const at::Tensor w32 = model::to_host(w).to(at::kFloat);
+    at::Tensor noise = at::randn(w32.sizes(), generator, at::TensorOptions().dtype(at::kFloat));
+    const double w_norm = w32.norm().item<double>();        // host tensor
+    const double noise_norm = noise.norm().item<double>();  // host tensor
+    noise = noise * (scale * w_norm / noise_norm);
+    out[layer] = w + noise.to(w.device(), w.scalar_type());
   }
-  ~DownProjNoise() {
-    for (auto& [layer, w] : saved_) model_.mlp_weights(layer).down_proj = w;
-  }
-  DownProjNoise(const DownProjNoise&) = delete;
-  DownProjNoise& operator=(const DownProjNoise&) = delete;
-
- private:
-  model::Qwen3Model& model_;
-  std::vector<std::pair<std::int64_t, at::Tensor>> saved_;
-};
+  return out;
+}
 
 // Appends records to the JSONL file, one flushed line each, so a killed run loses at most the
 // line being written (read_records cuts a torn last line).
@@ -101,17 +91,35 @@ class RecordWriter {
 
 }  // namespace
 
-struct Engine::Row {
-  const bench::Sample* sample = nullptr;
-  const bench::Probe* probe = nullptr;
-  std::int64_t prompt_tokens = 0;
-  std::vector<std::int64_t> generated;
-  Clock::time_point start;
-  std::int64_t ingested_tokens = 0, ingest_truncated_from = 0;
+struct Engine::Stream {
+  std::vector<std::int64_t> ids;
+  std::int64_t truncated_from = 0;  // the text's length in tokens when ingest_limit cut it
+};
+
+// What a sample's ingestion leaves its probes: the fast weights (and, continuing the stream,
+// the tails) and, continuing the stream, its row of the ingestion's KV cache.
+struct Engine::Memory {
+  ttt::TTTState state;
+  std::shared_ptr<const model::KVCache> cache;  // null unless the stream continues
+  std::int64_t cache_row = 0;
+};
+
+// One condition's TTT: its config and its own parameter values and ablation weights (the
+// caller's stay untouched).
+struct Engine::Setup {
+  bool graft_on = false;
+  ttt::TTTConfig config;
+  std::optional<ttt::TTTParams> own_params;
+  const ttt::TTTParams* params = nullptr;
+  std::map<std::int64_t, at::Tensor> down_proj;
+  void prepare(ttt::Graft& graft) const {
+    for (const auto& [layer, w] : down_proj) graft.override_down_proj(layer, w);
+  }
 };
 
 Engine::Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
-               const ttt::TTTConfig* ttt_config, ttt::TTTParams* params, EngineOptions options)
+               const ttt::TTTConfig* ttt_config, const ttt::TTTParams* params,
+               EngineOptions options)
     : model_(model),
       tokenizer_(tokenizer),
       ttt_config_(ttt_config),
@@ -123,7 +131,6 @@ Engine::Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
   if (options_.batch_size < 1) throw std::invalid_argument("--batch-size: must be >= 1");
   if (options_.protocol.max_new_tokens < 1)
     throw std::invalid_argument("--max-new-tokens: must be >= 1");
-  if (params_) trained_ = params_->snapshot();
   for (const tokenizer::AddedToken& token : tokenizer.added_tokens())
     if (token.special) special_ids_.insert(token.id);
 }
@@ -158,52 +165,80 @@ Engine::Stream Engine::ingest_ids(const Condition& condition, const bench::Sampl
   return stream;
 }
 
-Engine::Memory Engine::ingest(const Condition& condition, const std::vector<std::int64_t>& ids,
-                              const ttt::TTTConfig* config) {
+std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
+    const Condition& condition, const Setup& setup, const std::vector<const Stream*>& streams) {
   // SPEC.md S3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
   // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix). A
-  // continued stream keeps its KV cache and its tails instead.
-  Memory memory;
+  // continued stream keeps its KV cache and its tails instead. The samples share one
+  // left-padded forward in which each row streams only its real tokens into its own state.
+  const auto n = static_cast<std::int64_t>(streams.size());
+  std::int64_t width = 0;
+  for (const Stream* stream : streams)
+    width = std::max(width, static_cast<std::int64_t>(stream->ids.size()));
+  at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kBool);
+  for (std::int64_t r = 0; r < n; ++r) {
+    const std::vector<std::int64_t>& row = streams[static_cast<std::size_t>(r)]->ids;
+    const auto len = static_cast<std::int64_t>(row.size());
+    ids[r].narrow(0, width - len, len).copy_(at::tensor(row, at::kLong));
+    mask[r].narrow(0, width - len, len).fill_(true);
+  }
+  ttt::TTTRows states(static_cast<std::size_t>(n));
   std::optional<ttt::Graft> graft;
   model::ForwardOptions forward;
-  if (config) forward.mlp_override = &graft.emplace(*config, *params_, memory.state);
+  if (setup.graft_on) {
+    setup.prepare(graft.emplace(setup.config, *setup.params, states));
+    forward.mlp_override = &*graft;
+  }
   forward.last_logits_only = true;
-  const auto n = static_cast<std::int64_t>(ids.size());
-  const at::Tensor input = at::tensor(ids, at::kLong).view({1, n});
+  if (!mask.all().item<bool>()) forward.attention_mask = mask;  // host tensor
+  std::shared_ptr<model::KVCache> cache;
   if (condition.continue_stream) {
-    memory.cache = model_.make_cache(1, n);
-    model_.forward(input, memory.cache, forward);
+    cache = std::make_shared<model::KVCache>(model_.make_cache(n, width));
+    model_.forward(ids, *cache, forward);
   } else {
-    model_.forward(input, forward);
+    model_.forward(ids, forward);
     if (graft) graft->drop_tails();
   }
-  return memory;
+  std::vector<std::shared_ptr<const Memory>> memories;
+  for (std::int64_t r = 0; r < n; ++r)
+    memories.push_back(std::make_shared<const Memory>(
+        Memory{std::move(states[static_cast<std::size_t>(r)]), cache, r}));
+  return memories;
 }
 
-Record Engine::finish(const Row& row, const std::string& stop_reason) const {
+struct Engine::Pending {
+  const bench::Sample* sample = nullptr;
+  const bench::Probe* probe = nullptr;
+  std::vector<std::int64_t> prompt;
+  // Tokens streamed into the memory first, and the text's length when ingest_limit cut it.
+  std::int64_t ingested_tokens = 0, truncated_from = 0;
+  Clock::time_point start;  // when the decoder took it
+};
+
+Record Engine::finish(const Pending& probe, const model::DecodedRow& decoded) const {
   // Special tokens are skipped (skip_special_tokens), and so are ids past the tokenizer's
   // vocabulary: the embedding's padding rows (151669..151935 for Qwen3), which Hugging Face's
   // decode drops too; only a random model ever generates them.
   std::vector<tokenizer::TokenId> kept;
-  for (std::int64_t id : row.generated)
+  for (std::int64_t id : decoded.generated)
     if (!special_ids_.count(id) && id < static_cast<std::int64_t>(tokenizer_.vocab_size()))
       kept.push_back(static_cast<tokenizer::TokenId>(id));
   std::string text = tokenizer_.decode(kept);
-  if (stop_reason == "newline") text = text.substr(0, text.find('\n'));
+  if (decoded.stop_reason == "newline") text = text.substr(0, text.find('\n'));
   Record record;
-  record.sample_id = row.sample->sample_id;
-  record.level = row.sample->level;
-  record.probe_id = row.probe->probe_id;
-  record.question = row.probe->question;
-  record.gold = row.probe->gold_answer;
+  record.sample_id = probe.sample->sample_id;
+  record.level = probe.sample->level;
+  record.probe_id = probe.probe->probe_id;
+  record.question = probe.probe->question;
+  record.gold = probe.probe->gold_answer;
   record.predicted = python_strip(text);
-  record.output_ids = row.generated;
-  record.prompt_tokens = row.prompt_tokens;
-  record.generated_tokens = static_cast<std::int64_t>(row.generated.size());
-  record.ingested_tokens = row.ingested_tokens;
-  record.ingest_truncated_from = row.ingest_truncated_from;
-  record.stop_reason = stop_reason;
-  record.seconds = std::chrono::duration<double>(Clock::now() - row.start).count();
+  record.output_ids = decoded.generated;
+  record.prompt_tokens = static_cast<std::int64_t>(probe.prompt.size());
+  record.generated_tokens = static_cast<std::int64_t>(decoded.generated.size());
+  record.ingested_tokens = probe.ingested_tokens;
+  record.ingest_truncated_from = probe.truncated_from;
+  record.stop_reason = decoded.stop_reason;
+  record.seconds = std::chrono::duration<double>(Clock::now() - probe.start).count();
   return record;
 }
 
@@ -262,39 +297,38 @@ ConditionStats Engine::run(const Condition& condition,
     it->second = true;
     ++stats.skipped;
   }
-  const bool graft_on = ttt_config_ != nullptr;  // without TTT, zero-parameter conditions run plainly
+  // Zero TTT parameters leave every fast weight at W0 (V = 0): such a condition runs the plain
+  // MLP unless an ablation perturbs W0.
+  Setup setup;
+  setup.graft_on = ttt_config_ != nullptr &&
+                   (condition.params == Params::trained || condition.noise_scale.has_value());
   if (condition.filler_until_out_of_window) scroll_window(model_, condition);  // fail early
   // A sample is ingested when its memory is fast weights (TTT on) or a continued stream.
   const bool ingests =
-      condition.ingest != Ingest::nothing && (graft_on || condition.continue_stream);
-  struct Pending {
-    const bench::Sample* sample;
-    const bench::Probe* probe;
-    std::vector<std::int64_t> prompt;
-  };
+      condition.ingest != Ingest::nothing && (setup.graft_on || condition.continue_stream);
   std::vector<Pending> pending;
   std::map<const bench::Sample*, std::size_t> left_per_sample;
-  std::map<const bench::Sample*, Stream> streams;  // what each sample ingests
-  std::map<const bench::Sample*, std::pair<std::int64_t, std::int64_t>> ingested;  // for records
-  std::size_t longest_prompt = 1, longest_stream = 0;
+  std::map<const bench::Sample*, Stream> streams;  // what each sample ingests, until it has
   const std::int64_t context = model_.config().max_position_embeddings;
   for (const bench::Sample* sample : samples)
     for (const bench::Probe& probe : sample->probes) {
       if (wanted.at({sample->sample_id, probe.probe_id})) continue;
-      pending.push_back({sample, &probe, encode(probe_prompt(condition, protocol, *sample, probe))});
-      const std::size_t prompt = pending.back().prompt.size();
-      longest_prompt = std::max(longest_prompt, prompt);
-      if (ingests && ++left_per_sample[sample] == 1) {
-        const Stream& stream = streams[sample] = ingest_ids(condition, *sample);
-        ingested[sample] = {static_cast<std::int64_t>(stream.ids.size()), stream.truncated_from};
-        if (condition.continue_stream) longest_stream = std::max(longest_stream, stream.ids.size());
+      Pending& p = pending.emplace_back();
+      p.sample = sample;
+      p.probe = &probe;
+      p.prompt = encode(probe_prompt(condition, protocol, *sample, probe));
+      if (ingests) {
+        if (++left_per_sample[sample] == 1) streams[sample] = ingest_ids(condition, *sample);
+        const Stream& stream = streams.at(sample);
+        p.ingested_tokens = static_cast<std::int64_t>(stream.ids.size());
+        p.truncated_from = stream.truncated_from;
       }
       // Positions the prompt follows: a continued stream's.
-      const auto before =
-          static_cast<std::size_t>(condition.continue_stream ? ingested.at(sample).first : 0);
+      const std::int64_t before = condition.continue_stream ? p.ingested_tokens : 0;
+      const auto prompt = static_cast<std::int64_t>(p.prompt.size());
       // Checked before anything is allocated or written: a prompt past the context would
       // otherwise allocate for it (gigabytes for a pasted book) and run off the RoPE range.
-      if (static_cast<std::int64_t>(before + prompt) > context)
+      if (before + prompt > context)
         fail("run " + condition.name + ": the prompt of probe " + sample->sample_id + "/" +
              probe.probe_id + " has " + std::to_string(prompt) + " tokens" +
              (before ? " after " + std::to_string(before) + " streamed ones" : std::string()) +
@@ -303,183 +337,90 @@ ConditionStats Engine::run(const Condition& condition,
   check_identity(options_.out_dir / ("identity_" + condition.name + ".json"), jsonl,
                  options_.identity);
 
-  // TTT parameters of this condition (SPEC.md S2.3, S3.2); the trained values come back from
-  // the snapshot each time, so conditions never see each other's changes.
-  if (condition.params == Params::trained && !graft_on)
+  // This condition's TTT parameters and ablation weights (SPEC.md S2.3, S3.2), as its own values.
+  if (condition.params == Params::trained && !ttt_config_)
     fail("condition " + condition.name + " needs trained TTT parameters: give --ttt CKPT or a "
          "model whose config.json enables TTT");
   if (condition.noise_scale && !ttt_config_)
     fail("condition " + condition.name + " adds noise to the TTT layers' down_proj, but the "
          "model has no TTT layers");
-  if (params_) {
-    params_->restore(*trained_);
-    if (condition.params == Params::zero) params_->zero();
-    if (condition.alpha != 1.0) params_->scale(condition.alpha);
+  if (setup.graft_on) {
+    setup.config = *ttt_config_;
+    if (protocol.flush_partial_chunk) setup.config.partial_chunk = ttt::PartialChunk::flush;
+    setup.params = params_;
+    if (condition.params == Params::zero || condition.alpha != 1.0) {
+      setup.params = &setup.own_params.emplace(params_->snapshot());
+      if (condition.params == Params::zero) setup.own_params->zero();
+      if (condition.alpha != 1.0) setup.own_params->scale(condition.alpha);
+    }
+    if (condition.noise_scale)
+      setup.down_proj = noisy_down_proj(model_, ttt_config_->layers, *condition.noise_scale);
   }
-  std::unique_ptr<DownProjNoise> noise;
-  if (condition.noise_scale)
-    noise = std::make_unique<DownProjNoise>(model_, ttt_config_->layers, *condition.noise_scale);
-  ttt::TTTConfig ttt_config = ttt_config_ ? *ttt_config_ : ttt::TTTConfig{};
-  if (protocol.flush_partial_chunk) ttt_config.partial_chunk = ttt::PartialChunk::flush;
+  std::optional<ttt::DecoderMemory> memory;
+  if (setup.graft_on) setup.prepare(memory.emplace(setup.config, *setup.params).graft());
 
   RecordWriter writer(jsonl);
   log::Progress progress("run " + condition.name, static_cast<std::int64_t>(pending.size()),
                          "probes");
-  const std::int64_t max_new = protocol.max_new_tokens;
-  // A row needs at most longest_stream + longest_prompt + max_new slots; another max_new of room
-  // means compact() (one gather of the cache) runs at most once per max_new decode steps.
-  const std::int64_t capacity =
-      static_cast<std::int64_t>(longest_stream + longest_prompt) + 2 * max_new;
-  // Shared by the probes of a sample until the last of them has been prefilled.
+  // Shared by the probes of a sample until the last of them has been taken.
   std::map<const bench::Sample*, std::shared_ptr<const Memory>> memories;
-
-  auto stop_reason = [&](const Row& row) -> std::string {
-    const std::int64_t id = row.generated.back();
-    if (std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) return "stop_token";
-    if (protocol.stop_at_newline && id < static_cast<std::int64_t>(tokenizer_.vocab_size()) &&
-        tokenizer_.id_to_token(static_cast<tokenizer::TokenId>(id)).find('\n') != std::string::npos)
-      return "newline";
-    if (static_cast<std::int64_t>(row.generated.size()) >= max_new) return "max_new_tokens";
-    return "";
+  const auto batch = static_cast<std::size_t>(options_.batch_size);
+  std::size_t next = 0;
+  auto take = [&]() -> std::optional<model::DecodeRow> {
+    if (next == pending.size()) return std::nullopt;
+    const auto id = static_cast<std::int64_t>(next);
+    Pending& p = pending[next++];
+    model::DecodeRow row{id, p.prompt, nullptr, 0, protocol.max_new_tokens};
+    ttt::TTTState state;
+    if (ingests) {
+      if (!memories.count(p.sample)) {
+        // The samples of this and the next probes, up to a batch, ingest together.
+        std::vector<const bench::Sample*> group;
+        for (std::size_t i = next - 1; i < pending.size() && i < next - 1 + batch; ++i)
+          if (const bench::Sample* s = pending[i].sample;
+              !memories.count(s) && std::find(group.begin(), group.end(), s) == group.end())
+            group.push_back(s);
+        std::vector<const Stream*> group_streams;
+        for (const bench::Sample* s : group) group_streams.push_back(&streams.at(s));
+        const auto made = ingest(condition, setup, group_streams);
+        for (std::size_t i = 0; i < group.size(); ++i) {
+          memories[group[i]] = made[i];
+          streams.erase(group[i]);
+        }
+        stats.samples_ingested += static_cast<std::int64_t>(group.size());
+      }
+      const std::shared_ptr<const Memory> sample_memory = memories.at(p.sample);
+      state = sample_memory->state;
+      state.frozen = condition.frozen;
+      row.prefix = sample_memory->cache;
+      row.prefix_row = sample_memory->cache_row;
+      if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
+    }
+    if (memory) memory->add(id, std::move(state));
+    p.start = Clock::now();
+    return row;
   };
-  auto complete = [&](const Row& row, const std::string& reason) {
-    const Record record = finish(row, reason);
+  auto done = [&](model::DecodedRow decoded) {
+    if (memory) memory->erase(decoded.id);
+    const Record record = finish(pending[static_cast<std::size_t>(decoded.id)], decoded);
     stats.generated_tokens += record.generated_tokens;
     ++stats.probes;
     writer.write(record);
     progress.advance();
   };
-  auto argmax_ids = [](const at::Tensor& logits) {
-    // The decode loop's one read per step: its stop rules need the ids.
-    const at::Tensor next = model::to_host(logits.select(1, 0).argmax(-1));
-    return std::vector<std::int64_t>(next.data_ptr<std::int64_t>(),
-                                     next.data_ptr<std::int64_t>() + next.numel());
+  model::DecoderOptions decoding;
+  decoding.batch_size = options_.batch_size;
+  decoding.stop = [&](std::int64_t id) -> std::string {
+    if (std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) return "stop_token";
+    if (protocol.stop_at_newline && id < static_cast<std::int64_t>(tokenizer_.vocab_size()) &&
+        tokenizer_.id_to_token(static_cast<tokenizer::TokenId>(id)).find('\n') != std::string::npos)
+      return "newline";
+    return "";
   };
-
-  std::vector<Row> rows;
-  ttt::TTTRows states;
-  model::KVCache cache;
-  std::size_t next = 0;
-  while (next < pending.size() || !rows.empty()) {
-    // Admit new probes into the free rows: one padded prefill for all of them, each row with its
-    // own TTT state (a copy of its sample's memory, sharing its tensors).
-    std::vector<Row> incoming;
-    ttt::TTTRows incoming_states;
-    std::vector<std::vector<std::int64_t>> prompts;
-    std::vector<std::shared_ptr<const Memory>> incoming_memories;
-    while (rows.size() + incoming.size() < static_cast<std::size_t>(options_.batch_size) &&
-           next < pending.size()) {
-      const Pending& p = pending[next++];
-      std::shared_ptr<const Memory> memory;
-      ttt::TTTState state;
-      if (ingests) {
-        auto it = memories.find(p.sample);
-        if (it == memories.end()) {
-          const ttt::TTTConfig* config = graft_on ? &ttt_config : nullptr;
-          it = memories.emplace(p.sample, std::make_shared<const Memory>(ingest(
-                                              condition, streams.at(p.sample).ids, config)))
-                   .first;
-          streams.erase(p.sample);
-          ++stats.samples_ingested;
-        }
-        memory = it->second;
-        state = memory->state;
-        state.frozen = condition.frozen;
-        if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
-      }
-      const auto ingest_info = ingested.find(p.sample);
-      incoming.push_back({p.sample, p.probe, static_cast<std::int64_t>(p.prompt.size()), {},
-                          Clock::now(),
-                          ingest_info == ingested.end() ? 0 : ingest_info->second.first,
-                          ingest_info == ingested.end() ? 0 : ingest_info->second.second});
-      incoming_states.push_back(std::move(state));
-      incoming_memories.push_back(std::move(memory));
-      prompts.push_back(p.prompt);
-    }
-    model::KVCache incoming_cache;
-    if (!incoming.empty()) {
-      const auto n = static_cast<std::int64_t>(incoming.size());
-      std::int64_t width = 0, prefix = 0;
-      for (const auto& prompt : prompts) width = std::max<std::int64_t>(width, prompt.size());
-      for (const auto& memory : incoming_memories)
-        if (memory) prefix = std::max(prefix, memory->cache.length());
-      at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kLong);
-      for (std::int64_t r = 0; r < n; ++r) {  // left padding: every row's last token at the end
-        const auto& prompt = prompts[static_cast<std::size_t>(r)];
-        const auto len = static_cast<std::int64_t>(prompt.size());
-        ids[r].narrow(0, width - len, len).copy_(at::tensor(prompt, at::kLong));
-        mask[r].narrow(0, width - len, len).fill_(1);
-      }
-      // A continued stream's row starts from its sample's KV cache (slots [0, its length); a
-      // shorter one sees padding up to `prefix`), then takes its prompt after it.
-      incoming_cache = model_.make_cache(n, prefix + width);
-      for (std::int64_t r = 0; r < n; ++r)
-        if (const auto& memory = incoming_memories[static_cast<std::size_t>(r)];
-            memory && memory->cache.length() > 0)
-          incoming_cache.assign_row(r, memory->cache);
-      std::optional<ttt::Graft> graft;
-      model::ForwardOptions forward;
-      if (graft_on) forward.mlp_override = &graft.emplace(ttt_config, *params_, incoming_states);
-      forward.last_logits_only = true;
-      if (!mask.all().item<bool>()) forward.attention_mask = mask;  // host tensor
-      const std::vector<std::int64_t> first = argmax_ids(model_.forward(ids, incoming_cache, forward));
-      for (std::size_t r = 0; r < incoming.size(); ++r) incoming[r].generated.push_back(first[r]);
-    }
-
-    // Rows that stopped leave; the rest, old and new, form the next batch.
-    std::vector<std::pair<const model::KVCache*, std::int64_t>> sources;
-    std::vector<Row> kept;
-    ttt::TTTRows kept_states;
-    auto keep_or_finish = [&](Row& row, ttt::TTTState& state, const model::KVCache* source,
-                              std::int64_t index) {
-      if (const std::string reason = stop_reason(row); !reason.empty()) {
-        complete(row, reason);
-        return;
-      }
-      sources.emplace_back(source, index);
-      kept.push_back(std::move(row));
-      kept_states.push_back(std::move(state));
-    };
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      keep_or_finish(rows[r], states[r], &cache, static_cast<std::int64_t>(r));
-    for (std::size_t r = 0; r < incoming.size(); ++r)
-      keep_or_finish(incoming[r], incoming_states[r], &incoming_cache, static_cast<std::int64_t>(r));
-    if (kept.empty()) {
-      rows.clear();
-      states.clear();
-      cache = model::KVCache();
-      continue;
-    }
-    if (!incoming.empty() || kept.size() != rows.size()) {
-      model::KVCache merged = model_.make_cache(static_cast<std::int64_t>(kept.size()), capacity);
-      if (cache.length() + 1 > capacity) {
-        cache.compact();
-        ++stats.kv_compactions;
-      }
-      for (std::size_t r = 0; r < sources.size(); ++r)
-        merged.assign_row(static_cast<std::int64_t>(r), *sources[r].first, sources[r].second);
-      cache = std::move(merged);
-    }
-    rows = std::move(kept);
-    states = std::move(kept_states);
-
-    // One decode step for every row.
-    if (cache.length() + 1 > cache.capacity()) {
-      cache.compact();
-      ++stats.kv_compactions;
-    }
-    std::vector<std::int64_t> last;
-    for (const Row& row : rows) last.push_back(row.generated.back());
-    std::optional<ttt::Graft> graft;
-    model::ForwardOptions forward;
-    if (graft_on) forward.mlp_override = &graft.emplace(ttt_config, *params_, states);
-    forward.last_logits_only = true;
-    const std::vector<std::int64_t> step = argmax_ids(model_.forward(
-        at::tensor(last, at::kLong).view({static_cast<std::int64_t>(last.size()), 1}), cache, forward));
-    for (std::size_t r = 0; r < rows.size(); ++r) rows[r].generated.push_back(step[r]);
-  }
+  model::BatchDecoder decoder(model_, decoding, memory ? &*memory : nullptr);
+  decoder.run(take, done);
+  stats.kv_compactions = decoder.stats().kv_compactions;
   progress.finish();
-  noise.reset();
 
   const std::vector<Record> records = read_records(jsonl);
   io::atomic_write_file(options_.out_dir / ("condition_" + condition.name + ".json"),

@@ -146,14 +146,9 @@ struct Context {
   // Greedy generation from `state` with an empty KV cache.
   Ids generate(ttt::TTTState& state, const Ids& prompt, std::int64_t max_new_tokens) const {
     ttt::Graft graft(config, params, state);
-    model::GenerateOptions options;
-    options.max_new_tokens = max_new_tokens;
-    options.mlp_override = &graft;
-    const auto n = static_cast<std::int64_t>(prompt.size());
-    const model::GenerateResult result =
-        model::generate_greedy(model, at::tensor(prompt, at::kLong).view({1, n}), options);
-    const at::Tensor row = result.ids[0].narrow(0, 0, result.lengths.at(0)).contiguous();
-    return {row.data_ptr<std::int64_t>(), row.data_ptr<std::int64_t>() + row.numel()};
+    model::SharedOverride memory(graft);
+    model::BatchDecoder decoder(model, {}, &memory);
+    return decoder.run({model::DecodeRow{0, prompt, nullptr, 0, max_new_tokens}}).at(0).generated;
   }
   std::string decode(const Ids& ids) const {
     std::vector<tokenizer::TokenId> out(ids.begin(), ids.end());

@@ -53,9 +53,15 @@ void KVCache::advance(const at::Tensor& new_valid_host) {
     throw std::length_error("KVCache::advance: past the capacity " + std::to_string(capacity_));
   valid_host_.narrow(1, length_, L).copy_(new_valid_host);
   const at::Tensor slots = valid_.narrow(1, length_, L);
-  slots.copy_(new_valid_host, /*non_blocking=*/true);
+  const bool all_real = new_valid_host.all().item<bool>();  // host tensor
+  // A decode step's slots are all real: filled on the device, since an upload from pageable
+  // host memory waits for the GPU's queue.
+  if (all_real)
+    slots.fill_(true);
+  else
+    slots.copy_(new_valid_host, /*non_blocking=*/true);
   real_counts_ += slots.sum(1);
-  if (!padded_ && !new_valid_host.all().item<bool>()) padded_ = true;  // host tensor
+  if (!all_real) padded_ = true;
   length_ += L;
 }
 

@@ -1,11 +1,13 @@
 // ttt: the fast-weight math (SPEC.md T3): Z, the per-chunk conv, the target, the update, and the
 // two forms of the chunked MLP (sequential loop for inference, parallel prefix sum for training).
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
 
+#include "tttmem/kernels.h"
 #include "tttmem/ttt.h"
 
 namespace tttmem::ttt {
@@ -39,10 +41,20 @@ at::Tensor intermediate(const at::Tensor& x, const model::MlpWeights& weights) {
 }
 
 at::Tensor chunk_conv(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk) {
-  const std::int64_t b = t.size(0), l = t.size(1), d = t.size(2);
-  if (l % chunk != 0)
-    fail("chunk_conv: " + std::to_string(l) + " rows are not a multiple of the chunk " +
+  if (t.size(1) % chunk != 0)
+    fail("chunk_conv: " + std::to_string(t.size(1)) + " rows are not a multiple of the chunk " +
          std::to_string(chunk));
+  // On a GPU the kernel reads [B, L, D] where it lies, instead of two transposed copies around
+  // a conv1d. It has no backward: a pass that records gradients takes the libtorch twin.
+  const bool recording =
+      c10::GradMode::is_enabled() && (t.requires_grad() || conv.requires_grad());
+  if (t.is_cuda() && kernels::built_with_cuda() && !recording && t.scalar_type() == conv.scalar_type())
+    return kernels::chunked_conv5(t, conv, chunk);
+  return chunk_conv_libtorch(t, conv, chunk);
+}
+
+at::Tensor chunk_conv_libtorch(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk) {
+  const std::int64_t b = t.size(0), l = t.size(1), d = t.size(2);
   // Each chunk is its own conv batch element: zero padding at both edges of every chunk.
   const at::Tensor chunks = t.reshape({b * (l / chunk), chunk, d}).transpose(1, 2);
   const at::Tensor tc = at::conv1d(chunks, conv, {}, /*stride=*/1, /*padding=*/2,

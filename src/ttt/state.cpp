@@ -1,7 +1,9 @@
 // ttt: streaming (SPEC.md T4.2), TTTState (the per-sequence memory) and the decoder graft.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <charconv>
+#include <functional>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -310,67 +312,205 @@ at::Tensor Graft::forward(const model::MlpContext& context) {
   if (!handles(context.layer))
     fail("TTT graft called for layer " + std::to_string(context.layer) +
          ", which is not a TTT layer");
-  seen_weights_[context.layer] = &context.weights;
+  model::MlpWeights& weights = seen_weights_[context.layer] = context.weights;
+  if (auto it = down_proj_.find(context.layer); it != down_proj_.end()) weights.down_proj = it->second;
+  const model::MlpContext own{context.layer, context.x, context.embeddings, weights,
+                              context.padded, context.valid, context.valid_host};
   const at::Tensor& target =
       config_.target == Target::hidden_states ? context.x : context.embeddings;
-  if (rows_) return forward_rows(context, target);
+  if (rows_) return forward_rows(own, target);
   // Rows in lockstep share one tail: pad rows would enter the fast-weight stream and shift the
   // chunk boundaries of their row (SPEC.md S9.16). A frozen state is only read, so padding is
   // harmless there; per-row states (TTTRows) stream only each row's real tokens.
   if (context.padded && !single_->frozen)
     fail("TTT graft: padded batches need one state per row (TTTRows) unless frozen: pad rows "
          "would enter the shared fast-weight updates");
-  return stream_forward(config_, params_.at(context.layer), context.weights,
+  return stream_forward(config_, params_.at(context.layer), weights,
                         single_->layers[context.layer], context.x, target, single_->frozen);
+}
+
+void Graft::override_down_proj(std::int64_t layer, at::Tensor down_proj) {
+  if (!handles(layer))
+    fail("TTT graft: cannot override down_proj of layer " + std::to_string(layer) +
+         ", which is not a TTT layer");
+  down_proj_[layer] = std::move(down_proj);
+}
+
+at::Tensor Graft::device_index(const std::vector<std::int64_t>& rows,
+                                     const at::Device& device) {
+  // An upload from pageable host memory waits for the GPU's queue; a decode window's steps ask
+  // for the same index lists, so each is uploaded once per window.
+  auto it = indices_.find(rows);
+  if (it == indices_.end()) {
+    if (indices_.size() >= 256) indices_.clear();
+    it = indices_.emplace(rows, at::tensor(rows, at::kLong).to(device)).first;
+  }
+  return it->second;
+}
+
+const at::Tensor& Graft::stacked(std::int64_t layer, char form, const std::vector<at::Tensor>& parts,
+                                 const std::function<at::Tensor()>& build) {
+  // A decode step's rows and their fast weights are usually the previous step's: the stack is
+  // reused while the parts are the same tensors (they are never written in place, and the cache
+  // holds them, so a match cannot be a new tensor at a freed address).
+  Stack& stack = stacks_[{layer, form}];
+  const bool same = stack.parts.size() == parts.size() &&
+                    std::equal(parts.begin(), parts.end(), stack.parts.begin(),
+                               [](const at::Tensor& a, const at::Tensor& b) { return a.is_same(b); });
+  if (!same) {
+    stack.parts = parts;
+    stack.value = build();
+  }
+  return stack.value;
+}
+
+at::Tensor Graft::apply_rows(std::int64_t layer, const at::Tensor& z, const at::Tensor& base,
+                             const at::Tensor& w0, const std::vector<std::int64_t>& rows) {
+  // Rows grouped by the form of their fast weight.
+  std::vector<std::int64_t> plain, full, delta, low;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const FastWeight& w = (*rows_)[static_cast<std::size_t>(rows[i])].layers.at(layer).weight;
+    (w.full.defined() ? full : w.delta.defined() ? delta : w.left.defined() ? low : plain)
+        .push_back(static_cast<std::int64_t>(i));
+  }
+  const auto batch = static_cast<std::int64_t>(rows.size());
+  const bool everyone = batch == base.size(0);  // rows are 0..B-1 in order (forward_rows)
+  if (plain.size() == rows.size()) return everyone ? base : base.index_select(0, device_index(rows, z.device()));
+  const auto weights_of = [&](const std::vector<std::int64_t>& group,
+                              at::Tensor FastWeight::*part) {
+    std::vector<at::Tensor> out;
+    for (std::int64_t i : group)
+      out.push_back((*rows_)[static_cast<std::size_t>(rows[static_cast<std::size_t>(i)])]
+                        .layers.at(layer).weight.*part);
+    return out;
+  };
+  const auto batch_rows = [&](const std::vector<std::int64_t>& group) {
+    std::vector<std::int64_t> out;
+    for (std::int64_t i : group) out.push_back(rows[static_cast<std::size_t>(i)]);
+    return device_index(out, z.device());
+  };
+  at::Tensor out = at::empty({batch, z.size(1), w0.size(0)}, base.options());
+  if (!plain.empty())
+    out.index_copy_(0, device_index(plain, z.device()), base.index_select(0, batch_rows(plain)));
+  // Dense forms: one product per distinct W, over every row holding it (the probes of one
+  // sample share their memory's W until they update it). Not stacked: each W is read once per
+  // call either way, and a stack would double the largest tensors the batch holds.
+  const auto per_weight = [&](const std::vector<std::int64_t>& group, at::Tensor FastWeight::*part,
+                              const std::function<void(const std::vector<std::int64_t>&,
+                                                       const at::Tensor&)>& apply) {
+    std::vector<std::pair<at::Tensor, std::vector<std::int64_t>>> by_weight;
+    const std::vector<at::Tensor> parts = weights_of(group, part);
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      auto it = std::find_if(by_weight.begin(), by_weight.end(),
+                             [&](const auto& entry) { return entry.first.is_same(parts[i]); });
+      if (it == by_weight.end()) it = by_weight.insert(by_weight.end(), {parts[i], {}});
+      it->second.push_back(group[i]);
+    }
+    for (const auto& [w, members] : by_weight) apply(members, w);
+  };
+  per_weight(full, &FastWeight::full, [&](const std::vector<std::int64_t>& members, const at::Tensor& w) {
+    out.index_copy_(0, device_index(members, z.device()),  // upstream precision: Z W^T
+                    at::matmul(z.index_select(0, batch_rows(members)), w.transpose(-1, -2)));
+  });
+  // fp32 precision: Z W0^T (shared) plus Z (W - W0)^T in fp32, rounded once.
+  const auto add_correction = [&](const std::vector<std::int64_t>& group, const at::Tensor& correction) {
+    const at::Tensor index = batch_rows(group);
+    out.index_copy_(0, device_index(group, z.device()),
+                    (base.index_select(0, index).to(at::kFloat) + correction).to(z.scalar_type()));
+  };
+  per_weight(delta, &FastWeight::delta, [&](const std::vector<std::int64_t>& members, const at::Tensor& d) {
+    add_correction(members, at::matmul(z.index_select(0, batch_rows(members)).to(at::kFloat),
+                                       d.transpose(-1, -2)));
+  });
+  if (!low.empty()) {
+    // Factors zero-padded to the longest rank: the padding adds exact zeros.
+    const std::vector<at::Tensor> lefts = weights_of(low, &FastWeight::left);
+    const std::vector<at::Tensor> rights = weights_of(low, &FastWeight::right);
+    std::int64_t rank = 0;
+    for (const at::Tensor& l : lefts) rank = std::max(rank, l.size(-1));
+    const at::Tensor& left = stacked(layer, 'l', lefts, [&] {
+      std::vector<at::Tensor> padded;
+      for (const at::Tensor& l : lefts) padded.push_back(at::constant_pad_nd(l, {0, rank - l.size(-1)}));
+      return at::cat(padded, 0);
+    });
+    const at::Tensor& right = stacked(layer, 'r', rights, [&] {
+      std::vector<at::Tensor> padded;
+      for (const at::Tensor& r : rights)
+        padded.push_back(at::constant_pad_nd(r, {0, 0, 0, rank - r.size(-2)}));
+      return at::cat(padded, 0);
+    });
+    const at::Tensor zf = z.index_select(0, batch_rows(low)).to(at::kFloat);
+    add_correction(low, at::matmul(at::matmul(zf, right.transpose(-1, -2)), left.transpose(-1, -2)));
+  }
+  return out;
 }
 
 at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tensor& target) {
   TTTRows& rows = *rows_;
   const at::Tensor& x = context.x;
-  const std::int64_t batch = x.size(0);
+  const std::int64_t batch = x.size(0), n = x.size(1);
   if (static_cast<std::size_t>(batch) != rows.size())
     fail("TTT graft: the forward call has batch " + std::to_string(batch) + " but " +
          std::to_string(rows.size()) + " row states are bound");
   const model::MlpWeights& weights = context.weights;
   const at::Tensor& w0 = weights.down_proj;
   const LayerParams& params = params_.at(context.layer);
-  // One batched Z and one base product for every row; rows whose fast weight is still W0 and
-  // that stream no update take their output from it.
+  // One batched Z and one base product Z W0^T for every row.
   const at::Tensor z = intermediate(x, weights);
   const at::Tensor base = at::linear(z, w0);
   const at::Tensor& valid = context.valid_host;  // decisions on the host: no device read
-  std::vector<at::Tensor> outs;
-  outs.reserve(static_cast<std::size_t>(batch));
+  // Rows that only read their fast weight in this call share one batched application: frozen
+  // rows, and live rows whose stream does not reach a chunk boundary (their real tokens join the
+  // tail, as stream_forward keeps them). A live row reaching a boundary runs its chunk loop alone.
+  std::vector<std::int64_t> reading, streaming;
   for (std::int64_t b = 0; b < batch; ++b) {
     TTTState& row = rows[static_cast<std::size_t>(b)];
     LayerState& s = row.layers[context.layer];
     s.w0 = w0;
-    const FastWeight& w = s.weight;
-    const bool untouched = !w.full.defined() && !w.delta.defined() && !w.left.defined();
-    const at::Tensor zb = z.narrow(0, b, 1);
     if (row.frozen) {
-      outs.push_back(untouched ? base.narrow(0, b, 1) : w.apply(zb, w0));
+      reading.push_back(b);
       continue;
     }
     const bool all_real = !valid.defined() || valid[b].all().item<bool>();  // host tensor
-    if (all_real) {
-      outs.push_back(stream_forward(config_, params, weights, s, x.narrow(0, b, 1),
-                                    target.narrow(0, b, 1), false, zb));
+    const at::Tensor real =
+        all_real ? at::Tensor() : valid[b].nonzero().view(-1).to(x.device(), /*non_blocking=*/true);
+    const std::int64_t count = all_real ? n : valid[b].sum().item<std::int64_t>();  // host tensor
+    if (s.tail_rows() + count >= config_.chunk) {
+      streaming.push_back(b);
       continue;
     }
-    // A live row with padding streams its real tokens only; its pad rows get the base output
-    // (they are masked out of attention, so nothing reads them).
-    const at::Tensor real = valid[b].nonzero().view(-1).to(x.device());
-    at::Tensor out = base.narrow(0, b, 1).clone();
-    if (real.numel() > 0)
-      out.index_copy_(1, real,
-                      stream_forward(config_, params, weights, s,
-                                     x.narrow(0, b, 1).index_select(1, real),
-                                     target.narrow(0, b, 1).index_select(1, real), false,
-                                     zb.index_select(1, real)));
-    outs.push_back(out);
+    reading.push_back(b);
+    if (count == 0) continue;
+    const at::Tensor xb = all_real ? x.narrow(0, b, 1) : x.narrow(0, b, 1).index_select(1, real);
+    const at::Tensor tb =
+        all_real ? target.narrow(0, b, 1) : target.narrow(0, b, 1).index_select(1, real);
+    // Copied when new: the caller's x may be a reused buffer.
+    s.tail_x = s.tail_x.defined() ? at::cat({s.tail_x, xb}, 1) : xb.clone();
+    s.tail_t = s.tail_t.defined() ? at::cat({s.tail_t, tb}, 1) : tb.clone();
   }
-  return at::cat(outs, 0);
+  if (streaming.empty()) return apply_rows(context.layer, z, base, w0, reading);
+  at::Tensor out = base.clone();
+  if (!reading.empty())
+    out.index_copy_(0, device_index(reading, x.device()),
+                    apply_rows(context.layer, z, base, w0, reading));
+  for (std::int64_t b : streaming) {
+    LayerState& s = rows[static_cast<std::size_t>(b)].layers[context.layer];
+    const at::Tensor zb = z.narrow(0, b, 1);
+    if (!valid.defined() || valid[b].all().item<bool>()) {  // host tensor
+      out.narrow(0, b, 1).copy_(stream_forward(config_, params, weights, s, x.narrow(0, b, 1),
+                                               target.narrow(0, b, 1), false, zb));
+      continue;
+    }
+    // A live row with padding streams its real tokens only; its pad rows keep the base output
+    // (they are masked out of attention, so nothing reads them).
+    const at::Tensor real = valid[b].nonzero().view(-1).to(x.device(), /*non_blocking=*/true);
+    out.narrow(0, b, 1).index_copy_(
+        1, real,
+        stream_forward(config_, params, weights, s, x.narrow(0, b, 1).index_select(1, real),
+                       target.narrow(0, b, 1).index_select(1, real), false,
+                       zb.index_select(1, real)));
+  }
+  return out;
 }
 
 void Graft::drop_tails() {
@@ -382,13 +522,42 @@ void Graft::drop_tails() {
         if (it == seen_weights_.end())
           fail("TTT graft: cannot flush layer " + std::to_string(layer) +
                ": the decoder never passed its weights through this graft");
-        flush_tail(config_, params_.at(layer), *it->second, s);
+        flush_tail(config_, params_.at(layer), it->second, s);
       }
     state.drop_tails();
   };
   if (single_) finish(*single_);
   if (rows_)
     for (TTTState& state : *rows_) finish(state);
+}
+
+DecoderMemory::DecoderMemory(const TTTConfig& config, const TTTParams& params)
+    : graft_(config, params, bound_) {}
+
+void DecoderMemory::add(std::int64_t row, TTTState state) {
+  if (!states_.emplace(row, std::move(state)).second)
+    fail("TTT decoder memory: row " + std::to_string(row) + " is already held");
+}
+
+void DecoderMemory::erase(std::int64_t row) { states_.erase(row); }
+
+model::MlpOverride* DecoderMemory::bind(const std::vector<std::int64_t>& rows) {
+  bound_.clear();
+  bound_.reserve(rows.size());
+  for (std::int64_t row : rows) {
+    auto it = states_.find(row);
+    if (it == states_.end()) fail("TTT decoder memory: no state for row " + std::to_string(row));
+    bound_.push_back(std::move(it->second));
+  }
+  bound_ids_ = rows;
+  return &graft_;
+}
+
+void DecoderMemory::unbind() {
+  for (std::size_t i = 0; i < bound_ids_.size(); ++i)
+    states_.at(bound_ids_[i]) = std::move(bound_[i]);
+  bound_.clear();
+  bound_ids_.clear();
 }
 
 }  // namespace tttmem::ttt

@@ -219,15 +219,12 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
       stream.insert(stream.end(), prompt.begin(), prompt.end());
       ttt::TTTState state;
       ttt::Graft graft(ttt_config, params, state);
-      model::GenerateOptions options;
-      options.max_new_tokens = protocol.max_new_tokens;
-      options.mlp_override = &graft;
-      const auto n = static_cast<std::int64_t>(stream.size());
-      const model::GenerateResult plain =
-          model::generate_greedy(qwen3, at::tensor(stream, at::kLong).view({1, n}), options);
-      const at::Tensor ids = plain.ids[0].narrow(0, 0, plain.lengths[0]).contiguous();
-      const std::vector<std::int64_t> expected(ids.data_ptr<std::int64_t>(),
-                                               ids.data_ptr<std::int64_t>() + ids.numel());
+      model::SharedOverride memory(graft);
+      const std::vector<std::int64_t> expected =
+          model::BatchDecoder(qwen3, {}, &memory)
+              .run({{0, stream, {}, 0, protocol.max_new_tokens}})
+              .at(0)
+              .generated;
       EXPECT_EQ(got.at({sample->sample_id, probe.probe_id}).output_ids, expected)
           << sample->sample_id << "/" << probe.probe_id;
     }

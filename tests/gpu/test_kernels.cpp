@@ -19,7 +19,7 @@ at::Tensor libtorch_conv(const at::Tensor& t, const at::Tensor& w, std::int64_t 
   const std::int64_t len = t.size(1);
   const std::int64_t pad = (chunk - len % chunk) % chunk;
   const at::Tensor padded = at::constant_pad_nd(t, {0, 0, 0, pad});
-  return tttmem::ttt::chunk_conv(padded, w, chunk).narrow(1, 0, len);
+  return tttmem::ttt::chunk_conv_libtorch(padded, w, chunk).narrow(1, 0, len);
 }
 
 struct ConvCase {

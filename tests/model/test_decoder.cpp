@@ -175,12 +175,14 @@ TEST_F(Decoder, MlpOverrideSeesItsLayerAndReplacesTheMlp) {
   EXPECT_GT(rel_error(m_.model.forward(ids(), options), base), 1e-3);
   EXPECT_EQ(zero.calls, 1);
   // Generation runs through the seam too: prefill plus one call per further step.
-  model::GenerateOptions gen;
-  gen.max_new_tokens = 4;
-  gen.stop_ids = std::vector<std::int64_t>{};
-  gen.mlp_override = &same;
+  model::SharedOverride memory(same);
+  model::DecoderOptions decoding;
+  decoding.stop = [](std::int64_t) { return std::string(); };
   same.calls = 0;
-  model::generate_greedy(m_.model, ids(), gen);
+  const at::Tensor prompt = ids()[0].contiguous();
+  model::BatchDecoder(m_.model, decoding, &memory)
+      .run({{0, {prompt.data_ptr<std::int64_t>(), prompt.data_ptr<std::int64_t>() + prompt.numel()},
+             {}, 0, 4}});
   EXPECT_EQ(same.calls, 4);
 }
 

@@ -1,7 +1,11 @@
 // Parity of the decoder with Hugging Face transformers (tests/python/make_qwen3_reference.py).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
+
 #include "model_test_util.h"
+#include "tttmem/host_read.h"
 
 namespace tttmem::test {
 namespace {
@@ -74,63 +78,99 @@ TEST_F(Parity, PaddedBatchesMatchTransformersAndUnpaddedRuns) {
   }
 }
 
-TEST_F(Parity, GreedyIdsMatchTransformersFor64Steps) {
-  LoadedModel m(qwen3_reference("model"), at::kFloat);
-  model::GenerateOptions options;
-  options.max_new_tokens = 64;
-  options.stop_ids = std::vector<std::int64_t>{};
-  const model::GenerateResult result =
-      model::generate_greedy(m.model, ref("greedy.prompt").unsqueeze(0), options);
-  ASSERT_EQ(result.ids.sizes(), (at::IntArrayRef{1, 64}));
-  EXPECT_TRUE(at::equal(result.ids[0], ref("greedy.ids")))
-      << result.ids[0] << "\nexpected\n" << ref("greedy.ids");
-  EXPECT_EQ(result.lengths, std::vector<std::int64_t>{64});
-  EXPECT_EQ(result.step_seconds.size(), 64u);
+std::vector<std::int64_t> id_list(const at::Tensor& ids) {
+  const at::Tensor flat = ids.to(at::kLong).contiguous();
+  return {flat.data_ptr<std::int64_t>(), flat.data_ptr<std::int64_t>() + flat.numel()};
 }
 
-TEST_F(Parity, BatchedGreedyWithLeftPaddingMatchesSingleRows) {
+// No stop token: every row runs to its max_new_tokens.
+model::DecoderOptions never_stop(std::int64_t batch_size, std::int64_t read_every = 1) {
+  model::DecoderOptions options;
+  options.batch_size = batch_size;
+  options.read_every = read_every;
+  options.stop = [](std::int64_t) { return std::string(); };
+  return options;
+}
+
+TEST_F(Parity, GreedyIdsMatchTransformersFor64Steps) {
   LoadedModel m(qwen3_reference("model"), at::kFloat);
-  const at::Tensor prompt = ref("greedy.prompt");                 // 7 tokens
-  const at::Tensor other = ref("medium.ids").narrow(0, 0, 12);    // 12 tokens
-  at::Tensor ids = at::zeros({2, 12}, at::kLong);
-  at::Tensor mask = at::zeros({2, 12}, at::kLong);
-  ids[0].narrow(0, 5, 7).copy_(prompt);
-  mask[0].narrow(0, 5, 7).fill_(1);
-  ids[1].copy_(other);
-  mask[1].fill_(1);
-  model::GenerateOptions options;
-  options.max_new_tokens = 32;
-  options.stop_ids = std::vector<std::int64_t>{};
-  options.attention_mask = mask;
-  const model::GenerateResult batch = model::generate_greedy(m.model, ids, options);
-  EXPECT_TRUE(at::equal(batch.ids[0], ref("greedy.ids").narrow(0, 0, 32)));
-  options.attention_mask = at::Tensor();
-  const model::GenerateResult alone = model::generate_greedy(m.model, other.unsqueeze(0), options);
-  EXPECT_TRUE(at::equal(batch.ids[1], alone.ids[0]));
+  model::BatchDecoder decoder(m.model, never_stop(1));
+  const auto out = decoder.run({model::DecodeRow{0, id_list(ref("greedy.prompt")), {}, 0, 64}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].generated, id_list(ref("greedy.ids")));
+  EXPECT_EQ(out[0].stop_reason, "max_new_tokens");
+  EXPECT_EQ(decoder.stats().prefills, 1);
+  EXPECT_EQ(decoder.stats().decode_steps, 63);
+}
+
+TEST_F(Parity, BatchedRowsThatComeAndGoGenerateWhatEachWouldAlone) {
+  LoadedModel m(qwen3_reference("model"), at::kFloat);
+  const std::vector<std::int64_t> medium = id_list(ref("medium.ids"));
+  // Five rows of different prompt lengths and budgets through two slots: rows leave at their
+  // budget and the next joins, padded on the left against the running batch.
+  std::vector<model::DecodeRow> rows;
+  rows.push_back({0, id_list(ref("greedy.prompt")), {}, 0, 32});
+  for (std::int64_t r = 1; r < 5; ++r)
+    rows.push_back({0, std::vector<std::int64_t>(medium.begin(), medium.begin() + 3 + 4 * r), {},
+                    0, 5 + 6 * r});
+  std::vector<std::vector<std::int64_t>> alone;
+  for (const model::DecodeRow& row : rows)
+    alone.push_back(model::BatchDecoder(m.model, never_stop(1)).run({row}).at(0).generated);
+  const std::vector<std::int64_t> greedy = id_list(ref("greedy.ids"));
+  EXPECT_EQ(alone[0], std::vector<std::int64_t>(greedy.begin(), greedy.begin() + 32));
+  for (std::int64_t read_every : {1, 3, 8}) {
+    model::BatchDecoder decoder(m.model, never_stop(2, read_every));
+    const std::int64_t reads = model::host_reads();
+    const auto batched = decoder.run(rows);
+    ASSERT_EQ(batched.size(), rows.size());
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      EXPECT_EQ(batched[r].generated, alone[r]) << "row " << r << ", read_every " << read_every;
+    EXPECT_GE(decoder.stats().prefills, 3) << "rows joined as others left";
+    // One read per prefill and one per window of at most read_every steps.
+    const model::DecoderStats& stats = decoder.stats();
+    EXPECT_EQ(model::host_reads() - reads, stats.prefills + stats.windows) << read_every;
+    EXPECT_GE(stats.windows * read_every, stats.decode_steps) << read_every;
+    if (read_every > 1) EXPECT_LT(stats.windows, stats.decode_steps) << read_every;
+  }
+}
+
+TEST_F(Parity, RowStartingFromAKvCacheContinuesItsStream) {
+  LoadedModel m(qwen3_reference("model"), at::kFloat);
+  const std::vector<std::int64_t> medium = id_list(ref("medium.ids"));
+  const std::vector<std::int64_t> head(medium.begin(), medium.begin() + 9),
+      tail(medium.begin() + 9, medium.begin() + 14);
+  auto cache = std::make_shared<model::KVCache>(m.model.make_cache(1, 9));
+  m.model.forward(at::tensor(head, at::kLong).view({1, 9}), *cache);
+  std::vector<std::int64_t> whole = head;
+  whole.insert(whole.end(), tail.begin(), tail.end());
+  const auto expected = model::BatchDecoder(m.model, never_stop(1)).run({{0, whole, {}, 0, 12}});
+  // Beside a row without a starting cache, which sees padding where the other has its prefix.
+  const auto both = model::BatchDecoder(m.model, never_stop(2)).run(
+      {{0, tail, cache, 0, 12}, {0, id_list(ref("greedy.prompt")), {}, 0, 12}});
+  EXPECT_EQ(both.at(0).generated, expected.at(0).generated);
+  const std::vector<std::int64_t> greedy = id_list(ref("greedy.ids"));
+  EXPECT_EQ(both.at(1).generated, std::vector<std::int64_t>(greedy.begin(), greedy.begin() + 12));
 }
 
 TEST_F(Parity, StopTokenEndsOnlyItsRow) {
   LoadedModel m(qwen3_reference("model"), at::kFloat);
-  const at::Tensor greedy = ref("greedy.ids");
+  const std::vector<std::int64_t> greedy = id_list(ref("greedy.ids"));
   // Stop at the reference's 6th new token; the row must end there (its first occurrence).
-  const std::int64_t stop = greedy[5].item<std::int64_t>();
-  const std::int64_t first = (greedy == stop).nonzero()[0][0].item<std::int64_t>();
-  model::GenerateOptions options;
-  options.max_new_tokens = 64;
-  options.stop_ids = std::vector<std::int64_t>{stop};
-  options.pad_id = -1;
-  const model::GenerateResult result =
-      model::generate_greedy(m.model, ref("greedy.prompt").unsqueeze(0), options);
-  EXPECT_EQ(result.lengths, std::vector<std::int64_t>{first + 1});
-  EXPECT_TRUE(at::equal(result.ids[0], greedy.narrow(0, 0, first + 1)));
-
-  // Two rows: the second (a different prompt) keeps going after the first stopped.
-  const at::Tensor two = at::stack({ref("greedy.prompt"), ref("medium.ids").narrow(0, 0, 7)});
-  const model::GenerateResult both = model::generate_greedy(m.model, two, options);
-  ASSERT_EQ(both.lengths.size(), 2u);
-  EXPECT_EQ(both.lengths[0], first + 1);
-  EXPECT_TRUE((both.ids[0].narrow(0, first + 1, both.ids.size(1) - first - 1) == -1).all().item<bool>());
-  EXPECT_GT(both.lengths[1], both.lengths[0]);
+  const std::int64_t stop = greedy[5];
+  const auto first = std::find(greedy.begin(), greedy.end(), stop) - greedy.begin();
+  for (std::int64_t read_every : {1, 4}) {
+    model::DecoderOptions options;
+    options.batch_size = 2;
+    options.read_every = read_every;
+    options.stop = [stop](std::int64_t id) { return id == stop ? "stop_token" : ""; };
+    // Two rows: the second (a different prompt) keeps going after the first stopped.
+    const auto both = model::BatchDecoder(m.model, options).run(
+        {{0, id_list(ref("greedy.prompt")), {}, 0, 64},
+         {0, id_list(ref("medium.ids").narrow(0, 0, 7)), {}, 0, 64}});
+    EXPECT_EQ(both[0].generated, std::vector<std::int64_t>(greedy.begin(), greedy.begin() + first + 1));
+    EXPECT_EQ(both[0].stop_reason, "stop_token");
+    EXPECT_GT(both[1].generated.size(), both[0].generated.size());
+  }
 }
 
 TEST_F(Parity, ForwardCommandWritesFp32LogitsAndHiddenStates) {

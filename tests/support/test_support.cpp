@@ -2,13 +2,25 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <sys/wait.h>
 
 namespace tttmem::test {
 
-std::filesystem::path source_dir() { return TTTMEM_SOURCE_DIR; }
+namespace {
+
+// The build's paths, unless the environment names others: scripts/gpu_check.sh runs test
+// binaries built on another machine, next to a checkout and fixtures at other paths.
+std::string configured(const char* variable, const char* built_in) {
+  const char* value = std::getenv(variable);
+  return value && *value ? value : built_in;
+}
+
+}  // namespace
+
+std::filesystem::path source_dir() { return configured("TTTMEM_TEST_SOURCE_DIR", TTTMEM_SOURCE_DIR); }
 std::filesystem::path qwen3_tokenizer(const std::string& name) {
   return source_dir() / "configs" / "tokenizers" / "qwen3" / name;
 }
@@ -16,7 +28,7 @@ std::filesystem::path committed_fixture(const std::string& name) {
   return source_dir() / "tests" / "fixtures" / name;
 }
 std::filesystem::path fixture(const std::string& name) {
-  return std::filesystem::path(TTTMEM_FIXTURE_DIR) / name;
+  return std::filesystem::path(configured("TTTMEM_TEST_FIXTURE_DIR", TTTMEM_FIXTURE_DIR)) / name;
 }
 std::filesystem::path published_benchmark() { return fixture("benchmark_v1.json"); }
 
@@ -45,7 +57,7 @@ CommandResult run_command(const std::string& command_line) {
 
 CommandResult run_tttmem(const std::string& args) {
   std::string command = "'";
-  command += TTTMEM_BINARY;
+  command += configured("TTTMEM_TEST_BINARY", TTTMEM_BINARY);
   command += "' ";
   command += args;
   return run_command(command);

@@ -243,5 +243,64 @@ TEST(TttGraft, RoutesTtTLayersAndFlushesOnDropTails) {
   EXPECT_THROW(Graft(config, missing, state), std::runtime_error);
 }
 
+// Rows whose fast weights take every form (W0, low-rank factors of two ranks, a dense fp32
+// delta, upstream's whole W) are applied in one call, batched per form, and each row gets what
+// its own FastWeight::apply gives; a row whose weight changes between calls is seen changed
+// (the stacked weights are rebuilt), and live rows below a chunk boundary grow their tails as
+// stream_forward grows them.
+TEST(TttGraft, BatchedRowsOfEveryFormEqualEachRowsOwnApply) {
+  const std::int64_t d = 16, f = 24, n = 3;
+  const auto layer = random_layer(d, f, 50);
+  const at::Tensor& w0 = layer.mlp.down_proj;
+  TTTConfig config = small_config(8);
+  config.precision = Precision::fp32;
+  TTTParams params;
+  params.layers[0] = layer.params;
+  at::Generator gen = at::detail::createCPUGenerator(51);
+  const auto low_rank = [&](std::int64_t rank) {
+    FastWeight w;
+    w.left = testing::randn({1, d, rank}, 0.1, gen, at::kFloat);
+    w.right = testing::randn({1, rank, f}, 0.1, gen, at::kFloat);
+    return w;
+  };
+  FastWeight dense, whole;
+  dense.delta = testing::randn({1, d, f}, 0.1, gen, at::kFloat);
+  whole.full = testing::randn({1, d, f}, 0.3, gen, at::kFloat);
+  const std::vector<FastWeight> forms{FastWeight{}, low_rank(2), dense, low_rank(5), whole};
+  TTTRows rows(forms.size());
+  for (std::size_t r = 0; r < forms.size(); ++r) {
+    rows[r].layers[0].weight = forms[r];
+    rows[r].frozen = true;
+  }
+  const at::Tensor x = random_rows(static_cast<std::int64_t>(forms.size()), n, d, 52);
+  Graft graft(config, params, rows);
+  const auto expected = [&](std::size_t r) {
+    return rows[r].layers.at(0).weight.apply(intermediate(x.narrow(0, r, 1), layer.mlp), w0);
+  };
+  for (int call = 0; call < 2; ++call) {
+    const at::Tensor out = graft.forward(model::MlpContext{0, x, x, layer.mlp});
+    for (std::size_t r = 0; r < forms.size(); ++r)
+      EXPECT_LE(rel_error(out.narrow(0, static_cast<std::int64_t>(r), 1), expected(r)), 1e-6)
+          << "row " << r << ", call " << call;
+    rows[1].layers[0].weight = low_rank(3);  // a new rank and new factors
+    rows[2].layers[0].weight = FastWeight{};
+  }
+  // Live rows below a boundary: the same output, and each row's real tokens join its tail.
+  TTTRows live(2);
+  Graft live_graft(config, params, live);
+  at::Tensor valid = at::ones({2, n}, at::kBool);
+  valid[1][0] = false;
+  const at::Tensor out = live_graft.forward(
+      model::MlpContext{0, x.narrow(0, 0, 2), x.narrow(0, 0, 2), layer.mlp, true, valid, valid});
+  for (std::int64_t r = 0; r < 2; ++r) {
+    LayerState alone;
+    const std::int64_t first = r == 0 ? 0 : 1;
+    const at::Tensor real = x.narrow(0, r, 1).narrow(1, first, n - first);
+    const at::Tensor want = stream_forward(config, layer.params, layer.mlp, alone, real, real, false);
+    EXPECT_LE(rel_error(out.narrow(0, r, 1).narrow(1, first, n - first), want), 1e-6) << r;
+    EXPECT_TRUE(at::equal(live[static_cast<std::size_t>(r)].layers.at(0).tail_x, alone.tail_x)) << r;
+  }
+}
+
 }  // namespace
 }  // namespace tttmem::ttt
