@@ -1,5 +1,6 @@
-// Checkpoint load throughput from the page cache against plain read() of the same bytes.
-// scripts/bench_load.py runs it and turns the times into same-run ratios.
+// Checkpoint load throughput from the page cache against plain read() of the same bytes, and
+// (where a CUDA device is present) to the GPU. scripts/bench_load.py runs it and turns the times
+// into same-run ratios.
 //
 // A synthetic bf16 checkpoint in 5 shards (Qwen3-8B layer shapes, TTTMEM_BENCH_LOAD_GIB GiB,
 // default 3) is written once to a temp folder, read once to warm the page cache, and removed at
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "tttmem/io.h"
 #include "tttmem/tensor_io.h"
@@ -165,11 +167,33 @@ void BM_TouchZeroCopy(benchmark::State& state) {
   finish(state, s.tensor_bytes);
 }
 
-BENCHMARK(BM_ReadFiles)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_PreadTensors)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_LoadTensorCpu)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_TouchZeroCopy)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+// (d) Checkpoint::open + load_tensor of every tensor to the GPU (returns once the copies are done).
+void BM_LoadTensorCuda(benchmark::State& state) {
+  const auto& s = synthetic();
+  for (auto _ : state) {
+    const auto ckpt = io::Checkpoint::open(s.dir);
+    std::vector<at::Tensor> loaded;  // held, as a model holds its weights
+    for (const auto& name : ckpt.names())
+      loaded.push_back(io::load_tensor(ckpt.get(name), at::Device(at::kCUDA, 0), at::kBFloat16));
+    benchmark::DoNotOptimize(loaded.back().data_ptr());
+  }
+  finish(state, s.tensor_bytes);
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  const auto add = [](const char* name, void (*fn)(benchmark::State&)) {
+    benchmark::RegisterBenchmark(name, fn)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+  };
+  add("BM_ReadFiles", BM_ReadFiles);
+  add("BM_PreadTensors", BM_PreadTensors);
+  add("BM_LoadTensorCpu", BM_LoadTensorCpu);
+  add("BM_TouchZeroCopy", BM_TouchZeroCopy);
+  if (at::hasCUDA()) add("BM_LoadTensorCuda", BM_LoadTensorCuda);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -4,9 +4,14 @@ checkpoints in the same run: prefill of N tokens (last-token logits, as generati
 decode step after an N-token prefix, batch 1. Writes benchmark/results/model_<device>.json.
 
 CPU (fp32):  .venv/bin/python scripts/bench_model.py --build-dir build
-GPU (bf16):  .venv/bin/python scripts/bench_model.py --device cuda --configs qwen3-8b
+GPU (bf16):  .venv/bin/python scripts/bench_model.py --device cuda --configs qwen3-8b \
+                 --ttt-tokens 32768 --ttt-chunk 4096
              (adds the HBM roofline of a decode step: weight bytes / the bandwidth of a
              device-to-device copy measured in the same run)
+
+--ttt-tokens M adds tttmem's prefill of M tokens with In-Place TTT on every 6th layer (chunk
+--ttt-chunk, random non-zero parameters) against the same prefill without TTT in the same run:
+the TTT overhead.
 
 Checkpoints come from `tttmem init-model --seed 0` into --work-dir (kept for reuse).
 """
@@ -79,9 +84,10 @@ def copy_bandwidth(device, gib=4, repeats=10):
     return 2 * (gib << 30) / seconds
 
 
-def tttmem_times(build_dir, dirs, device, dtype, tokens, repeats, threads):
+def tttmem_times(build_dir, dirs, device, dtype, tokens, repeats, threads, ttt_tokens, ttt_chunk):
     exe = build_dir / "benchmark" / "bench_model"
     cmd = [str(exe), "--device", device, "--dtype", dtype, "--tokens", str(tokens),
+           "--ttt-tokens", str(ttt_tokens), "--ttt-chunk", str(ttt_chunk),
            "--threads", str(threads),
            "--benchmark_format=json", f"--benchmark_repetitions={repeats}",
            "--benchmark_report_aggregates_only=true"]
@@ -104,6 +110,8 @@ def main():
     ap.add_argument("--configs", nargs="+", default=["tiny-qwen3", "qwen3-mid"])
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--ttt-tokens", type=int, default=0, help="0: no TTT prefill comparison")
+    ap.add_argument("--ttt-chunk", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
                     help="CPU threads for both sides (torch intra-op)")
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/tttmem-bench-model"))
@@ -125,7 +133,7 @@ def main():
         dirs.append(d)
 
     ours = tttmem_times(args.build_dir, dirs, args.device, dtype_flag, args.tokens, args.repeats,
-                        torch.get_num_threads())
+                        torch.get_num_threads(), args.ttt_tokens, args.ttt_chunk)
     bandwidth = copy_bandwidth(args.device) if cuda else None
     rows = []
     for name, d in zip(args.configs, dirs):
@@ -144,6 +152,11 @@ def main():
             "transformers_decode_ms": round(hf_decode * 1e3, 3),
             "speedup_decode_vs_transformers": round(hf_decode / our_decode, 3),
         }
+        if args.ttt_tokens:
+            plain, ttt = ours[f"prefill_plain/{name}"], ours[f"prefill_ttt/{name}"]
+            row.update({"ttt_prefill_tokens": args.ttt_tokens, "ttt_chunk": args.ttt_chunk,
+                        "plain_prefill_s": round(plain, 5), "ttt_prefill_s": round(ttt, 5),
+                        "ttt_prefill_overhead": round(ttt / plain - 1, 4)})
         if cuda:
             roofline = weight_bytes / bandwidth
             row["decode_roofline_ms"] = round(roofline * 1e3, 3)
@@ -157,6 +170,7 @@ def main():
         "command": "scripts/bench_model.py " + " ".join(
             ["--build-dir", str(args.build_dir), "--device", args.device, "--configs",
              *args.configs, "--tokens", str(args.tokens), "--repeats", str(args.repeats),
+             "--ttt-tokens", str(args.ttt_tokens), "--ttt-chunk", str(args.ttt_chunk),
              "--threads", str(args.threads)]),
         "load_average_at_start": load_at_start,
         **machine_description(),

@@ -30,6 +30,8 @@ gpu="$("$python" -c 'import torch; print(torch.cuda.get_device_name())')" || {
 echo "gpu_check: $gpu, commit $TTTMEM_COMMIT"
 mkdir -p "$results"
 steps="$work/steps.jsonl"
+: >"$steps"
+models="${TTTMEM_GPU_MODELS:-$root/build/gpu-models}"  # random checkpoints, kept for a rerun
 
 # step NAME TIMEOUT_S COMMAND...: runs it, records its status and wall time.
 step() {
@@ -45,14 +47,30 @@ step() {
     'BEGIN { printf "{\"step\": \"%s\", \"exit_code\": %d, \"seconds\": %.1f}\n", n, c, e - s }' >>"$steps"
 }
 
-step gpu_tests 300 "$work/build/tests/test_gpu" \
+# TTTMEM_GPU_STEPS picks steps (default: all, in this order of importance), so that the check can
+# be split over calls of a limited length (e.g. "tests model", then "run load train");
+# gpu_check_gpu.json records the steps of the last call.
+wanted=" ${TTTMEM_GPU_STEPS:-tests model run load train} "
+want() { [[ "$wanted" == *" $1 "* ]]; }
+want tests && step gpu_tests 240 "$work/build/tests/test_gpu" \
   --gtest_output="json:$results/gpu_tests_gpu.json"
-step model_decode_roofline 420 "$python" "$root/scripts/bench_model.py" \
-  --build-dir "$work/build" --device cuda --configs qwen3-8b --tokens 512 --repeats 5 \
-  --work-dir "$work/models"
-step run_vs_eager_tiny 300 "$python" "$root/scripts/bench_run.py" \
-  --build-dir "$work/build" --device cuda --config tiny-qwen3 --batch-sizes 1,16,64 \
-  --work-dir "$work/run"
+# Decode at batch 1 against the HBM roofline, prefill against transformers, and the TTT prefill
+# overhead at chunk 4096 over 32k tokens, on one random Qwen3-8B-shaped checkpoint.
+want model && step model 420 "$python" "$root/scripts/bench_model.py" \
+  --build-dir "$work/build" --device cuda --configs qwen3-8b --tokens 512 --repeats 3 \
+  --ttt-tokens 32768 --ttt-chunk 4096 --work-dir "$models"
+# The full A/B/C/D run over benchmark_v1 (100 samples per level) at 8B shapes against the
+# one-probe-at-a-time PyTorch eager pipeline (on the first sample of each level).
+mkdir -p "$work/run"
+ln -sfn "$models/qwen3-8b" "$work/run/qwen3-8b-model"  # the same checkpoint, written once
+want run && step run 420 "$python" "$root/scripts/bench_run.py" \
+  --build-dir "$work/build" --device cuda --config qwen3-8b --samples-per-level 100 \
+  --batch-sizes 64 --eager-samples-per-level 1 --work-dir "$work/run"
+# Qwen3-8B's 16.4 GB of bf16 safetensors from the page cache to the GPU, against read().
+want load && step load 240 "$python" "$root/scripts/bench_load.py" \
+  --bench "$work/build/benchmark/bench_load" --device cuda --gib 15.27 --repetitions 2
+want train && step train 240 "$python" "$root/scripts/bench_train.py" \
+  --build-dir "$work/build" --device cuda --work-dir "$work/train"
 
 "$python" - "$steps" "$results/gpu_check_gpu.json" "$gpu" <<'EOF'
 import json, os, sys
