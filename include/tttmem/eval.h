@@ -65,8 +65,11 @@ struct ConditionResult {
   std::vector<SampleResult> samples;  // benchmark order; samples absent from the file left out
 };
 
+// The conditions reported by name, in report order: the condition table's kinds without a sweep
+// (protocol::condition_kinds()). A sweep's conditions are ablations, <kind>_<scale>.
+std::vector<std::string> main_condition_names();
 // Condition names whose files (condition_<x>.jsonl or .json) exist in `dir`, in report order:
-// a, b, c, d, ttt_paper, then a_prime_* and b_scaled_* by numeric scale.
+// main_condition_names(), then each sweep's ablations (a_prime_*, b_scaled_*) by numeric scale.
 std::vector<std::string> discover_conditions(const std::filesystem::path& dir);
 // The scale of an ablation name ("a_prime_0p05" -> 0.05), nullopt for the main conditions.
 std::optional<double> ablation_scale(const std::string& name);

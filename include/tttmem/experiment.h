@@ -1,6 +1,7 @@
-// experiment: the engine behind `tttmem run`. A condition is data (what the prompt holds, what is
-// ingested into the fast weights first, which TTT parameters, whether the fast weights stay live
-// while answering), interpreted by one batched engine (SPEC.md "run: the experiment engine").
+// experiment: the engine behind `tttmem run`. A condition is data (protocol::Condition: what the
+// prompt holds, what is ingested into the fast weights first, which TTT parameters, whether the
+// fast weights stay live while answering), interpreted by one batched engine (SPEC.md "run: the
+// experiment engine").
 // Probes are rows of one continuously refilled batch; each row has its own KV slots
 // and its own TTT state, and the probes of a sample share the memory its ingestion left.
 #pragma once
@@ -11,7 +12,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -19,83 +19,11 @@
 
 #include "tttmem/bench.h"
 #include "tttmem/model.h"
+#include "tttmem/protocol.h"
 #include "tttmem/tokenizer.h"
 #include "tttmem/ttt.h"
 
 namespace tttmem::experiment {
-
-// What `--protocol` and the fix flags set. `seed` reproduces the original (SPEC.md S2.7, S2.8,
-// S3.2); `fixed` turns on the first three fixes (DECISIONS.md `## run`); the last two are options.
-struct ProtocolOptions {
-  bool flush_partial_chunk = false;     // ingestion writes its partial last chunk into W
-  bool freeze_while_answering = false;  // no probe-time updates (SPEC.md S2.8: the leak)
-  bool distractor_in_a_c = false;       // L3: the distractor in A's and C's context too
-  // A and C keep the trained TTT parameters (live, as the model runs) instead of zeroing them:
-  // one model in every condition (DECISIONS.md `## run`).
-  bool trained_ttt_in_a_c = false;
-  bool chat_template = false;           // Qwen3 chat template, thinking off
-  bool stop_at_newline = false;         // stop at the first generated newline
-  std::int64_t max_new_tokens = 32;
-  static ProtocolOptions preset(const std::string& protocol);  // "seed" | "fixed"
-  nlohmann::ordered_json to_json() const;
-};
-
-enum class Ingest { nothing, conversation, conversation_and_distractor };
-enum class Params { zero, trained };
-
-struct Condition {
-  std::string name;  // result file stem: a, b, c, d, ttt_paper, scroll, a_prime_0p01, b_scaled_0p1
-  std::string kind;  // a, b, c, d, a_prime, b_scaled, ttt_paper, scroll
-  bool conversation_in_prompt = false;
-  bool distractor_in_prompt = false;  // level-3 samples only
-  Ingest ingest = Ingest::nothing;
-  Params params = Params::zero;
-  double alpha = 1.0;                 // trained parameters times alpha
-  std::optional<double> noise_scale;  // a_prime: relative Gaussian noise on the TTT layers' down_proj
-  bool frozen = false;                // fast weights frozen while answering
-  bool level3_only = false;
-  // The ingested text is followed by scroll_filler(): filler until it has left the model's
-  // attention window (needs a sliding window on every layer).
-  bool filler_until_out_of_window = false;
-  // The probe continues the ingestion's stream: the KV cache stays (the attention window hides
-  // what scrolled out of it) and so do the TTT tails. False: B's KV-stripped clone (fast weights
-  // only, tails dropped).
-  bool continue_stream = false;
-};
-
-// `--condition` (a|b|c|d|all|a_prime|b_scaled|ttt_paper|scroll) as the conditions it runs, in
-// order.
-std::vector<Condition> make_conditions(const std::string& name, const ProtocolOptions& protocol,
-                                       const std::vector<double>& noise_scales,
-                                       const std::vector<double>& alphas);
-// Python's repr of a float with "." -> "p" (0.01 -> 0p01, 1.0 -> 1p0): the seed's file suffix.
-std::string scale_suffix(double value);
-
-// The samples a condition answers: `ids` (all when empty), then level 3 only for D, then the
-// first `limit` of each level in file order (the seed's --limit). Unknown ids are an error.
-std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchmark,
-                                                 const std::vector<std::string>& ids,
-                                                 std::optional<std::int64_t> limit,
-                                                 bool level3_only);
-
-// The prompt of one probe and the text ingested first, under a condition and protocol.
-std::string probe_prompt(const Condition& condition, const ProtocolOptions& protocol,
-                         const bench::Sample& sample, const bench::Probe& probe);
-std::optional<std::string> ingest_text(const Condition& condition, const bench::Sample& sample);
-// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
-std::size_t ingest_limit(Ingest ingest);
-
-// The filler that scrolls an ingested text out of an attention window of `window` tokens (SPEC.md
-// `run`, scroll): window - 1 tokens, so that the first token after it sees only the filler and
-// itself. They are the first window - 1 ids of encode("\n\n" + source) repeated end to end, source
-// being the sample's distractor, or else the benchmark's three distractor seed passages joined
-// by "\n\n".
-std::vector<std::int64_t> scroll_filler(const bench::Sample& sample,
-                                        const tokenizer::Tokenizer& tokenizer,
-                                        std::int64_t window);
-
-// Python's str.strip(): Unicode whitespace at both ends (str.isspace's set).
-std::string python_strip(const std::string& text);
 
 // One JSONL line of OUT/condition_<x>.jsonl (SPEC.md "run", Results).
 struct Record {
@@ -124,7 +52,7 @@ struct EngineOptions {
   std::int64_t batch_size = 1;  // rows decoded together
   bool resume = false;
   std::filesystem::path out_dir;
-  ProtocolOptions protocol;
+  protocol::ProtocolOptions protocol;
   // What a resumed condition must share with the run that wrote its records (the caller's
   // description: model, TTT, benchmark, protocol, ...). Written to identity_<x>.json when the
   // condition starts; --resume refuses a folder whose file differs. Null: not checked.
@@ -148,7 +76,8 @@ class Engine {
          const ttt::TTTConfig* ttt_config, const ttt::TTTParams* params, EngineOptions options);
   // Answers every probe of `samples` under `condition`, appending to OUT/condition_<name>.jsonl
   // (continuing it under --resume), then writes OUT/condition_<name>.json.
-  ConditionStats run(const Condition& condition, const std::vector<const bench::Sample*>& samples);
+  ConditionStats run(const protocol::Condition& condition,
+                     const std::vector<const bench::Sample*>& samples);
 
  private:
   struct Stream;
@@ -157,9 +86,10 @@ class Engine {
   std::vector<std::int64_t> encode(const std::string& text) const;
   // The ids a condition ingests for a sample: its ingest_text, truncated (SPEC.md S2.6), then
   // the filler when the condition scrolls it out of the window.
-  Stream ingest_ids(const Condition& condition, const bench::Sample& sample) const;
+  Stream ingest_ids(const protocol::Condition& condition, const bench::Sample& sample) const;
   // Ingests several samples' streams in one padded forward: each sample's memory.
-  std::vector<std::shared_ptr<const Memory>> ingest(const Condition& condition, const Setup& setup,
+  std::vector<std::shared_ptr<const Memory>> ingest(const protocol::Condition& condition,
+                                                    const Setup& setup,
                                                     const std::vector<const Stream*>& streams);
   struct Pending;  // a probe to answer
   Record finish(const Pending& probe, const model::DecodedRow& decoded) const;

@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "tttmem/experiment.h"
 #include "tttmem/model.h"
+#include "tttmem/protocol.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/tokenizer.h"
 #include "tttmem/ttt.h"
@@ -147,7 +147,7 @@ struct TrainerOptions {
   OptimizerOptions optimizer;
   // The memory objective's probe protocol (`run`'s): flush_partial_chunk and
   // freeze_while_answering are read; the rest does not apply.
-  experiment::ProtocolOptions memory_protocol;
+  protocol::ProtocolOptions memory_protocol;
 };
 
 struct MemoryBatch;
@@ -273,7 +273,7 @@ std::int64_t answer_end(const ModelConfig& config, const tokenizer::Tokenizer& t
 std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& file,
                                                 const tokenizer::Tokenizer& tok,
                                                 std::int64_t end_id,
-                                                const experiment::ProtocolOptions& protocol);
+                                                const protocol::ProtocolOptions& protocol);
 
 // `count` conversations from `first` (modulo, in order) and all their probes.
 struct MemoryBatch {
@@ -292,7 +292,7 @@ class MemoryForward {
  public:
   // `params` is read at every call (a trainer rebinds its tensors between steps).
   MemoryForward(const ttt::TTTConfig& config, const ttt::TTTParams& params, TttForm form,
-                const experiment::ProtocolOptions& protocol);
+                const protocol::ProtocolOptions& protocol);
   ~MemoryForward();
   // The probe rows' logits [P, Lp, V]. `checkpointing`: null, or the hook every decoder layer
   // runs through (the conversations' factors then pass through its autograd nodes). This object

@@ -9,6 +9,7 @@
 #include "tttmem/eval.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
+#include "tttmem/protocol.h"
 #include "tttmem/pycompat.h"
 
 namespace tttmem::cli {
@@ -66,10 +67,16 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
   return [o, &global]() -> int {
     const std::filesystem::path results(o->results), out(o->out);
     const std::vector<std::string> names = eval::discover_conditions(results);
-    if (names.empty())
+    if (names.empty()) {
+      std::vector<std::string> stems = eval::main_condition_names();
+      for (const protocol::ConditionKind& kind : protocol::condition_kinds())
+        if (kind.sweep != protocol::Sweep::none) stems.push_back(std::string(kind.name) + "_<s>");
+      std::string expected;
+      for (const std::string& stem : stems) expected += (expected.empty() ? "" : ", ") + stem;
       throw eval::EvalError(o->results +
                             ": no result files (expected condition_<x>.jsonl or condition_<x>.json "
-                            "for x in a, b, c, d, ttt_paper, a_prime_<s>, b_scaled_<s>)");
+                            "for x in " + expected + ")");
+    }
     const nlohmann::ordered_json run = read_run_info(results);
     const std::string benchmark_file = benchmark_path(*o, run);
     const bench::Benchmark benchmark = bench::load_benchmark(benchmark_file);
@@ -79,9 +86,9 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
       loaded.push_back(eval::load_condition(results, name, benchmark));
       log::info("evaluate: condition ", name, " from ", loaded.back().source.string());
     }
-    for (const char* name : {"a", "b", "c", "d"})
-      if (std::find(names.begin(), names.end(), name) == names.end())
-        log::warn("evaluate: condition ", name, " is missing from ", o->results);
+    for (const protocol::ConditionKind& kind : protocol::condition_kinds())
+      if (kind.in_all && std::find(names.begin(), names.end(), kind.name) == names.end())
+        log::warn("evaluate: condition ", kind.name, " is missing from ", o->results);
 
     eval::BootstrapOptions boot;
     boot.resamples = o->resamples;

@@ -19,6 +19,7 @@
 #include "tttmem/io.h"
 #include "tttmem/log.h"
 #include "tttmem/model.h"
+#include "tttmem/protocol.h"
 #include "tttmem/tokenizer.h"
 
 namespace tttmem::cli {
@@ -53,6 +54,21 @@ nlohmann::ordered_json path_hashes(const std::filesystem::path& path) {
   return {{path.filename().string(), experiment::sha256_file(path)}};
 }
 
+// --condition's help: each accepted value of the condition table with its description.
+std::string condition_help() {
+  std::string out;
+  for (const protocol::ConditionValue& value : protocol::condition_values())
+    out += (out.empty() ? "" : ", ") + value.name + " (" + value.description + ")";
+  return out;
+}
+
+std::vector<std::string> condition_names() {
+  std::vector<std::string> out;
+  for (const protocol::ConditionValue& value : protocol::condition_values())
+    out.push_back(value.name);
+  return out;
+}
+
 }  // namespace
 
 Action add_run(CLI::App& app, const GlobalOptions& global) {
@@ -73,16 +89,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   auto o = std::make_shared<Options>();
   sub->add_option("--model", o->model, "Model folder (config.json + safetensors)")->required();
   sub->add_option("--benchmark", o->benchmark, "Benchmark JSON (build-benchmark output)")->required();
-  sub->add_option("--condition", o->condition,
-                  "a (conversation in context), b (TTT memory), c (no memory), d (TTT memory "
-                  "after a distractor), all (a, b, c, d), a_prime (noise on the TTT layers' "
-                  "down_proj), b_scaled (trained TTT parameters times alpha), ttt_paper "
-                  "(conversation and probe in context, TTT active), scroll (B's probe in the "
-                  "same stream after filler has pushed the conversation out of the attention "
-                  "window; needs --attention-window)")
+  sub->add_option("--condition", o->condition, condition_help())
       ->required()
-      ->check(CLI::IsMember(
-          {"a", "b", "c", "d", "all", "a_prime", "b_scaled", "ttt_paper", "scroll"}));
+      ->check(CLI::IsMember(condition_names()));
   sub->add_option("--out", o->out, "Result folder: condition_<x>.jsonl/.json and run.json")
       ->required();
   sub->add_option("--tokenizer", o->tokenizer,
@@ -123,14 +132,15 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Greedy tokens per probe")
       ->check(whole_number(1, 1 << 20))
       ->capture_default_str();
-  sub->add_option("--noise-scales", o->noise_scales, "a_prime: relative noise scales")
+  sub->add_option("--noise-scales", o->noise_scales,
+                  std::string(protocol::kNoise) + ": relative noise scales")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--alphas", o->alphas, "b_scaled: factors on the trained TTT parameters")
+  sub->add_option("--alphas", o->alphas,
+                  std::string(protocol::kScaled) + ": factors on the trained TTT parameters")
       ->delimiter(',')
       ->capture_default_str();
   add_attention_window(*sub, o->attention_window);
-  // scroll forgets by the window: without one the conversation would never leave the context.
   sub->final_callback([o, samples] {
     // An empty list would silently mean every sample.
     if (samples->count() > 0) {
@@ -139,8 +149,10 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
         throw CLI::ValidationError("--samples", "expected comma-separated sample ids, got '" +
                                                     o->samples + "'");
     }
-    if (o->condition == "scroll" && o->attention_window == 0)
-      throw CLI::ValidationError("--condition scroll",
+    // scroll forgets by the window: without one the conversation would never leave the context.
+    const protocol::ConditionKind* kind = protocol::find_kind(o->condition);  // null for all
+    if (kind && kind->filler_until_out_of_window && o->attention_window == 0)
+      throw CLI::ValidationError("--condition " + o->condition,
                                  "needs --attention-window N: the conversation scrolls out of a "
                                  "sliding attention window of N tokens");
   });
@@ -149,7 +161,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     const std::optional<std::int64_t> level_limit =
         limit->count() ? std::optional<std::int64_t>(o->limit) : std::nullopt;
     const auto started = std::chrono::steady_clock::now();
-    experiment::ProtocolOptions protocol = experiment::ProtocolOptions::preset(o->protocol);
+    protocol::ProtocolOptions protocol = protocol::ProtocolOptions::preset(o->protocol);
     protocol.flush_partial_chunk |= o->flush_partial_chunk;
     protocol.freeze_while_answering |= o->freeze_while_answering;
     protocol.distractor_in_a_c |= o->distractor_in_a_c;
@@ -157,8 +169,11 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     protocol.chat_template = o->chat_template;
     protocol.stop_at_newline = o->stop_at_newline;
     protocol.max_new_tokens = o->max_new_tokens;
-    const std::vector<experiment::Condition> conditions =
-        experiment::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);
+    const std::vector<protocol::Condition> conditions =
+        protocol::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);
+    // run.json and the identity record a sweep's list only for the condition that sweeps it.
+    const protocol::ConditionKind* kind = protocol::find_kind(o->condition);  // null for all
+    const protocol::Sweep sweep = kind ? kind->sweep : protocol::Sweep::none;
     std::vector<std::string> sample_ids;
     for (std::stringstream in(o->samples); in.good();) {
       std::string id;
@@ -194,8 +209,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     identity["protocol_options"] = protocol.to_json();
     identity["dtype"] = c10::toString(dtype);
     identity["attention_windows"] = qwen3.attention_windows();
-    if (o->condition == "a_prime") identity["noise_scales"] = o->noise_scales;
-    if (o->condition == "b_scaled") identity["alphas"] = o->alphas;
+    if (sweep == protocol::Sweep::noise_scales) identity["noise_scales"] = o->noise_scales;
+    if (sweep == protocol::Sweep::alphas) identity["alphas"] = o->alphas;
 
     const experiment::BatchChoice batch =
         o->batch_size == "auto"
@@ -209,9 +224,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     experiment::Engine engine(qwen3, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
     nlohmann::ordered_json timings = nlohmann::ordered_json::array();
-    for (const experiment::Condition& condition : conditions) {
+    for (const protocol::Condition& condition : conditions) {
       const auto samples =
-          experiment::select_samples(benchmark, sample_ids, level_limit, condition.level3_only);
+          protocol::select_samples(benchmark, sample_ids, level_limit, condition.level3_only);
       timings.push_back(engine.run(condition, samples).to_json());
     }
 
@@ -226,8 +241,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["attention_windows"] = qwen3.attention_windows();  // per layer, 0 = full attention
     run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
     run["samples"] = sample_ids;
-    if (o->condition == "a_prime") run["noise_scales"] = o->noise_scales;
-    if (o->condition == "b_scaled") run["alphas"] = o->alphas;
+    if (sweep == protocol::Sweep::noise_scales) run["noise_scales"] = o->noise_scales;
+    if (sweep == protocol::Sweep::alphas) run["alphas"] = o->alphas;
     run["device"] = global.device;
     run["dtype"] = c10::toString(dtype);
     run["seed"] = global.seed;

@@ -10,6 +10,7 @@
 #include "tttmem/io.h"
 #include "tttmem/log.h"
 #include "tttmem/model.h"
+#include "tttmem/protocol.h"
 #include "tttmem/tokenizer.h"
 #include "tttmem/train.h"
 #include "tttmem/ttt.h"
@@ -190,7 +191,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     const auto tok = tokenizer::Tokenizer::load(f->tokenizer.empty() ? f->model : f->tokenizer);
     const train::CorpusOptions corpus{f->seq_len, train::parse_packing(f->packing),
                                       train::parse_loss_on(f->loss_on)};
-    const auto protocol = experiment::ProtocolOptions::preset(f->memory_protocol);
+    const auto protocol = protocol::ProtocolOptions::preset(f->memory_protocol);
     train::TrainingData data;
     if (!f->data.empty()) {
       data.rows = train::load_corpus(f->data, *tok, corpus);

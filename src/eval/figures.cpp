@@ -11,6 +11,7 @@
 #include "tttmem/eval.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
+#include "tttmem/protocol.h"
 
 namespace tttmem::eval {
 
@@ -21,8 +22,6 @@ struct Figure {
   int width, height;  // pixels at the seed's 120 dpi
   std::string body;   // data blocks and plot commands
 };
-
-const char* kMain[] = {"a", "b", "c", "d", "ttt_paper", "scroll"};
 
 std::string label(const std::string& name) {
   return name.size() == 1 ? "Cond " + std::string(1, static_cast<char>(name[0] - 'a' + 'A')) : name;
@@ -43,7 +42,7 @@ std::string with_errors(const Bucket* b) {
 
 std::vector<const ConditionScores*> main_conditions(const Report& r) {
   std::vector<const ConditionScores*> out;
-  for (const char* name : kMain)
+  for (const std::string& name : main_condition_names())
     for (const ConditionScores& c : r.conditions)
       if (c.name == name) out.push_back(&c);
   return out;
@@ -161,8 +160,8 @@ std::optional<Figure> position_decay(const Report& r) {
 std::optional<Figure> distractor_effect(const Report& r) {
   const ConditionScores *b = nullptr, *d = nullptr;
   for (const ConditionScores& c : r.conditions) {
-    if (c.name == "b") b = &c;
-    if (c.name == "d") d = &c;
+    if (c.name == protocol::kMemory) b = &c;
+    if (c.name == protocol::kDistracted) d = &c;
   }
   if (!b || !d) return std::nullopt;
   std::ostringstream s;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "tttmem/eval.h"
+#include "tttmem/protocol.h"
 
 namespace tttmem::eval {
 
@@ -12,7 +13,7 @@ namespace {
 
 using OJ = nlohmann::ordered_json;
 
-const ConditionScores* find_condition(const Report& r, const std::string& name) {
+const ConditionScores* find_condition(const Report& r, std::string_view name) {
   for (const ConditionScores& c : r.conditions)
     if (c.name == name) return &c;
   return nullptr;
@@ -26,8 +27,10 @@ struct Headline {
 
 Headline headline_of(const Report& r) {
   Headline h;
-  const ConditionScores *a = find_condition(r, "a"), *b = find_condition(r, "b"),
-                        *c = find_condition(r, "c"), *d = find_condition(r, "d");
+  const ConditionScores *a = find_condition(r, protocol::kContext),
+                        *b = find_condition(r, protocol::kMemory),
+                        *c = find_condition(r, protocol::kNoMemory),
+                        *d = find_condition(r, protocol::kDistracted);
   if (a) h.em_a = a->overall.em();
   if (b) h.em_b = b->overall.em();
   if (c) h.em_c = c->overall.em();

@@ -10,6 +10,7 @@
 #include "../io/json_strict.h"
 #include "tttmem/eval.h"
 #include "tttmem/io.h"
+#include "tttmem/protocol.h"
 
 namespace tttmem::eval {
 
@@ -17,8 +18,13 @@ namespace {
 
 using J = nlohmann::json;
 
-const std::vector<std::string> kMainConditions{"a", "b", "c", "d", "ttt_paper", "scroll"};
-const std::vector<std::string> kAblationPrefixes{"a_prime_", "b_scaled_"};
+// The name prefix of each sweep's conditions (a_prime_, b_scaled_), in table order.
+std::vector<std::string> ablation_prefixes() {
+  std::vector<std::string> out;
+  for (const protocol::ConditionKind& kind : protocol::condition_kinds())
+    if (kind.sweep != protocol::Sweep::none) out.push_back(std::string(kind.name) + "_");
+  return out;
+}
 
 // Benchmark lookups by sample id and, per sample, by probe id.
 class Index {
@@ -169,8 +175,15 @@ bool is_file(const std::filesystem::path& path) {
 
 }  // namespace
 
+std::vector<std::string> main_condition_names() {
+  std::vector<std::string> out;
+  for (const protocol::ConditionKind& kind : protocol::condition_kinds())
+    if (kind.sweep == protocol::Sweep::none) out.emplace_back(kind.name);
+  return out;
+}
+
 std::optional<double> ablation_scale(const std::string& name) {
-  for (const std::string& prefix : kAblationPrefixes) {
+  for (const std::string& prefix : ablation_prefixes()) {
     if (name.rfind(prefix, 0) != 0) continue;
     std::string number = name.substr(prefix.size());
     std::replace(number.begin(), number.end(), 'p', '.');
@@ -187,6 +200,7 @@ std::vector<std::string> discover_conditions(const std::filesystem::path& dir) {
     throw EvalError(dir.string() +
                     ": not a folder (--results must name the folder holding "
                     "condition_<x>.jsonl or condition_<x>.json files)");
+  const std::vector<std::string> main_names = main_condition_names();
   std::set<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -196,15 +210,15 @@ std::vector<std::string> discover_conditions(const std::filesystem::path& dir) {
           file.compare(file.size() - ext.size(), ext.size(), ext) != 0)
         continue;
       const std::string name = file.substr(10, file.size() - 10 - ext.size());
-      const bool main =
-          std::find(kMainConditions.begin(), kMainConditions.end(), name) != kMainConditions.end();
-      if (main || ablation_scale(name)) found.insert(name);
+      if (std::find(main_names.begin(), main_names.end(), name) != main_names.end() ||
+          ablation_scale(name))
+        found.insert(name);
     }
   }
   std::vector<std::string> out;
-  for (const std::string& name : kMainConditions)
+  for (const std::string& name : main_names)
     if (found.count(name)) out.push_back(name);
-  for (const std::string& prefix : kAblationPrefixes) {
+  for (const std::string& prefix : ablation_prefixes()) {
     std::vector<std::pair<double, std::string>> ablations;
     for (const std::string& name : found)
       if (name.rfind(prefix, 0) == 0) ablations.emplace_back(*ablation_scale(name), name);

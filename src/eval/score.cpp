@@ -5,6 +5,7 @@
 #include <map>
 
 #include "tttmem/eval.h"
+#include "tttmem/protocol.h"
 #include "tttmem/pycompat.h"
 
 namespace tttmem::eval {
@@ -283,7 +284,7 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
     report.conditions.push_back(std::move(scores));
   }
 
-  const auto find = [&](const std::string& name) -> const ConditionScores* {
+  const auto find = [&](std::string_view name) -> const ConditionScores* {
     for (const ConditionScores& c : report.conditions)
       if (c.name == name) return &c;
     return nullptr;
@@ -291,35 +292,38 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
   // B - C and A - B, scroll against C and B (forgetting by the window versus the explicit KV
   // drop), and every ablation against C on the samples both scored (the seed compared its
   // 30-sample ablations with C on all 300: SPEC.md S9.13).
-  std::vector<std::pair<std::string, std::string>> pairs{
-      {"b", "c"}, {"a", "b"}, {"scroll", "c"}, {"scroll", "b"}};
+  using protocol::kContext, protocol::kDistracted, protocol::kMemory, protocol::kNoMemory,
+      protocol::kScroll;
+  std::vector<std::pair<std::string_view, std::string_view>> pairs{
+      {kMemory, kNoMemory}, {kContext, kMemory}, {kScroll, kNoMemory}, {kScroll, kMemory}};
   for (const ConditionScores& c : report.conditions)
-    if (ablation_scale(c.name)) pairs.emplace_back(c.name, "c");
+    if (ablation_scale(c.name)) pairs.emplace_back(c.name, kNoMemory);
   for (const auto& [x, y] : pairs) {
     const ConditionScores *cx = find(x), *cy = find(y);
     if (!cx || !cy) continue;
     if (auto d = paired_difference(*cx, *cy, options)) report.differences.push_back(*d);
   }
 
-  const ConditionScores *a = find("a"), *b = find("b"), *c = find("c"), *d = find("d");
+  const ConditionScores *a = find(kContext), *b = find(kMemory), *c = find(kNoMemory),
+                        *d = find(kDistracted);
   if (!a || !b)
-    report.warnings.push_back(std::string("memory_efficiency_ratio and verdict are null: "
-                                          "condition ") +
-                              (!a ? "a" : "b") + " is missing");
+    report.warnings.push_back("memory_efficiency_ratio and verdict are null: condition " +
+                              std::string(!a ? kContext : kMemory) + " is missing");
   if (!b || !c)
-    report.warnings.push_back(std::string("lift_over_no_memory is null: condition ") +
-                              (!b ? "b" : "c") + " is missing");
+    report.warnings.push_back("lift_over_no_memory is null: condition " +
+                              std::string(!b ? kMemory : kNoMemory) + " is missing");
   if (!b || !d)
-    report.warnings.push_back(std::string("distractor_decay_rate is null: condition ") +
-                              (!b ? "b" : "d") + " is missing");
+    report.warnings.push_back("distractor_decay_rate is null: condition " +
+                              std::string(!b ? kMemory : kDistracted) + " is missing");
   if (a && b) {
     std::vector<std::size_t> sa, sb;
     for (const Cluster& x : a->overall.clusters) sa.push_back(x.sample_index);
     for (const Cluster& x : b->overall.clusters) sb.push_back(x.sample_index);
     if (sa != sb)
-      report.warnings.push_back(
-          "conditions a and b scored different samples: memory_efficiency_ratio compares "
-          "different sets (the paired em_a_minus_b uses the common ones)");
+      report.warnings.push_back("conditions " + a->name + " and " + b->name +
+                                " scored different samples: memory_efficiency_ratio compares "
+                                "different sets (the paired em_" + a->name + "_minus_" + b->name +
+                                " uses the common ones)");
   }
   return report;
 }

@@ -38,11 +38,10 @@ std::int64_t row_bytes(const ModelConfig& model, const ttt::TTTConfig* ttt, at::
   const auto element = static_cast<std::int64_t>(c10::elementSize(dtype));
   // A row's KV slots: the longest stream or prompt the engine admits (the D ingest limit, or the
   // model's context when shorter) plus the engine's 2 x max_new of room.
+  const auto longest_ingest = static_cast<std::int64_t>(
+      protocol::ingest_limit(protocol::Ingest::conversation_and_distractor));
   const std::int64_t tokens =
-      std::min<std::int64_t>(
-          model.max_position_embeddings,
-          static_cast<std::int64_t>(ingest_limit(Ingest::conversation_and_distractor))) +
-      2 * max_new_tokens;
+      std::min<std::int64_t>(model.max_position_embeddings, longest_ingest) + 2 * max_new_tokens;
   const std::int64_t kv = 2 * model.num_hidden_layers * model.num_key_value_heads *
                           model.head_dim * tokens * element;
   // Worst case of a row's fast weights: dense on every TTT layer (model dtype under upstream

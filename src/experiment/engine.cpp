@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 // The window a condition scrolls its ingested text out of: the model's, which must be one size
 // on every layer (a full-attention layer would never let the text go).
-std::int64_t scroll_window(const model::Qwen3Model& model, const Condition& condition) {
+std::int64_t scroll_window(const model::Qwen3Model& model, const protocol::Condition& condition) {
   const std::vector<std::int64_t>& windows = model.attention_windows();
   const std::int64_t window = windows.front();
   if (window == 0 || std::count(windows.begin(), windows.end(), window) !=
@@ -140,21 +140,22 @@ std::vector<std::int64_t> Engine::encode(const std::string& text) const {
   return {ids.begin(), ids.end()};
 }
 
-Engine::Stream Engine::ingest_ids(const Condition& condition, const bench::Sample& sample) const {
-  const std::optional<std::string> text = ingest_text(condition, sample);
+Engine::Stream Engine::ingest_ids(const protocol::Condition& condition,
+                                  const bench::Sample& sample) const {
+  const std::optional<std::string> text = protocol::ingest_text(condition, sample);
   if (!text) fail("condition " + condition.name + " ingests nothing");
   Stream stream{encode(*text), 0};
   std::vector<std::int64_t>& ids = stream.ids;
-  if (ids.size() > ingest_limit(condition.ingest)) {
+  if (ids.size() > protocol::ingest_limit(condition.ingest)) {
     stream.truncated_from = static_cast<std::int64_t>(ids.size());
-    ids.resize(ingest_limit(condition.ingest));
+    ids.resize(protocol::ingest_limit(condition.ingest));
     log::warn("run ", condition.name, ": sample ", sample.sample_id, "'s ingested text has ",
               stream.truncated_from, " tokens; only the first ", ids.size(),
               " are ingested (the seed's limit, SPEC.md S2.6)");
   }
   if (condition.filler_until_out_of_window) {
     const std::vector<std::int64_t> filler =
-        scroll_filler(sample, tokenizer_, scroll_window(model_, condition));
+        protocol::scroll_filler(sample, tokenizer_, scroll_window(model_, condition));
     ids.insert(ids.end(), filler.begin(), filler.end());
   }
   const std::int64_t context = model_.config().max_position_embeddings;
@@ -166,7 +167,8 @@ Engine::Stream Engine::ingest_ids(const Condition& condition, const bench::Sampl
 }
 
 std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
-    const Condition& condition, const Setup& setup, const std::vector<const Stream*>& streams) {
+    const protocol::Condition& condition, const Setup& setup,
+    const std::vector<const Stream*>& streams) {
   // SPEC.md S3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
   // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix). A
   // continued stream keeps its KV cache and its tails instead. The samples share one
@@ -231,7 +233,7 @@ Record Engine::finish(const Pending& probe, const model::DecodedRow& decoded) co
   record.probe_id = probe.probe->probe_id;
   record.question = probe.probe->question;
   record.gold = probe.probe->gold_answer;
-  record.predicted = python_strip(text);
+  record.predicted = protocol::python_strip(text);
   record.output_ids = decoded.generated;
   record.prompt_tokens = static_cast<std::int64_t>(probe.prompt.size());
   record.generated_tokens = static_cast<std::int64_t>(decoded.generated.size());
@@ -274,13 +276,13 @@ void check_identity(const std::filesystem::path& file, const std::filesystem::pa
 
 }  // namespace
 
-ConditionStats Engine::run(const Condition& condition,
+ConditionStats Engine::run(const protocol::Condition& condition,
                            const std::vector<const bench::Sample*>& samples) {
   const c10::InferenceMode inference;
   const auto started = Clock::now();
   ConditionStats stats;
   stats.name = condition.name;
-  const ProtocolOptions& protocol = options_.protocol;
+  const protocol::ProtocolOptions& protocol = options_.protocol;
   const std::filesystem::path jsonl = options_.out_dir / ("condition_" + condition.name + ".jsonl");
   if (!options_.resume && std::filesystem::exists(jsonl))
     fail(jsonl.string() + " exists: continue it with --resume, or choose another --out");
@@ -300,12 +302,12 @@ ConditionStats Engine::run(const Condition& condition,
   // Zero TTT parameters leave every fast weight at W0 (V = 0): such a condition runs the plain
   // MLP unless an ablation perturbs W0.
   Setup setup;
-  setup.graft_on = ttt_config_ != nullptr &&
-                   (condition.params == Params::trained || condition.noise_scale.has_value());
+  setup.graft_on = ttt_config_ != nullptr && (condition.params == protocol::Params::trained ||
+                                              condition.noise_scale.has_value());
   if (condition.filler_until_out_of_window) scroll_window(model_, condition);  // fail early
   // A sample is ingested when its memory is fast weights (TTT on) or a continued stream.
-  const bool ingests =
-      condition.ingest != Ingest::nothing && (setup.graft_on || condition.continue_stream);
+  const bool ingests = condition.ingest != protocol::Ingest::nothing &&
+                       (setup.graft_on || condition.continue_stream);
   std::vector<Pending> pending;
   std::map<const bench::Sample*, std::size_t> left_per_sample;
   std::map<const bench::Sample*, Stream> streams;  // what each sample ingests, until it has
@@ -316,7 +318,7 @@ ConditionStats Engine::run(const Condition& condition,
       Pending& p = pending.emplace_back();
       p.sample = sample;
       p.probe = &probe;
-      p.prompt = encode(probe_prompt(condition, protocol, *sample, probe));
+      p.prompt = encode(protocol::probe_prompt(condition, protocol, *sample, probe));
       if (ingests) {
         if (++left_per_sample[sample] == 1) streams[sample] = ingest_ids(condition, *sample);
         const Stream& stream = streams.at(sample);
@@ -338,7 +340,7 @@ ConditionStats Engine::run(const Condition& condition,
                  options_.identity);
 
   // This condition's TTT parameters and ablation weights (SPEC.md S2.3, S3.2), as its own values.
-  if (condition.params == Params::trained && !ttt_config_)
+  if (condition.params == protocol::Params::trained && !ttt_config_)
     fail("condition " + condition.name + " needs trained TTT parameters: give --ttt CKPT or a "
          "model whose config.json enables TTT");
   if (condition.noise_scale && !ttt_config_)
@@ -348,9 +350,9 @@ ConditionStats Engine::run(const Condition& condition,
     setup.config = *ttt_config_;
     if (protocol.flush_partial_chunk) setup.config.partial_chunk = ttt::PartialChunk::flush;
     setup.params = params_;
-    if (condition.params == Params::zero || condition.alpha != 1.0) {
+    if (condition.params == protocol::Params::zero || condition.alpha != 1.0) {
       setup.params = &setup.own_params.emplace(params_->snapshot());
-      if (condition.params == Params::zero) setup.own_params->zero();
+      if (condition.params == protocol::Params::zero) setup.own_params->zero();
       if (condition.alpha != 1.0) setup.own_params->scale(condition.alpha);
     }
     if (condition.noise_scale)

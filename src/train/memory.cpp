@@ -55,25 +55,25 @@ std::int64_t answer_end(const ModelConfig& config, const tokenizer::Tokenizer& t
 std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& file,
                                                 const tokenizer::Tokenizer& tok,
                                                 std::int64_t end_id,
-                                                const experiment::ProtocolOptions& protocol) {
+                                                const protocol::ProtocolOptions& protocol) {
   const bench::Benchmark benchmark = bench::load_benchmark(file);
   if (benchmark.samples.empty()) throw std::runtime_error(file.string() + ": no samples");
   // Condition B's prompt (no conversation); B's ingestion, D's for level 3 (SPEC.md S3.2).
-  const experiment::Condition b = experiment::make_conditions("b", protocol, {}, {}).front();
-  const experiment::Condition d = experiment::make_conditions("d", protocol, {}, {}).front();
+  const protocol::Condition b = protocol::make_condition(protocol::kMemory, protocol);
+  const protocol::Condition d = protocol::make_condition(protocol::kDistracted, protocol);
   auto encode = [&](const std::string& text) {
     const auto ids = tok.encode(text);
     return std::vector<std::int64_t>(ids.begin(), ids.end());
   };
   std::vector<MemoryExample> out;
   for (const bench::Sample& sample : benchmark.samples) {
-    const experiment::Condition& ingest = sample.level == 3 ? d : b;
-    MemoryExample example{sample.sample_id, encode(*experiment::ingest_text(ingest, sample)), {}};
-    const std::size_t limit = experiment::ingest_limit(ingest.ingest);
+    const protocol::Condition& ingest = sample.level == 3 ? d : b;
+    MemoryExample example{sample.sample_id, encode(*protocol::ingest_text(ingest, sample)), {}};
+    const std::size_t limit = protocol::ingest_limit(ingest.ingest);
     if (example.ingest.size() > limit) example.ingest.resize(limit);
     for (const bench::Probe& probe : sample.probes) {
       Row row;
-      row.ids = encode(experiment::probe_prompt(b, protocol, sample, probe));
+      row.ids = encode(protocol::probe_prompt(b, protocol, sample, probe));
       row.labels.assign(row.ids.size(), -100);
       std::vector<std::int64_t> answer = encode(probe.gold_answer);
       answer.push_back(end_id);
@@ -212,7 +212,7 @@ class MemoryForward::ProbeGraft : public model::MlpOverride, public LayerExtras 
 };
 
 MemoryForward::MemoryForward(const ttt::TTTConfig& config, const ttt::TTTParams& params,
-                             TttForm form, const experiment::ProtocolOptions& protocol)
+                             TttForm form, const protocol::ProtocolOptions& protocol)
     : config_(config), params_(params), form_(form), frozen_(protocol.freeze_while_answering) {
   // As `run` does: the protocol's flush overrides the config's policy.
   if (protocol.flush_partial_chunk) config_.partial_chunk = ttt::PartialChunk::flush;

@@ -191,11 +191,12 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   ttt_config.lr = 3;
   ttt::TTTParams params = ttt::TTTParams::load(io::Checkpoint::open(path("ttt.safetensors")),
                                                ttt_config, config, at::kCPU, at::kFloat);
-  ProtocolOptions protocol;
+  protocol::ProtocolOptions protocol;
   protocol.max_new_tokens = 8;
-  const Condition scroll = make_conditions("scroll", protocol, {}, {}).at(0);
+  const protocol::Condition scroll = protocol::make_condition(protocol::kScroll, protocol);
   const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
-  const auto samples = select_samples(benchmark, {"L2-0001", "L3-0000"}, std::nullopt, false);
+  const auto samples =
+      protocol::select_samples(benchmark, {"L2-0001", "L3-0000"}, std::nullopt, false);
   std::filesystem::create_directories(path("scroll_engine"));
   Engine engine(qwen3, *tok, &ttt_config, &params, {3, false, path("scroll_engine"), protocol});
   engine.run(scroll, samples);
@@ -208,13 +209,13 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   };
   const c10::InferenceMode inference;
   for (const bench::Sample* sample : samples) {
-    const std::vector<std::int64_t> filler = scroll_filler(*sample, *tok, kWindow);
+    const std::vector<std::int64_t> filler = protocol::scroll_filler(*sample, *tok, kWindow);
     ASSERT_EQ(filler.size(), static_cast<std::size_t>(kWindow - 1));
     for (const bench::Probe& probe : sample->probes) {
       std::vector<std::int64_t> stream = encode(sample->conversation);
       stream.insert(stream.end(), filler.begin(), filler.end());
       const std::vector<std::int64_t> prompt =
-          encode(probe_prompt(scroll, protocol, *sample, probe));
+          encode(protocol::probe_prompt(scroll, protocol, *sample, probe));
       EXPECT_EQ(prompt, encode(tokenizer::seed_prompt_without_conversation(probe.question)));
       stream.insert(stream.end(), prompt.begin(), prompt.end());
       ttt::TTTState state;
@@ -252,14 +253,16 @@ TEST_F(RunCommand, ScrollFillerPutsTheConversationOutOfEveryProbeQuerysWindow) {
   qwen3.set_attention_window(kWindow);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
   const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
-  const bench::Sample& sample = *select_samples(benchmark, {"L2-0001"}, std::nullopt, false).at(0);
-  const Condition scroll = make_conditions("scroll", {}, {}, {}).at(0);
+  const bench::Sample& sample =
+      *protocol::select_samples(benchmark, {"L2-0001"}, std::nullopt, false).at(0);
+  const protocol::Condition scroll = protocol::make_condition(protocol::kScroll, {});
 
   const auto conversation = tok->encode(sample.conversation);
   std::vector<std::int64_t> real(conversation.begin(), conversation.end()), other = real;
   for (std::int64_t& id : other) id = (id + 1) % 1000;  // another text of the same length
-  const std::vector<std::int64_t> filler = scroll_filler(sample, *tok, kWindow);
-  const auto prompt_ids = tok->encode(probe_prompt(scroll, {}, sample, sample.probes.at(0)));
+  const std::vector<std::int64_t> filler = protocol::scroll_filler(sample, *tok, kWindow);
+  const auto prompt_ids =
+      tok->encode(protocol::probe_prompt(scroll, {}, sample, sample.probes.at(0)));
   const std::vector<std::int64_t> prompt(prompt_ids.begin(), prompt_ids.end());
   const c10::InferenceMode inference;
   // The prompt's logits after the conversation and the first `filler_tokens` of the filler, the
@@ -394,89 +397,11 @@ TEST(Experiment, RowBytesCountKvFastWeightsAndActivations) {
 
 // ---- the pieces, without a model
 
-TEST(Experiment, ScaleSuffixIsPythonReprWithP) {
-  EXPECT_EQ(scale_suffix(0.01), "0p01");
-  EXPECT_EQ(scale_suffix(0.2), "0p2");
-  EXPECT_EQ(scale_suffix(1.0), "1p0");
-  EXPECT_EQ(scale_suffix(1.0235), "1p0235");
-}
-
-TEST(Experiment, PythonStripRemovesUnicodeWhitespaceOnly) {
-  EXPECT_EQ(python_strip(" \t\n答案\u3000\u00a0\n"), "答案");
-  EXPECT_EQ(python_strip("\u3000 a b \u2003"), "a b");
-  EXPECT_EQ(python_strip("\u200b答\u200b"), "\u200b答\u200b");  // zero-width space is not space
-  EXPECT_EQ(python_strip("   "), "");
-}
-
 TEST(Experiment, Sha256KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex(std::string(1000, 'a')),
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
-}
-
-TEST(Experiment, ConditionsAreDataAsTheSeedDefinedThem) {
-  const ProtocolOptions seed = ProtocolOptions::preset("seed");
-  const auto all = make_conditions("all", seed, {}, {});
-  ASSERT_EQ(all.size(), 4u);
-  EXPECT_TRUE(all[0].conversation_in_prompt);
-  EXPECT_EQ(all[0].params, Params::zero);
-  EXPECT_EQ(all[1].ingest, Ingest::conversation);
-  EXPECT_EQ(all[1].params, Params::trained);
-  EXPECT_FALSE(all[1].frozen);  // the probe-time leak of SPEC.md S2.8
-  EXPECT_FALSE(all[2].conversation_in_prompt);
-  EXPECT_EQ(all[3].ingest, Ingest::conversation_and_distractor);
-  EXPECT_TRUE(all[3].level3_only);
-  const auto fixed = make_conditions("all", ProtocolOptions::preset("fixed"), {}, {});
-  EXPECT_TRUE(fixed[1].frozen);
-  EXPECT_TRUE(fixed[0].distractor_in_prompt);
-  EXPECT_TRUE(fixed[2].distractor_in_prompt);
-  EXPECT_EQ(fixed[0].params, Params::trained);  // one model in every condition
-  EXPECT_EQ(fixed[2].params, Params::trained);
-  EXPECT_FALSE(fixed[0].frozen);  // nothing ingested: the fast weights run as in training
-  EXPECT_EQ(all[2].params, Params::zero);
-  const auto noise = make_conditions("a_prime", seed, {0.01, 0.5}, {});
-  ASSERT_EQ(noise.size(), 2u);
-  EXPECT_EQ(noise[1].name, "a_prime_0p5");
-  EXPECT_EQ(*noise[1].noise_scale, 0.5);
-  const auto scaled = make_conditions("b_scaled", seed, {}, {0.1});
-  EXPECT_EQ(scaled[0].name, "b_scaled_0p1");
-  EXPECT_EQ(scaled[0].alpha, 0.1);
-  EXPECT_THROW(make_conditions("e", seed, {}, {}), std::invalid_argument);
-}
-
-TEST(Experiment, SeedPromptsAndSelection) {
-  bench::GenerateOptions options;
-  options.samples_per_level = 3;
-  const bench::Benchmark benchmark = bench::generate(options);
-  const auto limited = select_samples(benchmark, {}, 2, false);
-  ASSERT_EQ(limited.size(), 6u);
-  EXPECT_EQ(limited[0]->sample_id, "L1-0000");
-  EXPECT_EQ(limited[2]->sample_id, "L2-0000");
-  EXPECT_EQ(select_samples(benchmark, {}, std::nullopt, true).size(), 3u);
-  EXPECT_THROW(select_samples(benchmark, {"nope"}, std::nullopt, false), std::invalid_argument);
-
-  const ProtocolOptions seed = ProtocolOptions::preset("seed");
-  const auto all = make_conditions("all", seed, {}, {});
-  const bench::Sample& l3 = benchmark.samples.back();
-  ASSERT_EQ(l3.level, 3);
-  const bench::Probe& probe = l3.probes.front();
-  // Spec 2.7: A puts only the conversation in context, never the distractor.
-  EXPECT_EQ(probe_prompt(all[0], seed, l3, probe),
-            tokenizer::seed_prompt_with_conversation(l3.conversation, probe.question));
-  EXPECT_EQ(probe_prompt(all[1], seed, l3, probe),
-            tokenizer::seed_prompt_without_conversation(probe.question));
-  EXPECT_EQ(*ingest_text(all[3], l3), l3.conversation + "\n\n" + *l3.distractor);
-  EXPECT_FALSE(ingest_text(all[2], l3));
-  const auto fixed = make_conditions("all", ProtocolOptions::preset("fixed"), {}, {});
-  EXPECT_EQ(probe_prompt(fixed[0], seed, l3, probe),
-            tokenizer::seed_prompt_with_conversation(l3.conversation + "\n\n" + *l3.distractor,
-                                                     probe.question));
-  ProtocolOptions chat = seed;
-  chat.chat_template = true;
-  const std::string rendered = probe_prompt(all[2], chat, l3, probe);
-  EXPECT_EQ(rendered.rfind("<|im_start|>system\n", 0), 0u);
-  EXPECT_NE(rendered.find("<think>\n\n</think>\n\n"), std::string::npos);
 }
 
 }  // namespace

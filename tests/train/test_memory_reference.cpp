@@ -44,7 +44,7 @@ class MemoryReference : public test_util::ReferenceFixture {
   std::unique_ptr<Trainer> trainer(model::Qwen3Model& model, const std::string& protocol,
                                    Trainable set, bool checkpointing, TttForm form) const {
     TrainerOptions options = trainer_options(set, checkpointing, form, kAccum);
-    options.memory_protocol = experiment::ProtocolOptions::preset(protocol);
+    options.memory_protocol = protocol::ProtocolOptions::preset(protocol);
     return ReferenceFixture::trainer(model, options);
   }
 };
@@ -108,7 +108,7 @@ INSTANTIATE_TEST_SUITE_P(
 // probe's prompt and one decode step per answer token, the fast weights live or frozen.
 std::vector<double> inference_log_probs(model::Qwen3Model& model, const ttt::TTTConfig& base,
                                         const ttt::TTTParams& params,
-                                        const experiment::ProtocolOptions& protocol,
+                                        const protocol::ProtocolOptions& protocol,
                                         const at::Tensor& conversation, const at::Tensor& probe,
                                         const at::Tensor& labels) {
   ttt::TTTConfig config = base;
@@ -147,7 +147,7 @@ TEST(MemoryObjective, ScoresTheAnswersAsRunWould) {
   const ttt::TTTParams params = r.ttt_params();
   at::NoGradGuard no_grad;
   for (const std::string name : {"seed", "fixed"}) {
-    const auto protocol = experiment::ProtocolOptions::preset(name);
+    const auto protocol = protocol::ProtocolOptions::preset(name);
     for (const TttForm form : {TttForm::parallel, TttForm::low_rank}) {
       MemoryForward forward(config, params, form, protocol);
       for (std::int64_t m = 0; m < kSteps * kAccum; ++m) {

@@ -15,8 +15,8 @@
 #include "test_support.h"
 #include "tttmem/bench.h"
 #include "tttmem/config.h"
-#include "tttmem/experiment.h"
 #include "tttmem/io.h"
+#include "tttmem/protocol.h"
 #include "tttmem/tensor_io.h"
 #include "tttmem/tokenizer.h"
 #include "tttmem/train.h"
@@ -422,7 +422,7 @@ TEST(TrainMemory, ExamplesHoldTheConditionBPromptAndTheGoldAnswer) {
   const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
   const bench::Benchmark benchmark = bench::load_benchmark(memory_benchmark());
   const auto examples = load_memory_examples(memory_benchmark(), *tok, 258,
-                                             experiment::ProtocolOptions::preset("seed"));
+                                             protocol::ProtocolOptions::preset("seed"));
   ASSERT_EQ(examples.size(), benchmark.samples.size());
   auto text = [&](const std::vector<std::int64_t>& ids, std::size_t from, std::size_t to) {
     return tok->decode(std::vector<tokenizer::TokenId>(ids.begin() + from, ids.begin() + to));

@@ -1,17 +1,93 @@
-// experiment: conditions as data, sample selection, prompts (SPEC.md S2.6, S2.7, S3.1, S3.2).
+// protocol: the condition table, the protocol options, sample selection, prompts and ingested
+// texts (SPEC.md S2.6, S2.7, S3.1, S3.2).
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
 #include <stdexcept>
 
-#include "tttmem/experiment.h"
+#include "tttmem/protocol.h"
 
-namespace tttmem::experiment {
+namespace tttmem::protocol {
 
 namespace {
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+// SPEC.md S3.2 and `run`: what each kind is under the seed protocol, and which of the fix flags
+// change it. Everything that names or describes a condition reads this table.
+constexpr ConditionKind kKinds[] = {
+    {.name = kContext,
+     .description = "conversation in context",
+     .in_all = true,
+     .conversation_in_prompt = true,
+     .affected_by_distractor_in_a_c = true,
+     .affected_by_trained_ttt_in_a_c = true},
+    {.name = kMemory,
+     .description = "TTT memory",
+     .in_all = true,
+     .ingest = Ingest::conversation,
+     .params = Params::trained,
+     .affected_by_freeze_while_answering = true},
+    {.name = kNoMemory,
+     .description = "no memory",
+     .in_all = true,
+     .affected_by_distractor_in_a_c = true,
+     .affected_by_trained_ttt_in_a_c = true},
+    {.name = kDistracted,
+     .description = "TTT memory after a distractor",
+     .in_all = true,
+     .ingest = Ingest::conversation_and_distractor,
+     .params = Params::trained,
+     .level3_only = true,
+     .affected_by_freeze_while_answering = true},
+    {.name = kNoise,
+     .description = "noise on the TTT layers' down_proj",
+     .sweep = Sweep::noise_scales},
+    {.name = kScaled,
+     .description = "trained TTT parameters times alpha",
+     .sweep = Sweep::alphas,
+     .ingest = Ingest::conversation,
+     .params = Params::trained,
+     .affected_by_freeze_while_answering = true},
+    {.name = kTttPaper,
+     .description = "conversation and probe in context, TTT active",
+     .conversation_in_prompt = true,
+     .params = Params::trained},
+    // B's memory and prompt, but one stream that forgets by its attention window instead of an
+    // explicit KV drop (DECISIONS.md `## run`).
+    {.name = kScroll,
+     .description = "B's probe in the same stream after filler has pushed the conversation out "
+                    "of the attention window; needs --attention-window",
+     .ingest = Ingest::conversation,
+     .params = Params::trained,
+     .filler_until_out_of_window = true,
+     .continue_stream = true,
+     .affected_by_freeze_while_answering = true},
+};
+
+// "a, b or c"
+std::string or_list(const std::vector<ConditionValue>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + values[i].name;
+  return out;
+}
+
+Condition condition_of(const ConditionKind& kind, const ProtocolOptions& protocol) {
+  Condition c;
+  c.name = c.kind = std::string(kind.name);
+  c.conversation_in_prompt = kind.conversation_in_prompt;
+  c.distractor_in_prompt = kind.affected_by_distractor_in_a_c && protocol.distractor_in_a_c;
+  c.ingest = kind.ingest;
+  c.params = kind.affected_by_trained_ttt_in_a_c && protocol.trained_ttt_in_a_c ? Params::trained
+                                                                               : kind.params;
+  c.frozen = kind.affected_by_freeze_while_answering && protocol.freeze_while_answering;
+  c.level3_only = kind.level3_only;
+  c.filler_until_out_of_window = kind.filler_until_out_of_window;
+  c.continue_stream = kind.continue_stream;
+  return c;
+}
 
 }  // namespace
 
@@ -34,6 +110,28 @@ nlohmann::ordered_json ProtocolOptions::to_json() const {
           {"max_new_tokens", max_new_tokens}};
 }
 
+std::span<const ConditionKind> condition_kinds() { return kKinds; }
+
+const ConditionKind* find_kind(std::string_view name) {
+  for (const ConditionKind& kind : kKinds)
+    if (kind.name == name) return &kind;
+  return nullptr;
+}
+
+std::vector<ConditionValue> condition_values() {
+  std::vector<ConditionValue> out;
+  ConditionValue all{std::string(kAll), ""};
+  for (const ConditionKind& kind : kKinds) {
+    if (!kind.in_all) continue;
+    out.push_back({std::string(kind.name), std::string(kind.description)});
+    all.description += (all.description.empty() ? "" : ", ") + std::string(kind.name);
+  }
+  out.push_back(all);
+  for (const ConditionKind& kind : kKinds)
+    if (!kind.in_all) out.push_back({std::string(kind.name), std::string(kind.description)});
+  return out;
+}
+
 std::string scale_suffix(double value) {
   char buffer[64];
   const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);  // shortest repr
@@ -44,60 +142,49 @@ std::string scale_suffix(double value) {
   return text;
 }
 
+Condition make_condition(std::string_view kind, const ProtocolOptions& protocol) {
+  const ConditionKind* row = find_kind(kind);
+  if (!row) fail("unknown condition kind '" + std::string(kind) + "'");
+  return condition_of(*row, protocol);
+}
+
 std::vector<Condition> make_conditions(const std::string& name, const ProtocolOptions& protocol,
                                        const std::vector<double>& noise_scales,
                                        const std::vector<double>& alphas) {
-  // SPEC.md S3.2: A context baseline, B TTT memory, C no memory, D memory after a distractor.
-  auto base = [&](const std::string& kind) {
-    Condition c;
-    c.name = c.kind = kind;
-    if (kind == "a" || kind == "ttt_paper") c.conversation_in_prompt = true;
-    if ((kind == "a" || kind == "c") && protocol.distractor_in_a_c) c.distractor_in_prompt = true;
-    if (kind == "b" || kind == "b_scaled" || kind == "scroll") c.ingest = Ingest::conversation;
-    if (kind == "d") {
-      c.ingest = Ingest::conversation_and_distractor;
-      c.level3_only = true;
-    }
-    // scroll: B's memory and prompt, but one stream that forgets by its attention window
-    // instead of an explicit KV drop (DECISIONS.md `## run`).
-    if (kind == "scroll") c.filler_until_out_of_window = c.continue_stream = true;
-    const bool trained = kind == "b" || kind == "d" || kind == "b_scaled" || kind == "ttt_paper" ||
-                         kind == "scroll" ||
-                         ((kind == "a" || kind == "c") && protocol.trained_ttt_in_a_c);
-    c.params = trained ? Params::trained : Params::zero;
-    c.frozen = c.ingest != Ingest::nothing && protocol.freeze_while_answering;
-    return c;
-  };
-  if (name == "all") return {base("a"), base("b"), base("c"), base("d")};
-  if (name == "a" || name == "b" || name == "c" || name == "d" || name == "ttt_paper" ||
-      name == "scroll")
-    return {base(name)};
   std::vector<Condition> out;
-  if (name == "a_prime") {
-    if (noise_scales.empty()) fail("--noise-scales: a_prime needs at least one scale");
-    for (double s : noise_scales) {
-      if (!(s >= 0) || !std::isfinite(s))
-        fail("--noise-scales: " + std::to_string(s) + " is not a finite scale >= 0");
-      Condition c = base("a_prime");
-      c.name = "a_prime_" + scale_suffix(s);
-      c.noise_scale = s;
-      out.push_back(c);
-    }
+  if (name == kAll) {
+    for (const ConditionKind& kind : kKinds)
+      if (kind.in_all) out.push_back(condition_of(kind, protocol));
     return out;
   }
-  if (name == "b_scaled") {
-    if (alphas.empty()) fail("--alphas: b_scaled needs at least one alpha");
-    for (double a : alphas) {
-      if (!std::isfinite(a)) fail("--alphas: " + std::to_string(a) + " is not a finite factor");
-      Condition c = base("b_scaled");
-      c.name = "b_scaled_" + scale_suffix(a);
-      c.alpha = a;
-      out.push_back(c);
-    }
-    return out;
+  const ConditionKind* kind = find_kind(name);
+  if (!kind) fail("--condition: expected " + or_list(condition_values()) + ", got '" + name + "'");
+  const Condition base = condition_of(*kind, protocol);
+  switch (kind->sweep) {
+    case Sweep::none: return {base};
+    case Sweep::noise_scales:
+      if (noise_scales.empty()) fail("--noise-scales: " + name + " needs at least one scale");
+      for (double s : noise_scales) {
+        if (!(s >= 0) || !std::isfinite(s))
+          fail("--noise-scales: " + std::to_string(s) + " is not a finite scale >= 0");
+        Condition c = base;
+        c.name = name + "_" + scale_suffix(s);
+        c.noise_scale = s;
+        out.push_back(c);
+      }
+      return out;
+    case Sweep::alphas:
+      if (alphas.empty()) fail("--alphas: " + name + " needs at least one alpha");
+      for (double a : alphas) {
+        if (!std::isfinite(a)) fail("--alphas: " + std::to_string(a) + " is not a finite factor");
+        Condition c = base;
+        c.name = name + "_" + scale_suffix(a);
+        c.alpha = a;
+        out.push_back(c);
+      }
+      return out;
   }
-  fail("--condition: expected a, b, c, d, all, a_prime, b_scaled, ttt_paper or scroll, got '" +
-       name + "'");
+  return out;
 }
 
 std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchmark,
@@ -214,4 +301,4 @@ std::string python_strip(const std::string& text) {
   return text.substr(begin, end - begin);
 }
 
-}  // namespace tttmem::experiment
+}  // namespace tttmem::protocol
