@@ -217,7 +217,13 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
             ? experiment::default_batch_size(config, ttt ? &ttt->config : nullptr, device, dtype,
                                              o->max_new_tokens)
             : experiment::BatchChoice{std::stoll(o->batch_size), "--batch-size"};
-    log::info("run: batch size ", batch.size, " (", batch.reason, ")");
+    // The rows' worst case beside the weights (SPEC.md "run", batch size), so that a chosen
+    // --batch-size can be checked against the device before a long run.
+    const std::int64_t rows_bytes =
+        batch.size * experiment::row_bytes(config, ttt ? &ttt->config : nullptr, dtype,
+                                           o->max_new_tokens);
+    log::info("run: batch size ", batch.size, " (", batch.reason, "); its rows take at most ",
+              static_cast<double>(rows_bytes) / (1 << 30), " GiB beside the weights");
 
     std::filesystem::create_directories(o->out);
     experiment::EngineOptions engine_options{batch.size, o->resume, o->out, protocol, identity};
@@ -238,6 +244,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["protocol_options"] = protocol.to_json();
     run["batch_size"] = batch.size;
     run["batch_size_source"] = batch.reason;
+    run["batch_rows_worst_case_bytes"] = rows_bytes;
     run["attention_windows"] = qwen3.attention_windows();  // per layer, 0 = full attention
     run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
     run["samples"] = sample_ids;

@@ -359,6 +359,10 @@ TEST_F(RunCommand, MissingTttParametersAndBadInputAreErrors) {
   EXPECT_EQ(plain.at("batch_size"), kMaxDefaultBatchSize);
   EXPECT_NE(plain.at("batch_size_source").get<std::string>().find("auto on cpu"),
             std::string::npos) << plain.dump();
+  // ... and what those rows take at worst beside the weights (no TTT: KV and activations).
+  EXPECT_EQ(plain.at("batch_rows_worst_case_bytes").get<std::int64_t>(),
+            kMaxDefaultBatchSize *
+                row_bytes(ModelConfig::load(path("model")), nullptr, at::kFloat, 2));
 }
 
 TEST(Experiment, FittingBatchSizeIsThePowerOfTwoThatFits) {
