@@ -462,7 +462,9 @@ at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tenso
   // Rows that only read their fast weight in this call share one batched application: frozen
   // rows, and live rows whose stream does not reach a chunk boundary (their real tokens join the
   // tail, as stream_forward keeps them). A live row reaching a boundary runs its chunk loop alone.
-  std::vector<std::int64_t> reading, streaming;
+  std::vector<std::int64_t> reading;
+  // A streaming row and the positions of its real tokens (undefined: every position is real).
+  std::vector<std::pair<std::int64_t, at::Tensor>> streaming;
   for (std::int64_t b = 0; b < batch; ++b) {
     TTTState& row = rows[static_cast<std::size_t>(b)];
     LayerState& s = row.layers[context.layer];
@@ -476,7 +478,7 @@ at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tenso
         all_real ? at::Tensor() : valid[b].nonzero().view(-1).to(x.device(), /*non_blocking=*/true);
     const std::int64_t count = all_real ? n : valid[b].sum().item<std::int64_t>();  // host tensor
     if (s.tail_rows() + count >= config_.chunk) {
-      streaming.push_back(b);
+      streaming.emplace_back(b, real);
       continue;
     }
     reading.push_back(b);
@@ -493,17 +495,16 @@ at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tenso
   if (!reading.empty())
     out.index_copy_(0, device_index(reading, x.device()),
                     apply_rows(context.layer, z, base, w0, reading));
-  for (std::int64_t b : streaming) {
+  for (const auto& [b, real] : streaming) {
     LayerState& s = rows[static_cast<std::size_t>(b)].layers[context.layer];
     const at::Tensor zb = z.narrow(0, b, 1);
-    if (!valid.defined() || valid[b].all().item<bool>()) {  // host tensor
+    if (!real.defined()) {
       out.narrow(0, b, 1).copy_(stream_forward(config_, params, weights, s, x.narrow(0, b, 1),
                                                target.narrow(0, b, 1), false, zb));
       continue;
     }
     // A live row with padding streams its real tokens only; its pad rows keep the base output
     // (they are masked out of attention, so nothing reads them).
-    const at::Tensor real = valid[b].nonzero().view(-1).to(x.device(), /*non_blocking=*/true);
     out.narrow(0, b, 1).index_copy_(
         1, real,
         stream_forward(config_, params, weights, s, x.narrow(0, b, 1).index_select(1, real),
