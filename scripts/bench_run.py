@@ -174,6 +174,10 @@ def main():
             "probes_per_s": round(probes / engine, 3),
             "per_condition_probes_per_s": {c["condition"]: round(c["probes_per_second"], 3)
                                            for c in run["conditions"]},
+            # The rows' computed worst case beside the weights, and on a GPU the allocator's
+            # measured peak (weights included), for checking that arithmetic.
+            "batch_rows_worst_case_bytes": run["batch_rows_worst_case_bytes"],
+            "device_peak_allocated_bytes": run["device_peak_allocated_bytes"],
         })
         runs[-1]["outputs"] = tttmem_outputs(out)
     first = runs[0]

@@ -49,7 +49,6 @@ std::string seed_format(const std::vector<const bench::Sample*>& samples,
                         const std::vector<Record>& records, const std::string& source);
 
 struct EngineOptions {
-  std::int64_t batch_size = 1;  // rows decoded together
   bool resume = false;
   std::filesystem::path out_dir;
   protocol::ProtocolOptions protocol;
@@ -57,6 +56,8 @@ struct EngineOptions {
   // description: model, TTT, benchmark, protocol, ...). Written to identity_<x>.json when the
   // condition starts; --resume refuses a folder whose file differs. Null: not checked.
   nlohmann::ordered_json identity;
+  // Tokens per forward of an ingestion or a prefill (model::forward_in_pieces).
+  std::int64_t prefill_piece = model::kPrefillPiece;
 };
 
 struct ConditionStats {
@@ -67,6 +68,14 @@ struct ConditionStats {
   nlohmann::ordered_json to_json() const;
 };
 
+// The most one row of a condition holds (SPEC.md "run", batch size): the longest stream a sample
+// ingests, the longest KV row a probe answers from (a continued stream, then its prompt), and
+// whether rows carry fast weights.
+struct RowNeeds {
+  bool fast_weights = false;
+  std::int64_t ingest_tokens = 0, answer_tokens = 0;
+};
+
 class Engine {
  public:
   // `ttt` may be null (a model without TTT: only conditions whose params are zero run, plainly).
@@ -74,16 +83,30 @@ class Engine {
   // own values, handed to the graft.
   Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
          const ttt::TTTConfig* ttt_config, const ttt::TTTParams* params, EngineOptions options);
-  // Answers every probe of `samples` under `condition`, appending to OUT/condition_<name>.jsonl
-  // (continuing it under --resume), then writes OUT/condition_<name>.json.
+  // Answers every probe of `samples` under `condition`, `batch_size` rows at a time, appending to
+  // OUT/condition_<name>.jsonl (continuing it under --resume), then writes
+  // OUT/condition_<name>.json.
   ConditionStats run(const protocol::Condition& condition,
-                     const std::vector<const bench::Sample*>& samples);
+                     const std::vector<const bench::Sample*>& samples, std::int64_t batch_size);
+  // What a row of `condition` over `samples` holds at most; fails like `run` on a prompt or a
+  // stream past the model's context.
+  RowNeeds row_needs(const protocol::Condition& condition,
+                     const std::vector<const bench::Sample*>& samples) const;
 
  private:
   struct Stream;
   struct Memory;
   struct Setup;
   std::vector<std::int64_t> encode(const std::string& text) const;
+  // Zero TTT parameters leave every fast weight at W0: such a condition runs the plain MLP unless
+  // an ablation perturbs W0.
+  bool graft_on(const protocol::Condition& condition) const;
+  // A sample is ingested when its memory is fast weights (graft on) or a continued stream.
+  bool ingests(const protocol::Condition& condition) const;
+  // The prompt of a probe, checked to fit the context after `streamed` continued tokens.
+  std::vector<std::int64_t> probe_prompt(const protocol::Condition& condition,
+                                         const bench::Sample& sample, const bench::Probe& probe,
+                                         std::int64_t streamed) const;
   // The ids a condition ingests for a sample: its ingest_text, truncated (SPEC.md S2.6), then
   // the filler when the condition scrolls it out of the window.
   Stream ingest_ids(const protocol::Condition& condition, const bench::Sample& sample) const;
@@ -112,16 +135,15 @@ struct BatchChoice {
   std::string reason;
 };
 constexpr std::int64_t kMaxDefaultBatchSize = 64;
-BatchChoice default_batch_size(const ModelConfig& model, const ttt::TTTConfig* ttt,
-                               const at::Device& device, at::ScalarType dtype,
-                               std::int64_t max_new_tokens);
+BatchChoice default_batch_size(std::int64_t row_bytes, const at::Device& device);
 // The rule itself: the largest power of two <= kMaxDefaultBatchSize with size x row <= 80% of
 // free_bytes (at least 1).
 std::int64_t fitting_batch_size(std::int64_t row_bytes, std::int64_t free_bytes);
-// Worst-case memory of one batch row: its KV slots at the longest stream the engine admits, its
-// dense fast weights on every TTT layer, and one prefill's activations.
+// Memory of one batch row at its worst, given what it holds: KV slots, fast weights, one
+// prefill forward's activations (SPEC.md "run", batch size).
 std::int64_t row_bytes(const ModelConfig& model, const ttt::TTTConfig* ttt, at::ScalarType dtype,
-                       std::int64_t max_new_tokens);
+                       const RowNeeds& needs, std::int64_t max_new_tokens,
+                       std::int64_t prefill_piece = model::kPrefillPiece);
 
 // sha256 of a file as 64 lowercase hex digits (run.json's provenance).
 std::string sha256_file(const std::filesystem::path& file);

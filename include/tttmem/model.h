@@ -223,8 +223,24 @@ at::ScalarType parse_compute_dtype(const std::string& name, const at::Device& de
 
 // ---- the batch decoder (src/model/decoder.cpp): the project's only decode loop ---------------
 
+// The default tokens per prefill forward: a 1,024-token piece's activations at Qwen3-8B shapes
+// are 136 MiB a row (SPEC.md "run", batch size).
+constexpr std::int64_t kPrefillPiece = 1024;
+
 // Stop ids: the config's eos ids plus <|endoftext|> 151643 and <|im_end|> 151645.
 std::vector<std::int64_t> default_stop_ids(const ModelConfig& config);
+
+// Rows of ids as one left-padded [n, width] batch on the host (pad id 0; each row's last token
+// at the end), and its mask, true on real tokens: undefined when no row is padded.
+struct LeftPadded {
+  at::Tensor ids, mask;
+};
+LeftPadded left_pad(const std::vector<const std::vector<std::int64_t>*>& rows);
+// Feeds `batch` into `cache` in forwards of at most `piece` tokens, so that a prefill's
+// activations stay those of one piece; returns the last forward's logits (under last_logits_only
+// each row's last token's, since every row ends in the last column).
+at::Tensor forward_in_pieces(Qwen3Model& model, const LeftPadded& batch, KVCache& cache,
+                             ForwardOptions options, std::int64_t piece);
 
 // One row to decode greedily: a prompt, after an optional starting KV cache.
 struct DecodeRow {
@@ -270,6 +286,8 @@ struct DecoderOptions {
   // tokens are dropped, and rows leave and join between windows. 0: 1 on the CPU, where a read
   // costs nothing, 8 on a GPU. Outputs do not depend on it.
   std::int64_t read_every = 0;
+  // Tokens per forward of a prefill (forward_in_pieces). Outputs do not depend on it.
+  std::int64_t prefill_piece = kPrefillPiece;
 };
 
 struct DecoderStats {

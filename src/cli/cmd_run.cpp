@@ -17,6 +17,7 @@
 #include "tttmem/config.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
+#include "tttmem/kernels.h"
 #include "tttmem/log.h"
 #include "tttmem/model.h"
 #include "tttmem/protocol.h"
@@ -212,29 +213,36 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     if (sweep == protocol::Sweep::noise_scales) identity["noise_scales"] = o->noise_scales;
     if (sweep == protocol::Sweep::alphas) identity["alphas"] = o->alphas;
 
-    const experiment::BatchChoice batch =
-        o->batch_size == "auto"
-            ? experiment::default_batch_size(config, ttt ? &ttt->config : nullptr, device, dtype,
-                                             o->max_new_tokens)
-            : experiment::BatchChoice{std::stoll(o->batch_size), "--batch-size"};
-    // The rows' worst case beside the weights (SPEC.md "run", batch size), so that a chosen
-    // --batch-size can be checked against the device before a long run.
-    const std::int64_t rows_bytes =
-        batch.size * experiment::row_bytes(config, ttt ? &ttt->config : nullptr, dtype,
-                                           o->max_new_tokens);
-    log::info("run: batch size ", batch.size, " (", batch.reason, "); its rows take at most ",
-              static_cast<double>(rows_bytes) / (1 << 30), " GiB beside the weights");
-
-    std::filesystem::create_directories(o->out);
-    experiment::EngineOptions engine_options{batch.size, o->resume, o->out, protocol, identity};
+    experiment::EngineOptions engine_options{o->resume, o->out, protocol, identity};
     experiment::Engine engine(qwen3, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
-    nlohmann::ordered_json timings = nlohmann::ordered_json::array();
+    // Each condition's samples, and the most one of its rows holds: the batch size is sized to
+    // the worst (SPEC.md "run", batch size), checked before a long run starts.
+    std::vector<std::vector<const bench::Sample*>> condition_samples;
+    std::int64_t row = 0;
+    experiment::RowNeeds longest;
     for (const protocol::Condition& condition : conditions) {
-      const auto samples =
-          protocol::select_samples(benchmark, sample_ids, level_limit, condition.level3_only);
-      timings.push_back(engine.run(condition, samples).to_json());
+      condition_samples.push_back(
+          protocol::select_samples(benchmark, sample_ids, level_limit, condition.level3_only));
+      const experiment::RowNeeds needs = engine.row_needs(condition, condition_samples.back());
+      row = std::max(row, experiment::row_bytes(config, ttt ? &ttt->config : nullptr, dtype, needs,
+                                                o->max_new_tokens));
+      longest.ingest_tokens = std::max(longest.ingest_tokens, needs.ingest_tokens);
+      longest.answer_tokens = std::max(longest.answer_tokens, needs.answer_tokens);
     }
+    const experiment::BatchChoice batch =
+        o->batch_size == "auto" ? experiment::default_batch_size(row, device)
+                                : experiment::BatchChoice{std::stoll(o->batch_size), "--batch-size"};
+    const std::int64_t rows_bytes = batch.size * row;
+    log::info("run: batch size ", batch.size, " (", batch.reason, "); its rows take at most ",
+              static_cast<double>(rows_bytes) / (1 << 30), " GiB beside the weights (longest ",
+              "ingested stream ", longest.ingest_tokens, " tokens, longest answering row ",
+              longest.answer_tokens, ")");
+
+    std::filesystem::create_directories(o->out);
+    nlohmann::ordered_json timings = nlohmann::ordered_json::array();
+    for (std::size_t c = 0; c < conditions.size(); ++c)
+      timings.push_back(engine.run(conditions[c], condition_samples[c], batch.size).to_json());
 
     nlohmann::ordered_json run;
     run["command"] = command_line();
@@ -245,6 +253,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["batch_size"] = batch.size;
     run["batch_size_source"] = batch.reason;
     run["batch_rows_worst_case_bytes"] = rows_bytes;
+    run["longest_ingest_tokens"] = longest.ingest_tokens;
+    run["longest_answer_tokens"] = longest.answer_tokens;
     run["attention_windows"] = qwen3.attention_windows();  // per layer, 0 = full attention
     run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
     run["samples"] = sample_ids;
@@ -264,6 +274,12 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["benchmark"] = {{"path", o->benchmark}, {"sha256", identity["benchmark_sha256"]}};
     run["tokenizer"] = o->tokenizer.empty() ? o->model : o->tokenizer;
     run["conditions"] = timings;
+    // What the arithmetic above is checked against on a GPU: the allocator's peak, weights
+    // included, over the whole process.
+    run["device_peak_allocated_bytes"] =
+        device.is_cuda()
+            ? nlohmann::ordered_json(kernels::device_peak_allocated(device.has_index() ? device.index() : 0))
+            : nlohmann::ordered_json();
     run["seconds"] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     io::atomic_write_file(std::filesystem::path(o->out) / "run.json", run.dump(2) + "\n");

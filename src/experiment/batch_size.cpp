@@ -34,28 +34,36 @@ std::string gib(double bytes) {
 }  // namespace
 
 std::int64_t row_bytes(const ModelConfig& model, const ttt::TTTConfig* ttt, at::ScalarType dtype,
-                       std::int64_t max_new_tokens) {
+                       const RowNeeds& needs, std::int64_t max_new_tokens,
+                       std::int64_t prefill_piece) {
   const auto element = static_cast<std::int64_t>(c10::elementSize(dtype));
-  // A row's KV slots: the longest stream or prompt the engine admits (the D ingest limit, or the
-  // model's context when shorter) plus the engine's 2 x max_new of room.
-  const auto longest_ingest = static_cast<std::int64_t>(
-      protocol::ingest_limit(protocol::Ingest::conversation_and_distractor));
-  const std::int64_t tokens =
-      std::min<std::int64_t>(model.max_position_embeddings, longest_ingest) + 2 * max_new_tokens;
+  const std::int64_t D = model.hidden_size, F = model.intermediate_size;
+  // KV slots: the ingestion's cache (kept by a continued stream), and the decoder's row, its
+  // prompt plus 2 x max_new of room, twice: a merge holds the old and the new cache at once.
+  const std::int64_t answer = needs.answer_tokens + 2 * max_new_tokens;
   const std::int64_t kv = 2 * model.num_hidden_layers * model.num_key_value_heads *
-                          model.head_dim * tokens * element;
-  // Worst case of a row's fast weights: dense on every TTT layer (model dtype under upstream
-  // precision, fp32 for the fp32 delta).
-  const std::int64_t fast_element =
-      ttt != nullptr && ttt->precision == ttt::Precision::fp32 ? 4 : element;
-  const std::int64_t fast = ttt == nullptr ? 0
-                                           : static_cast<std::int64_t>(ttt->layers.size()) *
-                                                 model.hidden_size * model.intermediate_size *
-                                                 fast_element;
-  // Prefill activations of one row at that length: the MLP's three [tokens, F] products and a
-  // few [tokens, D] buffers.
+                          model.head_dim * (needs.ingest_tokens + 2 * answer) * element;
+  // Fast weights: the engine keeps at most one sample memory per row alive (rows of one sample
+  // share theirs), each TTT layer's plus one more for the update in flight. Upstream precision
+  // holds a dense W in the model dtype; the fp32 delta holds factors of rank up to the tokens
+  // streamed into it (probes add theirs) until its rank limit, then a dense fp32 delta.
+  std::int64_t fast_layer = 0;
+  if (ttt != nullptr && needs.fast_weights) {
+    if (ttt->precision == ttt::Precision::upstream) {
+      fast_layer = D * F * element;
+    } else {
+      const std::int64_t rank = needs.ingest_tokens + answer;
+      const std::int64_t limit = ttt->max_low_rank >= 0 ? ttt->max_low_rank : std::min(D, F) / 2;
+      fast_layer = rank < limit ? rank * (D + F) * 4 : D * F * 4;
+    }
+  }
+  const std::int64_t fast =
+      fast_layer == 0 ? 0 : (static_cast<std::int64_t>(ttt->layers.size()) + 1) * fast_layer;
+  // Activations of one prefill forward (a piece, or the whole when shorter): the MLP's three
+  // [tokens, F] products and a few [tokens, D] buffers. Attention's scores are not counted: SDPA's
+  // fused kernels on a GPU do not materialise them.
   const std::int64_t activations =
-      tokens * (3 * model.intermediate_size + 8 * model.hidden_size) * element;
+      std::min(prefill_piece, std::max(needs.ingest_tokens, answer)) * (3 * F + 8 * D) * element;
   return kv + fast + activations;
 }
 
@@ -67,18 +75,15 @@ std::int64_t fitting_batch_size(std::int64_t row, std::int64_t free_bytes) {
   return size;
 }
 
-BatchChoice default_batch_size(const ModelConfig& model, const ttt::TTTConfig* ttt,
-                               const at::Device& device, at::ScalarType dtype,
-                               std::int64_t max_new_tokens) {
+BatchChoice default_batch_size(std::int64_t row_bytes, const at::Device& device) {
   // The weights are loaded already, so what is free now is what the rows can have.
   const std::int64_t free_bytes =
       device.is_cuda() ? kernels::device_free_memory(device.has_index() ? device.index() : 0)
                        : available_host_memory();
-  const std::int64_t row = row_bytes(model, ttt, dtype, max_new_tokens);
-  const std::int64_t size = fitting_batch_size(row, free_bytes);
+  const std::int64_t size = fitting_batch_size(row_bytes, free_bytes);
   return {size, "auto on " + device.str() + ": the largest power of two up to " +
                     std::to_string(kMaxDefaultBatchSize) + " whose rows (" +
-                    gib(static_cast<double>(row)) + " each at worst) fit 80% of the " +
+                    gib(static_cast<double>(row_bytes)) + " each at worst) fit 80% of the " +
                     gib(static_cast<double>(free_bytes)) + " free"};
 }
 

@@ -128,7 +128,6 @@ Engine::Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
       stop_ids_(model::default_stop_ids(model.config())) {
   if ((ttt_config_ == nullptr) != (params_ == nullptr))
     throw std::invalid_argument("Engine: a TTT config needs its parameters and vice versa");
-  if (options_.batch_size < 1) throw std::invalid_argument("--batch-size: must be >= 1");
   if (options_.protocol.max_new_tokens < 1)
     throw std::invalid_argument("--max-new-tokens: must be >= 1");
   for (const tokenizer::AddedToken& token : tokenizer.added_tokens())
@@ -140,6 +139,56 @@ std::vector<std::int64_t> Engine::encode(const std::string& text) const {
   return {ids.begin(), ids.end()};
 }
 
+bool Engine::graft_on(const protocol::Condition& condition) const {
+  return ttt_config_ != nullptr &&
+         (condition.params == protocol::Params::trained || condition.noise_scale.has_value());
+}
+
+bool Engine::ingests(const protocol::Condition& condition) const {
+  return condition.ingest != protocol::Ingest::nothing &&
+         (graft_on(condition) || condition.continue_stream);
+}
+
+std::vector<std::int64_t> Engine::probe_prompt(const protocol::Condition& condition,
+                                               const bench::Sample& sample,
+                                               const bench::Probe& probe,
+                                               std::int64_t streamed) const {
+  std::vector<std::int64_t> prompt =
+      encode(protocol::probe_prompt(condition, options_.protocol, sample, probe));
+  // Positions the prompt follows: a continued stream's. Checked before anything is allocated or
+  // written: a prompt past the context would otherwise allocate for it (gigabytes for a pasted
+  // book) and run off the RoPE range.
+  const std::int64_t before = condition.continue_stream ? streamed : 0;
+  const auto length = static_cast<std::int64_t>(prompt.size());
+  const std::int64_t context = model_.config().max_position_embeddings;
+  if (before + length > context)
+    fail("run " + condition.name + ": the prompt of probe " + sample.sample_id + "/" +
+         probe.probe_id + " has " + std::to_string(length) + " tokens" +
+         (before ? " after " + std::to_string(before) + " streamed ones" : std::string()) +
+         ", more than the model's max_position_embeddings (" + std::to_string(context) + ")");
+  return prompt;
+}
+
+RowNeeds Engine::row_needs(const protocol::Condition& condition,
+                           const std::vector<const bench::Sample*>& samples) const {
+  RowNeeds needs;
+  needs.fast_weights = graft_on(condition);
+  if (condition.filler_until_out_of_window) scroll_window(model_, condition);  // fail early
+  for (const bench::Sample* sample : samples) {
+    const std::int64_t streamed =
+        ingests(condition) ? static_cast<std::int64_t>(ingest_ids(condition, *sample).ids.size())
+                           : 0;
+    needs.ingest_tokens = std::max(needs.ingest_tokens, streamed);
+    for (const bench::Probe& probe : sample->probes) {
+      const auto prompt =
+          static_cast<std::int64_t>(probe_prompt(condition, *sample, probe, streamed).size());
+      needs.answer_tokens =
+          std::max(needs.answer_tokens, (condition.continue_stream ? streamed : 0) + prompt);
+    }
+  }
+  return needs;
+}
+
 Engine::Stream Engine::ingest_ids(const protocol::Condition& condition,
                                   const bench::Sample& sample) const {
   const std::optional<std::string> text = protocol::ingest_text(condition, sample);
@@ -149,9 +198,6 @@ Engine::Stream Engine::ingest_ids(const protocol::Condition& condition,
   if (ids.size() > protocol::ingest_limit(condition.ingest)) {
     stream.truncated_from = static_cast<std::int64_t>(ids.size());
     ids.resize(protocol::ingest_limit(condition.ingest));
-    log::warn("run ", condition.name, ": sample ", sample.sample_id, "'s ingested text has ",
-              stream.truncated_from, " tokens; only the first ", ids.size(),
-              " are ingested (the seed's limit, SPEC.md S2.6)");
   }
   if (condition.filler_until_out_of_window) {
     const std::vector<std::int64_t> filler =
@@ -172,18 +218,11 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
   // SPEC.md S3.2: a fresh TTT cache, one forward of the raw text (logits discarded), then the
   // KV-stripped clone: fast weights kept, tails dropped (or flushed first, under the fix). A
   // continued stream keeps its KV cache and its tails instead. The samples share one
-  // left-padded forward in which each row streams only its real tokens into its own state.
+  // left-padded prefill in which each row streams only its real tokens into its own state.
   const auto n = static_cast<std::int64_t>(streams.size());
-  std::int64_t width = 0;
-  for (const Stream* stream : streams)
-    width = std::max(width, static_cast<std::int64_t>(stream->ids.size()));
-  at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kBool);
-  for (std::int64_t r = 0; r < n; ++r) {
-    const std::vector<std::int64_t>& row = streams[static_cast<std::size_t>(r)]->ids;
-    const auto len = static_cast<std::int64_t>(row.size());
-    ids[r].narrow(0, width - len, len).copy_(at::tensor(row, at::kLong));
-    mask[r].narrow(0, width - len, len).fill_(true);
-  }
+  std::vector<const std::vector<std::int64_t>*> rows;
+  for (const Stream* stream : streams) rows.push_back(&stream->ids);
+  const model::LeftPadded batch = model::left_pad(rows);
   ttt::TTTRows states(static_cast<std::size_t>(n));
   std::optional<ttt::Graft> graft;
   model::ForwardOptions forward;
@@ -192,13 +231,11 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
     forward.mlp_override = &*graft;
   }
   forward.last_logits_only = true;
-  if (!mask.all().item<bool>()) forward.attention_mask = mask;  // host tensor
-  std::shared_ptr<model::KVCache> cache;
-  if (condition.continue_stream) {
-    cache = std::make_shared<model::KVCache>(model_.make_cache(n, width));
-    model_.forward(ids, *cache, forward);
-  } else {
-    model_.forward(ids, forward);
+  // A continued stream keeps the cache; otherwise it lives for this forward only.
+  auto cache = std::make_shared<model::KVCache>(model_.make_cache(n, batch.ids.size(1)));
+  model::forward_in_pieces(model_, batch, *cache, forward, options_.prefill_piece);
+  if (!condition.continue_stream) {
+    cache.reset();
     if (graft) graft->drop_tails();
   }
   std::vector<std::shared_ptr<const Memory>> memories;
@@ -277,7 +314,9 @@ void check_identity(const std::filesystem::path& file, const std::filesystem::pa
 }  // namespace
 
 ConditionStats Engine::run(const protocol::Condition& condition,
-                           const std::vector<const bench::Sample*>& samples) {
+                           const std::vector<const bench::Sample*>& samples,
+                           std::int64_t batch_size) {
+  if (batch_size < 1) throw std::invalid_argument("--batch-size: must be >= 1");
   const c10::InferenceMode inference;
   const auto started = Clock::now();
   ConditionStats stats;
@@ -299,42 +338,32 @@ ConditionStats Engine::run(const protocol::Condition& condition,
     it->second = true;
     ++stats.skipped;
   }
-  // Zero TTT parameters leave every fast weight at W0 (V = 0): such a condition runs the plain
-  // MLP unless an ablation perturbs W0.
   Setup setup;
-  setup.graft_on = ttt_config_ != nullptr && (condition.params == protocol::Params::trained ||
-                                              condition.noise_scale.has_value());
+  setup.graft_on = graft_on(condition);
   if (condition.filler_until_out_of_window) scroll_window(model_, condition);  // fail early
-  // A sample is ingested when its memory is fast weights (TTT on) or a continued stream.
-  const bool ingests = condition.ingest != protocol::Ingest::nothing &&
-                       (setup.graft_on || condition.continue_stream);
+  const bool ingests = this->ingests(condition);
   std::vector<Pending> pending;
   std::map<const bench::Sample*, std::size_t> left_per_sample;
   std::map<const bench::Sample*, Stream> streams;  // what each sample ingests, until it has
-  const std::int64_t context = model_.config().max_position_embeddings;
   for (const bench::Sample* sample : samples)
     for (const bench::Probe& probe : sample->probes) {
       if (wanted.at({sample->sample_id, probe.probe_id})) continue;
       Pending& p = pending.emplace_back();
       p.sample = sample;
       p.probe = &probe;
-      p.prompt = encode(protocol::probe_prompt(condition, protocol, *sample, probe));
       if (ingests) {
-        if (++left_per_sample[sample] == 1) streams[sample] = ingest_ids(condition, *sample);
+        if (++left_per_sample[sample] == 1) {
+          const Stream& stream = streams[sample] = ingest_ids(condition, *sample);
+          if (stream.truncated_from)
+            log::warn("run ", condition.name, ": sample ", sample->sample_id,
+                      "'s ingested text has ", stream.truncated_from, " tokens; only the first ",
+                      stream.ids.size(), " are ingested (the seed's limit, SPEC.md S2.6)");
+        }
         const Stream& stream = streams.at(sample);
         p.ingested_tokens = static_cast<std::int64_t>(stream.ids.size());
         p.truncated_from = stream.truncated_from;
       }
-      // Positions the prompt follows: a continued stream's.
-      const std::int64_t before = condition.continue_stream ? p.ingested_tokens : 0;
-      const auto prompt = static_cast<std::int64_t>(p.prompt.size());
-      // Checked before anything is allocated or written: a prompt past the context would
-      // otherwise allocate for it (gigabytes for a pasted book) and run off the RoPE range.
-      if (before + prompt > context)
-        fail("run " + condition.name + ": the prompt of probe " + sample->sample_id + "/" +
-             probe.probe_id + " has " + std::to_string(prompt) + " tokens" +
-             (before ? " after " + std::to_string(before) + " streamed ones" : std::string()) +
-             ", more than the model's max_position_embeddings (" + std::to_string(context) + ")");
+      p.prompt = probe_prompt(condition, *sample, probe, p.ingested_tokens);
     }
   check_identity(options_.out_dir / ("identity_" + condition.name + ".json"), jsonl,
                  options_.identity);
@@ -366,7 +395,9 @@ ConditionStats Engine::run(const protocol::Condition& condition,
                          "probes");
   // Shared by the probes of a sample until the last of them has been taken.
   std::map<const bench::Sample*, std::shared_ptr<const Memory>> memories;
-  const auto batch = static_cast<std::size_t>(options_.batch_size);
+  // Rows in the decoder per sample: their memories are alive too.
+  std::map<const bench::Sample*, std::size_t> live_rows;
+  const auto batch = static_cast<std::size_t>(batch_size);
   std::size_t next = 0;
   auto take = [&]() -> std::optional<model::DecodeRow> {
     if (next == pending.size()) return std::nullopt;
@@ -376,9 +407,13 @@ ConditionStats Engine::run(const protocol::Condition& condition,
     ttt::TTTState state;
     if (ingests) {
       if (!memories.count(p.sample)) {
-        // The samples of this and the next probes, up to a batch, ingest together.
+        // The samples of this and the next probes, up to a batch, ingest together; at most
+        // `batch` samples' memories are alive at once, counting the live rows' (what row_bytes
+        // counts). Probes come sample by sample, so `memories` is empty here.
         std::vector<const bench::Sample*> group;
-        for (std::size_t i = next - 1; i < pending.size() && i < next - 1 + batch; ++i)
+        const std::size_t room = batch - std::min(batch - 1, live_rows.size());
+        for (std::size_t i = next - 1;
+             i < pending.size() && i < next - 1 + batch && group.size() < room; ++i)
           if (const bench::Sample* s = pending[i].sample;
               !memories.count(s) && std::find(group.begin(), group.end(), s) == group.end())
             group.push_back(s);
@@ -397,6 +432,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
       row.prefix = sample_memory->cache;
       row.prefix_row = sample_memory->cache_row;
       if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
+      ++live_rows[p.sample];
     }
     if (memory) memory->add(id, std::move(state));
     p.start = Clock::now();
@@ -404,14 +440,18 @@ ConditionStats Engine::run(const protocol::Condition& condition,
   };
   auto done = [&](model::DecodedRow decoded) {
     if (memory) memory->erase(decoded.id);
-    const Record record = finish(pending[static_cast<std::size_t>(decoded.id)], decoded);
+    const Pending& p = pending[static_cast<std::size_t>(decoded.id)];
+    if (auto it = live_rows.find(p.sample); it != live_rows.end() && --it->second == 0)
+      live_rows.erase(it);
+    const Record record = finish(p, decoded);
     stats.generated_tokens += record.generated_tokens;
     ++stats.probes;
     writer.write(record);
     progress.advance();
   };
   model::DecoderOptions decoding;
-  decoding.batch_size = options_.batch_size;
+  decoding.batch_size = batch_size;
+  decoding.prefill_piece = options_.prefill_piece;
   decoding.stop = [&](std::int64_t id) -> std::string {
     if (std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) return "stop_token";
     if (protocol.stop_at_newline && id < static_cast<std::int64_t>(tokenizer_.vocab_size()) &&

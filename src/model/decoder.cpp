@@ -17,6 +17,37 @@ std::vector<std::int64_t> default_stop_ids(const ModelConfig& config) {
   return ids;
 }
 
+LeftPadded left_pad(const std::vector<const std::vector<std::int64_t>*>& rows) {
+  const auto n = static_cast<std::int64_t>(rows.size());
+  std::int64_t width = 0;
+  for (const auto* row : rows) width = std::max(width, static_cast<std::int64_t>(row->size()));
+  at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kBool);
+  bool padded = false;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const std::vector<std::int64_t>& row = *rows[static_cast<std::size_t>(r)];
+    const auto len = static_cast<std::int64_t>(row.size());
+    ids[r].narrow(0, width - len, len).copy_(at::tensor(row, at::kLong));
+    mask[r].narrow(0, width - len, len).fill_(true);
+    padded = padded || len < width;
+  }
+  return {ids, padded ? mask : at::Tensor()};
+}
+
+at::Tensor forward_in_pieces(Qwen3Model& model, const LeftPadded& batch, KVCache& cache,
+                             ForwardOptions options, std::int64_t piece) {
+  if (piece < 1)
+    throw std::invalid_argument("prefill piece: " + std::to_string(piece) + " tokens, expected >= 1");
+  const std::int64_t width = batch.ids.size(1);
+  at::Tensor out;
+  for (std::int64_t start = 0; start < width; start += piece) {
+    const std::int64_t length = std::min(piece, width - start);
+    options.attention_mask =
+        batch.mask.defined() ? batch.mask.narrow(1, start, length) : at::Tensor();
+    out = model.forward(batch.ids.narrow(1, start, length), cache, options);
+  }
+  return out;
+}
+
 struct BatchDecoder::Live {
   std::int64_t id = 0, max_new = 0;
   std::vector<std::int64_t> generated;
@@ -34,6 +65,9 @@ BatchDecoder::BatchDecoder(Qwen3Model& model, DecoderOptions options, RowMemory*
     throw std::invalid_argument("batch decoder: read_every " + std::to_string(options_.read_every) +
                                 ", expected >= 0 (0: by device)");
   if (options_.read_every == 0) options_.read_every = model.device().is_cpu() ? 1 : 8;
+  if (options_.prefill_piece < 1)
+    throw std::invalid_argument("batch decoder: prefill_piece " +
+                                std::to_string(options_.prefill_piece) + ", expected >= 1");
 }
 
 std::string BatchDecoder::stop_reason(const Live& row) const {
@@ -51,7 +85,6 @@ at::Tensor BatchDecoder::next_ids(const at::Tensor& ids, KVCache& cache,
                                   const std::vector<Live>& rows, const at::Tensor& mask_host) {
   ForwardOptions forward;
   forward.last_logits_only = true;
-  forward.attention_mask = mask_host;
   struct Binding {  // unbinds however the forward ends
     RowMemory* memory;
     ~Binding() {
@@ -64,13 +97,16 @@ at::Tensor BatchDecoder::next_ids(const at::Tensor& ids, KVCache& cache,
     for (const Live& row : rows) names.push_back(row.id);
     forward.mlp_override = memory_->bind(names);
   }
-  return model_.forward(ids, cache, forward).select(1, 0).argmax(-1);
+  return forward_in_pieces(model_, {ids, mask_host}, cache, forward, options_.prefill_piece)
+      .select(1, 0)
+      .argmax(-1);
 }
 
 std::pair<std::vector<BatchDecoder::Live>, KVCache> BatchDecoder::prefill(
     const std::vector<DecodeRow>& requests) {
   const auto n = static_cast<std::int64_t>(requests.size());
-  std::int64_t width = 0, prefix = 0;
+  std::int64_t prefix = 0;
+  std::vector<const std::vector<std::int64_t>*> prompts;
   for (const DecodeRow& row : requests) {
     if (row.prompt.empty())
       throw std::invalid_argument("batch decoder: row " + std::to_string(row.id) +
@@ -79,28 +115,21 @@ std::pair<std::vector<BatchDecoder::Live>, KVCache> BatchDecoder::prefill(
       throw std::invalid_argument("batch decoder: row " + std::to_string(row.id) +
                                   " has max_new_tokens " + std::to_string(row.max_new_tokens) +
                                   ", expected >= 1");
-    width = std::max<std::int64_t>(width, static_cast<std::int64_t>(row.prompt.size()));
+    prompts.push_back(&row.prompt);
     if (row.prefix) prefix = std::max(prefix, row.prefix->length());
   }
-  // Left padding: every row's last prompt token at the end. A row with a starting cache keeps
-  // its slots [0, its length); a shorter one sees padding up to `prefix`.
-  at::Tensor ids = at::zeros({n, width}, at::kLong), mask = at::zeros({n, width}, at::kBool);
-  for (std::int64_t r = 0; r < n; ++r) {
-    const auto& prompt = requests[static_cast<std::size_t>(r)].prompt;
-    const auto len = static_cast<std::int64_t>(prompt.size());
-    ids[r].narrow(0, width - len, len).copy_(at::tensor(prompt, at::kLong));
-    mask[r].narrow(0, width - len, len).fill_(true);
-  }
-  KVCache cache = model_.make_cache(n, prefix + width);
+  // Every row's last prompt token at the end. A row with a starting cache keeps its slots
+  // [0, its length); a shorter one sees padding up to `prefix`.
+  const LeftPadded batch = left_pad(prompts);
+  KVCache cache = model_.make_cache(n, prefix + batch.ids.size(1));
   std::vector<Live> rows;
   for (std::int64_t r = 0; r < n; ++r) {
     const DecodeRow& row = requests[static_cast<std::size_t>(r)];
     if (row.prefix && row.prefix->length() > 0) cache.assign_row(r, *row.prefix, row.prefix_row);
     rows.push_back({row.id, row.max_new_tokens, {}});
   }
-  const bool padded = !mask.all().item<bool>();  // host tensor
   // The prefill's one read: whether each row's first token already stops it.
-  const at::Tensor first = to_host(next_ids(ids, cache, rows, padded ? mask : at::Tensor()));
+  const at::Tensor first = to_host(next_ids(batch.ids, cache, rows, batch.mask));
   for (std::int64_t r = 0; r < n; ++r)
     rows[static_cast<std::size_t>(r)].generated.push_back(first[r].item<std::int64_t>());  // host tensor
   ++stats_.prefills;

@@ -198,8 +198,8 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   const auto samples =
       protocol::select_samples(benchmark, {"L2-0001", "L3-0000"}, std::nullopt, false);
   std::filesystem::create_directories(path("scroll_engine"));
-  Engine engine(qwen3, *tok, &ttt_config, &params, {3, false, path("scroll_engine"), protocol});
-  engine.run(scroll, samples);
+  Engine engine(qwen3, *tok, &ttt_config, &params, {false, path("scroll_engine"), protocol, {}});
+  engine.run(scroll, samples, 3);
   const Results got = results(path("scroll_engine") / "condition_scroll.jsonl");
   ASSERT_EQ(got.size(), 12u);
 
@@ -237,6 +237,49 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
 // own tokens only, so the probe's logits depend on the conversation exactly where a probe query
 // attends a conversation position: not at all with window - 1 filler tokens, and with one fewer
 // they do.
+// Ingestion and prompt prefills fed in pieces (5 tokens: shorter than a TTT chunk of 8, and rows
+// that are all padding in a piece; 60 under the fixed protocol, whose A and C prompts hold the
+// distractor: chunks straddle pieces) answer as whole prefills do, in every condition of both
+// protocols and under scroll's continued streams.
+TEST_F(RunCommand, PrefillPiecesDoNotChangeAnswers) {
+  const ModelConfig config = ModelConfig::load(path("model"));
+  const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
+  const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
+  ttt::TTTConfig ttt_config;
+  ttt_config.set_layers({0, 2});
+  ttt_config.chunk = 8;
+  ttt_config.lr = 3;
+  const ttt::TTTParams params = ttt::TTTParams::load(
+      io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
+  const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
+  for (const std::string preset : {"seed", "fixed"}) {
+    for (const std::string name : {"all", "scroll"}) {
+      model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
+      if (name == "scroll") qwen3.set_attention_window(16);
+      protocol::ProtocolOptions protocol = protocol::ProtocolOptions::preset(preset);
+      protocol.max_new_tokens = 8;
+      std::vector<std::string> names;
+      const std::int64_t small = preset == "seed" ? 5 : 60;
+      for (const std::int64_t piece : {model::kPrefillPiece, small}) {
+        const std::string out = "pieces_" + preset + "_" + name + "_" + std::to_string(piece);
+        std::filesystem::create_directories(path(out));
+        Engine engine(qwen3, *tok, &ttt_config, &params, {false, path(out), protocol, {}, piece});
+        names.clear();
+        for (const protocol::Condition& condition :
+             protocol::make_conditions(name, protocol, {}, {})) {
+          names.push_back(condition.name);
+          engine.run(condition,
+                     protocol::select_samples(benchmark, {"L2-0001", "L3-0000"}, std::nullopt,
+                                              condition.level3_only),
+                     3);
+        }
+      }
+      const std::string stem = "pieces_" + preset + "_" + name + "_";
+      expect_same(stem + std::to_string(model::kPrefillPiece), stem + std::to_string(small), names);
+    }
+  }
+}
+
 TEST_F(RunCommand, ScrollFillerPutsTheConversationOutOfEveryProbeQuerysWindow) {
   const auto one_layer = path("one_layer");
   std::filesystem::create_directories(one_layer);
@@ -359,10 +402,17 @@ TEST_F(RunCommand, MissingTttParametersAndBadInputAreErrors) {
   EXPECT_EQ(plain.at("batch_size"), kMaxDefaultBatchSize);
   EXPECT_NE(plain.at("batch_size_source").get<std::string>().find("auto on cpu"),
             std::string::npos) << plain.dump();
-  // ... and what those rows take at worst beside the weights (no TTT: KV and activations).
+  // ... and what those rows take at worst beside the weights (no TTT: KV and activations), for
+  // the longest prompt the run answered (C ingests nothing).
+  std::int64_t longest_prompt = 0;
+  for (const Record& r : read_records(path("plain") / "condition_c.jsonl"))
+    longest_prompt = std::max(longest_prompt, r.prompt_tokens);
+  EXPECT_TRUE(plain.at("device_peak_allocated_bytes").is_null());  // measured on a GPU only
+  EXPECT_EQ(plain.at("longest_ingest_tokens"), 0);
+  EXPECT_EQ(plain.at("longest_answer_tokens"), longest_prompt);
   EXPECT_EQ(plain.at("batch_rows_worst_case_bytes").get<std::int64_t>(),
-            kMaxDefaultBatchSize *
-                row_bytes(ModelConfig::load(path("model")), nullptr, at::kFloat, 2));
+            kMaxDefaultBatchSize * row_bytes(ModelConfig::load(path("model")), nullptr,
+                                             at::kFloat, {false, 0, longest_prompt}, 2));
 }
 
 TEST(Experiment, FittingBatchSizeIsThePowerOfTwoThatFits) {
@@ -374,32 +424,87 @@ TEST(Experiment, FittingBatchSizeIsThePowerOfTwoThatFits) {
   EXPECT_EQ(fitting_batch_size(4 * gib, gib), 1);        // not even one row: still 1
 }
 
-// The GPU default's arithmetic at Qwen3-8B shapes: a row's worst case under upstream precision
-// is its dense bf16 fast weights (6 TTT layers x 4096 x 12288 x 2 bytes = 576 MiB), its KV slots
-// (8192 + 64 positions x 36 layers x 2 x 8 heads x 128 x 2 bytes) and one prefill.
+ModelConfig qwen3_8b() { return ModelConfig::load(test::source_dir() / "configs/models/qwen3-8b.json"); }
+
+// The arithmetic at Qwen3-8B shapes: KV slots (36 layers x 2 x 8 heads x 128 x 2 bytes a token)
+// for the ingested stream and twice the answering row with its 2 x max_new of room; fast weights
+// on the 6 TTT layers plus one in flight; one prefill's activations at the longer length.
 TEST(Experiment, RowBytesCountKvFastWeightsAndActivations) {
-  ModelConfig model;
-  model.num_hidden_layers = 36;
-  model.num_key_value_heads = 8;
-  model.head_dim = 128;
-  model.hidden_size = 4096;
-  model.intermediate_size = 12288;
-  model.max_position_embeddings = 40960;
+  const ModelConfig model = qwen3_8b();
   ttt::TTTConfig ttt;
   ttt.set_layers({0, 6, 12, 18, 24, 30});
-  const std::int64_t tokens = 8192 + 2 * 32;
-  const std::int64_t kv = 2LL * 36 * 8 * 128 * tokens * 2;
-  const std::int64_t fast = 6LL * 4096 * 12288 * 2;
-  const std::int64_t activations = tokens * (3LL * 12288 + 8 * 4096) * 2;
-  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, 32), kv + fast + activations);
-  EXPECT_EQ(row_bytes(model, nullptr, at::kBFloat16, 32), kv + activations);
-  ttt.precision = ttt::Precision::fp32;  // the fp32 delta's worst case is dense fp32
-  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, 32), kv + 2 * fast + activations);
-  model.max_position_embeddings = 1024;  // a short context bounds the KV slots
-  EXPECT_LT(row_bytes(model, &ttt, at::kBFloat16, 32), kv + 2 * fast + activations);
+  const RowNeeds needs{true, 1000, 300};
+  const std::int64_t answer = 300 + 2 * 32;
+  const std::int64_t kv = 2LL * 36 * 8 * 128 * (1000 + 2 * answer) * 2;
+  const std::int64_t activations = 1000LL * (3 * 12288 + 8 * 4096) * 2;
+  const std::int64_t dense_bf16 = 7LL * 4096 * 12288 * 2;
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, needs, 32), kv + dense_bf16 + activations);
+  // No TTT, or a condition whose rows carry none (zero parameters): no fast weights.
+  EXPECT_EQ(row_bytes(model, nullptr, at::kBFloat16, needs, 32), kv + activations);
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, {false, 1000, 300}, 32), kv + activations);
+  // The fp32 delta: factors of rank ingest + answer (1364 < 2048) ...
+  ttt.precision = ttt::Precision::fp32;
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, needs, 32),
+            kv + 7LL * (1000 + answer) * (4096 + 12288) * 4 + activations);
+  // ... dense fp32 past the rank limit, or when the config keeps it dense.
+  ttt.max_low_rank = 1000;
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, needs, 32), kv + 2 * dense_bf16 + activations);
+  ttt.max_low_rank = 0;
+  EXPECT_EQ(row_bytes(model, &ttt, at::kBFloat16, needs, 32), kv + 2 * dense_bf16 + activations);
+  // A long answering row: its activations are one prefill piece's.
+  const std::int64_t long_kv = 2LL * 36 * 8 * 128 * 2 * (2000 + 64) * 2;
+  EXPECT_EQ(row_bytes(model, nullptr, at::kBFloat16, {false, 0, 2000}, 32),
+            long_kv + 1024LL * (3 * 12288 + 8 * 4096) * 2);
+  EXPECT_EQ(row_bytes(model, nullptr, at::kBFloat16, {false, 0, 2000}, 32, 4096),
+            long_kv + (2000LL + 64) * (3 * 12288 + 8 * 4096) * 2);
 }
 
-// ---- the pieces, without a model
+// The GPU target: `run --batch-size 16` over benchmark_v1 at Qwen3-8B shapes (bf16, the paper's 6
+// TTT layers) fits an A100-40GB with headroom, every condition of both protocols, under either
+// TTT precision. The rows' needs come from the engine itself, tokenizing the real benchmark with
+// the Qwen tokenizer (the tiny model only lends its context length and tokenizer).
+TEST_F(RunCommand, BenchmarkV1RowsAtQwen3_8bFitAnA100_40gbAtBatch16) {
+  const auto made = test::run_tttmem("build-benchmark --seed 42 --samples-per-level 100 --out '" +
+                                     path("v1.json").string() + "'");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const bench::Benchmark v1 = bench::load_benchmark(path("v1.json"));
+  const ModelConfig tiny = ModelConfig::load(path("model"));
+  model::Qwen3Model qwen3(tiny, io::Checkpoint::open(path("model")), at::kCPU, at::kFloat);
+  const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
+  ttt::TTTConfig ttt;
+  ttt.set_layers({0, 6, 12, 18, 24, 30});
+  ttt::TTTParams params;
+  const ModelConfig big = qwen3_8b();
+  // The weights: embeddings and lm_head, attention, MLP, and each TTT layer's ttt_proj [D, D].
+  const std::int64_t D = 4096, F = 12288, V = 151936, layers = 36;
+  const std::int64_t weights =
+      2 * (2 * V * D + layers * (2 * D * 4096 + 2 * D * 1024 + 3 * D * F) + 6 * D * D);
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  for (const char* preset : {"seed", "fixed"}) {
+    protocol::ProtocolOptions protocol = protocol::ProtocolOptions::preset(preset);
+    Engine engine(qwen3, *tok, &ttt, &params, {false, path("v1_out"), protocol, {}});
+    for (const protocol::Condition& condition :
+         protocol::make_conditions("all", protocol, {}, {})) {
+      const auto samples = protocol::select_samples(v1, {}, std::nullopt, condition.level3_only);
+      const RowNeeds needs = engine.row_needs(condition, samples);
+      EXPECT_GT(needs.answer_tokens, 0);
+      for (const ttt::Precision precision : {ttt::Precision::upstream, ttt::Precision::fp32}) {
+        ttt.precision = precision;
+        const std::int64_t rows = 16 * row_bytes(big, &ttt, at::kBFloat16, needs, 32);
+        std::printf("%s %s %s: ingest %lld, answer %lld tokens; 16 rows %.2f GiB + weights %.2f GiB\n",
+                    preset, condition.name.c_str(),
+                    precision == ttt::Precision::fp32 ? "fp32" : "upstream",
+                    static_cast<long long>(needs.ingest_tokens),
+                    static_cast<long long>(needs.answer_tokens), rows / gib, weights / gib);
+        // The defaults (seed protocol, upstream precision) fit an A100-40GB's 40 GiB with 4 GiB
+        // left for the CUDA context, cuBLAS and fragmentation; the other settings are printed.
+        if (std::string(preset) == "seed" && precision == ttt::Precision::upstream) {
+          EXPECT_LE(static_cast<double>(rows + weights), 36 * gib) << condition.name;
+        }
+      }
+    }
+  }
+}
 
 TEST(Experiment, Sha256KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
