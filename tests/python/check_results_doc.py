@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""RESULTS.md cannot drift from the raw outputs committed under results/: every block of it
+between a check marker and `<!-- end check -->` is regenerated from those outputs, and each of
+its non-empty lines must occur, verbatim, in what the regeneration prints.
+
+Markers (HTML comments, invisible when rendered):
+
+  <!-- check: evaluate RESULTS_DIR BENCHMARK -->
+      `tttmem evaluate --results RESULTS_DIR --benchmark BENCHMARK`; the block's lines are
+      looked up in its results.md.
+  <!-- check: summary BENCHMARK [--conditions a,b] LABEL=RESULTS_DIR ... -->
+      each RESULTS_DIR evaluated as above, then scripts/summarize_reports.py over them (the
+      table of the ablation sections).
+
+Paths are relative to the repository root. A marker without an end, an empty block or a folder
+that does not exist is an error too, so a block cannot silently stop being checked.
+
+  check_results_doc.py --tttmem BIN [--root DIR]
+"""
+import argparse
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+MARKER = re.compile(r"^<!-- check: (evaluate|summary) (.+) -->$")
+END = "<!-- end check -->"
+
+
+def blocks(doc):
+    """(line number, kind, arguments, block lines) of every checked block."""
+    lines = doc.splitlines()
+    out = []
+    i = 0
+    while i < len(lines):
+        m = MARKER.match(lines[i].strip())
+        if not m:
+            i += 1
+            continue
+        start = i + 1
+        try:
+            end = lines.index(END, start)
+        except ValueError:
+            sys.exit(f"RESULTS.md:{start}: check marker without `{END}`")
+        body = [line for line in lines[start:end] if line.strip()]
+        if not body:
+            sys.exit(f"RESULTS.md:{start}: empty checked block")
+        out.append((start, m.group(1), m.group(2).split(), body))
+        i = end + 1
+    return out
+
+
+def evaluate(tttmem, root, results, benchmark, out):
+    for path in (results, benchmark):
+        if not (root / path).exists():
+            sys.exit(f"RESULTS.md names {path}, which does not exist")
+    done = subprocess.run([tttmem, "--log-level", "error", "evaluate", "--results",
+                           str(root / results), "--benchmark", str(root / benchmark), "--out",
+                           str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"evaluate of {results} failed:\n{done.stdout}{done.stderr}")
+    return out
+
+
+def regenerate(tttmem, root, kind, args, work):
+    if kind == "evaluate":
+        if len(args) != 2:
+            sys.exit(f"check: evaluate takes RESULTS_DIR BENCHMARK, got {args}")
+        out = evaluate(tttmem, root, args[0], args[1], work / "eval")
+        return (out / "results.md").read_text(encoding="utf-8")
+    benchmark, rest = args[0], args[1:]
+    options = rest[:2] if rest[:1] == ["--conditions"] else []
+    rows = []
+    for n, item in enumerate(rest[len(options):]):
+        label, folder = item.split("=", 1)
+        out = evaluate(tttmem, root, folder, benchmark, work / f"eval{n}")
+        rows.append(f"{label}={out}")
+    return subprocess.run([sys.executable, str(root / "scripts/summarize_reports.py"), *options,
+                           *rows], check=True, capture_output=True, text=True).stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tttmem", required=True)
+    ap.add_argument("--root", default=pathlib.Path(__file__).resolve().parents[2], type=pathlib.Path)
+    args = ap.parse_args()
+    found = blocks((args.root / "RESULTS.md").read_text(encoding="utf-8"))
+    if not found:
+        sys.exit("RESULTS.md has no checked block")
+    failures = 0
+    for line_no, kind, marker_args, body in found:
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = set(regenerate(args.tttmem, args.root, kind, marker_args,
+                                   pathlib.Path(tmp)).splitlines())
+        for line in body:
+            if line not in fresh:
+                failures += 1
+                print(f"RESULTS.md block at line {line_no} ({kind} {' '.join(marker_args)}): "
+                      f"not what the outputs give now:\n  {line}")
+        print(f"RESULTS.md:{line_no}: {kind}: {len(body)} lines checked")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
