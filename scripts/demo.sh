@@ -49,7 +49,7 @@ for protocol in seed fixed; do
 done
 
 for protocol in seed fixed; do
-  printf '\n== headline, --protocol %s (held-out samples; 95%% bootstrap CIs over samples)\n' "$protocol"
+  printf '\n== headline, --protocol %s (held-out samples; 95%% bootstrap CIs over conversations)\n' "$protocol"
   # The table and the lines under it, without the per-condition coverage warnings.
   sed -n '/^| condition/,/^$/p;/^- memory_efficiency_ratio/,/^- distractor/p' "$out/$protocol/eval/results.md"
   if [[ $protocol == seed ]]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""One markdown table from several `tttmem evaluate` reports: a row per report, EM of each
-condition with its 95% bootstrap interval, and the paired differences between the conditions
-shown (B - C, A - B, scroll - C, scroll - B).
+"""One markdown table from several `tttmem evaluate` reports: a row per report, the size of the
+first condition (A when present: conversations, the bootstrap's unit, samples and probes), EM of
+each condition with its 95% bootstrap interval, and the paired differences between the
+conditions shown (B - C, A - B, scroll - C, scroll - B).
 
   summarize_reports.py [--conditions a,b,c,...] LABEL=EVAL_DIR [LABEL=EVAL_DIR ...]
 
@@ -53,14 +54,14 @@ def main(args):
     if shown is not None:
         conditions = [c for c in shown if c in conditions]
     pairs = [(x, y) for x, y in PAIRS if x in conditions and y in conditions]
-    head = ["setting", "samples / probes"] + [f"EM {title(c)}" for c in conditions]
+    head = ["setting", "conversations / samples / probes"] + [f"EM {title(c)}" for c in conditions]
     head += [f"{title(x)} − {title(y)} (paired)" for x, y in pairs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for label, report in reports:
         by = report["by_condition"]
         first = by.get("a") or next(iter(by.values()))
-        size = f"{first['n_samples']} / {first['overall']['n']}"
+        size = f"{first['n_conversations']} / {first['n_samples']} / {first['overall']['n']}"
         row = [label, size] + [cell(by[c]["overall"] if c in by else None) for c in conditions]
         headline = report.get("headline", {})
         row += [paired(headline.get(f"em_{x}_minus_{y}")) for x, y in pairs]

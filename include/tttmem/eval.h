@@ -89,9 +89,11 @@ ConditionResult load_condition(const std::filesystem::path& dir, const std::stri
 
 // ---- Aggregation (seed-experiment semantics, SPEC.md `## eval`) --------------------------------
 
-// Per-sample sums of one bucket: the unit the bootstrap resamples.
+// Per-sample sums of one bucket, with the sample's conversation: the bootstrap resamples
+// conversations (or samples) made of them.
 struct Cluster {
   std::size_t sample_index = 0;
+  std::size_t conversation = 0;  // index of the sample's conversation text in the benchmark
   std::int64_t n = 0;
   double em = 0, f1 = 0, strict_em = 0;
 };
@@ -106,7 +108,7 @@ struct Bucket {
   double em_sum = 0, f1_sum = 0, strict_sum = 0;  // summed probe by probe, in the seed's order
   std::vector<Cluster> clusters;                  // one per contributing sample, in order
   std::optional<BucketIntervals> ci;              // set by build_report
-  void add(std::size_t sample_index, const ProbeScore& score);
+  void add(std::size_t sample_index, std::size_t conversation, const ProbeScore& score);
   double em() const { return em_sum / denominator(); }
   double f1() const { return f1_sum / denominator(); }
   double strict_em() const { return strict_sum / denominator(); }
@@ -135,6 +137,7 @@ struct Degeneracy {
 struct ConditionScores {
   std::string name;
   std::size_t n_samples = 0;
+  std::size_t n_conversations = 0;  // distinct conversation texts among the samples
   Bucket overall;
   Buckets by_level, by_category, by_position;
   Buckets by_fact_position;      // v2 benchmarks (facts with offsets) only
@@ -145,19 +148,29 @@ ConditionScores score_condition(const ConditionResult& result, const bench::Benc
 
 // ---- Bootstrap (DECISIONS.md `## eval`) -------------------------------------------------------
 
+// What the bootstrap resamples: conversations (the text a sample ingests: the levels built from
+// one conversation count once, as they are not independent) or samples (the seed's unit).
+enum class CiUnit { conversation, sample };
+std::string to_string(CiUnit unit);
+CiUnit parse_ci_unit(const std::string& name);  // throws EvalError naming --ci-unit
+
 struct BootstrapOptions {
   int resamples = 10000;
   std::uint64_t seed = 42;
+  CiUnit unit = CiUnit::conversation;
 };
-// Percentile 95% interval of the ratio sum/n over clusters resampled with replacement.
+// Percentile 95% interval of the ratio sum/n over units (options.unit) resampled with
+// replacement, each unit the sum of its clusters.
 BucketIntervals bootstrap(const Bucket& bucket, const BootstrapOptions& options);
 
-// EM(x) - EM(y) over the samples both conditions scored, the same resampled samples on each side.
+// EM(x) - EM(y) over the samples both conditions scored, the same resampled units (their
+// conversations, or the samples) on each side.
 struct PairedDifference {
   std::string x, y;
-  std::size_t n_samples = 0;
+  std::size_t n_samples = 0, n_conversations = 0;
   double em_x = 0, em_y = 0, diff = 0;
-  Interval ci;
+  double ratio = 0;       // em_x / max(em_y, 1e-6), the seed's guard
+  Interval ci, ratio_ci;  // of diff and ratio, from the same resamples
 };
 std::optional<PairedDifference> paired_difference(const ConditionScores& x,
                                                   const ConditionScores& y,
@@ -169,6 +182,8 @@ struct Report {
   std::vector<ConditionScores> conditions;    // report order, every bucket with its intervals
   // b-c, a-b, scroll-c, scroll-b, <ablation>-c where both are present
   std::vector<PairedDifference> differences;
+  // B against A: memory_efficiency_ratio's interval (B / A over the same resampled units).
+  std::optional<PairedDifference> efficiency;
   std::vector<std::string> warnings;
   BootstrapOptions bootstrap;
   std::string benchmark_version;

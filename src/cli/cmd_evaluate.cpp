@@ -19,6 +19,7 @@ namespace {
 struct EvaluateOptions {
   std::string results, out, benchmark;
   int resamples = 10000;
+  std::string ci_unit = "conversation";
 };
 
 // run.json of the results folder (written by `tttmem run`), null when there is none.
@@ -63,6 +64,11 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
                   "Bootstrap resamples for the 95% intervals (0: no intervals)")
       ->check(whole_number(0, 10'000'000))
       ->capture_default_str();
+  sub->add_option("--ci-unit", o->ci_unit,
+                  "What the bootstrap resamples: conversation (the samples built from one "
+                  "conversation together, as they are not independent) or sample (the seed's)")
+      ->check(CLI::IsMember({"conversation", "sample"}))
+      ->capture_default_str();
 
   return [o, &global]() -> int {
     const std::filesystem::path results(o->results), out(o->out);
@@ -93,10 +99,12 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
     eval::BootstrapOptions boot;
     boot.resamples = o->resamples;
     boot.seed = global.seed;
+    boot.unit = eval::parse_ci_unit(o->ci_unit);
     eval::Report report = eval::build_report(loaded, benchmark, boot);
     report.run_info = run;
     report.command = "tttmem evaluate --results " + o->results + " --out " + o->out +
-                     " --benchmark " + benchmark_file;
+                     " --benchmark " + benchmark_file +
+                     (boot.unit == eval::CiUnit::sample ? " --ci-unit sample" : "");
     for (const std::string& w : report.warnings) log::warn("evaluate: ", w);
 
     std::filesystem::create_directories(out);

@@ -95,7 +95,7 @@ OJ degeneracy_json(const Degeneracy& d) {
   return out;
 }
 
-OJ condition_json(const ConditionScores& c) {
+OJ condition_json(const ConditionScores& c, const BootstrapOptions& bootstrap) {
   OJ out = {{"overall", bucket_json(c.overall)},
             {"by_level", buckets_json(c.by_level)},
             {"by_category", buckets_json(c.by_category)},
@@ -104,13 +104,18 @@ OJ condition_json(const ConditionScores& c) {
   if (!c.by_distractor_length.empty())
     out["by_distractor_length"] = buckets_json(c.by_distractor_length);
   out["n_samples"] = c.n_samples;
+  out["n_conversations"] = c.n_conversations;
+  if (bootstrap.resamples > 0) out["ci_unit"] = to_string(bootstrap.unit);
   out["degeneracy"] = degeneracy_json(c.degeneracy);
   return out;
 }
 
 OJ difference_json(const PairedDifference& d, bool with_ci) {
-  OJ out = {
-      {"n_samples", d.n_samples}, {"em_" + d.x, d.em_x}, {"em_" + d.y, d.em_y}, {"diff", d.diff}};
+  OJ out = {{"n_samples", d.n_samples},
+            {"n_conversations", d.n_conversations},
+            {"em_" + d.x, d.em_x},
+            {"em_" + d.y, d.em_y},
+            {"diff", d.diff}};
   if (with_ci) out["ci95"] = interval(d.ci);
   return out;
 }
@@ -149,17 +154,19 @@ OJ report_json(const Report& r) {
                  {"em_b_level3", number(h.em_b_level3)},
                  {"em_d_with_distractor", number(h.em_d)},
                  {"distractor_decay_rate", number(h.decay)}};
+  if (r.efficiency && r.bootstrap.resamples > 0)
+    headline["memory_efficiency_ratio_ci95"] = interval(r.efficiency->ratio_ci);
   for (const PairedDifference& d : r.differences)
     headline["em_" + d.x + "_minus_" + d.y] = difference_json(d, r.bootstrap.resamples > 0);
 
   OJ by_condition = OJ::object();
-  for (const ConditionScores& c : r.conditions) by_condition[c.name] = condition_json(c);
+  for (const ConditionScores& c : r.conditions) by_condition[c.name] = condition_json(c, r.bootstrap);
 
   OJ root = {{"headline", std::move(headline)}, {"by_condition", std::move(by_condition)}};
   root["benchmark"] = {{"version", r.benchmark_version},
                        {"n_samples", r.benchmark_samples},
                        {"n_probes", r.benchmark_probes}};
-  root["bootstrap"] = {{"unit", "sample"},
+  root["bootstrap"] = {{"unit", to_string(r.bootstrap.unit)},
                        {"resamples", r.bootstrap.resamples},
                        {"seed", r.bootstrap.seed},
                        {"interval", "percentile, 95%"}};
@@ -177,7 +184,8 @@ std::string summary_text(const Report& r) {
     if (c.overall.ci)
       out << " [" << fixed(c.overall.ci->em.lo, 4) << ", " << fixed(c.overall.ci->em.hi, 4) << "]";
     out << " strict=" << fixed(c.overall.strict_em(), 4) << " F1=" << fixed(c.overall.f1(), 4)
-        << " n=" << c.overall.n << " (" << c.n_samples << " samples)"
+        << " n=" << c.overall.n << " (" << c.n_samples << " samples, " << c.n_conversations
+        << " conversations)"
         << " degenerate=" << fixed(100 * c.degeneracy.degenerate, 1) << "%\n";
   }
   const Headline h = headline_of(r);
@@ -185,8 +193,8 @@ std::string summary_text(const Report& r) {
       << "memory_efficiency_ratio (EM B / EM A): " << fixed(h.ratio, 4) << "\n"
       << "lift_over_no_memory (EM B - EM C):     " << fixed(h.lift, 4) << "\n";
   for (const PairedDifference& d : r.differences)
-    out << "paired EM " << d.x << " - " << d.y << " over " << d.n_samples
-        << " samples: " << with_ci(d.diff, paired_ci(r, d)) << "\n";
+    out << "paired EM " << d.x << " - " << d.y << " over " << d.n_samples << " samples ("
+        << d.n_conversations << " conversations): " << with_ci(d.diff, paired_ci(r, d)) << "\n";
   out << "distractor_decay_rate:                 " << fixed(h.decay, 4) << "\n"
       << "verdict: " << (h.verdict ? *h.verdict : "n/a (needs conditions a and b)") << "\n";
   return out.str();
@@ -198,16 +206,20 @@ std::string results_markdown(const Report& r) {
   out << " (benchmark " << r.benchmark_version << ", " << r.benchmark_samples << " samples, "
       << r.benchmark_probes << " probes; ";
   if (r.bootstrap.resamples > 0)
-    out << "95% CIs: percentile bootstrap over samples, " << r.bootstrap.resamples
-        << " resamples, seed " << r.bootstrap.seed << ").\n\n";
+    out << "95% CIs: percentile bootstrap over " << to_string(r.bootstrap.unit) << "s"
+        << (r.bootstrap.unit == CiUnit::conversation
+                ? " (the samples built from one conversation are resampled together)"
+                : "")
+        << ", " << r.bootstrap.resamples << " resamples, seed " << r.bootstrap.seed << ").\n\n";
   else
     out << "no confidence intervals: --bootstrap 0).\n\n";
-  out << "| condition | samples | probes | EM (containment) [95% CI] | strict EM [95% CI] "
-         "| F1 [95% CI] | EM L1 | EM L2 | EM L3 | degenerate |\n"
-      << "|---|---:|---:|---|---|---|---:|---:|---:|---:|\n";
+  out << "| condition | conversations | samples | probes | EM (containment) [95% CI] "
+         "| strict EM [95% CI] | F1 [95% CI] | EM L1 | EM L2 | EM L3 | degenerate |\n"
+      << "|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|\n";
   for (const ConditionScores& c : r.conditions) {
     const std::optional<BucketIntervals>& ci = c.overall.ci;  // none without the bootstrap
-    out << "| " << upper_name(c.name) << " | " << c.n_samples << " | " << c.overall.n << " | "
+    out << "| " << upper_name(c.name) << " | " << c.n_conversations << " | " << c.n_samples
+        << " | " << c.overall.n << " | "
         << with_ci(c.overall.em(), ci ? std::optional(ci->em) : std::nullopt) << " | "
         << with_ci(c.overall.strict_em(), ci ? std::optional(ci->strict_em) : std::nullopt) << " | "
         << with_ci(c.overall.f1(), ci ? std::optional(ci->f1) : std::nullopt);
@@ -218,12 +230,18 @@ std::string results_markdown(const Report& r) {
     out << " | " << fixed(100 * c.degeneracy.degenerate, 1) << " % |\n";
   }
   const Headline h = headline_of(r);
-  out << "\n- memory_efficiency_ratio = EM(B) / EM(A) = " << fixed(h.ratio, 4)
+  out << "\n- memory_efficiency_ratio = EM(B) / EM(A) = "
+      << (r.efficiency && h.ratio
+              ? with_ci(*h.ratio, paired_ci(r, *r.efficiency)
+                                      ? std::optional(r.efficiency->ratio_ci)
+                                      : std::nullopt)
+              : fixed(h.ratio, 4))
       << "; verdict: " << (h.verdict ? *h.verdict : "n/a") << "\n"
       << "- lift_over_no_memory = EM(B) − EM(C) = " << fixed(h.lift, 4) << "\n";
   for (const PairedDifference& d : r.differences)
     out << "- paired EM(" << upper_name(d.x) << ") − EM(" << upper_name(d.y) << ") over "
-        << d.n_samples << " common samples: " << with_ci(d.diff, paired_ci(r, d)) << "\n";
+        << d.n_samples << " common samples (" << d.n_conversations
+        << " conversations): " << with_ci(d.diff, paired_ci(r, d)) << "\n";
   for (const ConditionScores& c : r.conditions) {
     if (c.by_distractor_length.empty()) continue;
     out << "- EM(" << upper_name(c.name) << ") by distractor length ("

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "tttmem/eval.h"
 #include "tttmem/protocol.h"
@@ -125,15 +126,35 @@ std::pair<std::size_t, std::size_t> l3_repeating_l1(const ConditionResult& resul
   return {equal, comparable};
 }
 
+// Clusters summed per unit, in first-occurrence order: per conversation, or as they are.
+std::vector<Cluster> merge_units(const std::vector<Cluster>& clusters, CiUnit unit) {
+  if (unit == CiUnit::sample) return clusters;
+  std::vector<Cluster> out;
+  std::map<std::size_t, std::size_t> index;  // conversation -> its place in out
+  for (const Cluster& c : clusters) {
+    const auto [it, fresh] = index.emplace(c.conversation, out.size());
+    if (fresh) {
+      out.push_back(c);
+      continue;
+    }
+    Cluster& u = out[it->second];
+    u.n += c.n;
+    u.em += c.em;
+    u.f1 += c.f1;
+    u.strict_em += c.strict_em;
+  }
+  return out;
+}
+
 }  // namespace
 
-void Bucket::add(std::size_t sample_index, const ProbeScore& score) {
+void Bucket::add(std::size_t sample_index, std::size_t conversation, const ProbeScore& score) {
   ++n;
   em_sum += score.em;
   f1_sum += score.f1;
   strict_sum += score.strict_em;
   if (clusters.empty() || clusters.back().sample_index != sample_index)
-    clusters.push_back({sample_index, 0, 0, 0, 0});
+    clusters.push_back({sample_index, conversation, 0, 0, 0, 0});
   Cluster& c = clusters.back();
   ++c.n;
   c.em += score.em;
@@ -157,8 +178,15 @@ ConditionScores score_condition(const ConditionResult& result, const bench::Benc
   ConditionScores out;
   out.name = result.name;
   out.n_samples = result.samples.size();
+  // Conversations numbered in benchmark order.
+  std::map<std::string_view, std::size_t> conversations;
+  for (const bench::Sample& sample : benchmark.samples)
+    conversations.emplace(sample.conversation, conversations.size());
+  std::set<std::size_t> seen;
   for (const SampleResult& r : result.samples) {
     const bench::Sample& sample = benchmark.samples[r.sample_index];
+    const std::size_t unit = conversations.at(sample.conversation);
+    seen.insert(unit);
     std::map<std::string, const bench::Fact*> facts;
     for (const bench::Fact& f : sample.facts) facts[f.fact_id] = &f;
     const double conversation_chars =
@@ -168,30 +196,43 @@ ConditionScores score_condition(const ConditionResult& result, const bench::Benc
       const bench::Probe& probe = sample.probes[j];
       const ProbeScore score = score_probe(p.predicted, p.gold);
       const std::size_t s = r.sample_index;
-      out.overall.add(s, score);
-      bucket(out.by_level, std::to_string(sample.level)).add(s, score);
+      out.overall.add(s, unit, score);
+      bucket(out.by_level, std::to_string(sample.level)).add(s, unit, score);
       for (const std::string& fact_id : probe.required_facts) {
         const bench::Fact& fact = *facts.at(fact_id);
-        bucket(out.by_category, fact.category).add(s, score);
+        bucket(out.by_category, fact.category).add(s, unit, score);
         if (fact.offset)
           bucket(out.by_fact_position,
                  third(static_cast<double>(*fact.offset) / conversation_chars))
-              .add(s, score);
+              .add(s, unit, score);
       }
       if (sample.level == 1 || sample.level == 3)
         bucket(out.by_position,
                third(static_cast<double>(j) / static_cast<double>(sample.probes.size())))
-            .add(s, score);
+            .add(s, unit, score);
       if (sample.distractor_target)
-        bucket(out.by_distractor_length, std::to_string(*sample.distractor_target)).add(s, score);
+        bucket(out.by_distractor_length, std::to_string(*sample.distractor_target))
+            .add(s, unit, score);
     }
   }
+  out.n_conversations = seen.size();
   out.degeneracy = degeneracy_of(result, benchmark);
   return out;
 }
 
+std::string to_string(CiUnit unit) {
+  return unit == CiUnit::conversation ? "conversation" : "sample";
+}
+
+CiUnit parse_ci_unit(const std::string& name) {
+  if (name == "conversation") return CiUnit::conversation;
+  if (name == "sample") return CiUnit::sample;
+  throw EvalError("--ci-unit: '" + name + "', expected conversation or sample");
+}
+
 BucketIntervals bootstrap(const Bucket& b, const BootstrapOptions& options) {
-  const std::size_t k = b.clusters.size();
+  const std::vector<Cluster> units = merge_units(b.clusters, options.unit);
+  const std::size_t k = units.size();
   if (k == 0 || options.resamples <= 0) return {};
   py::Random rng(options.seed);
   std::vector<double> em(options.resamples), f1(options.resamples), strict(options.resamples);
@@ -199,7 +240,7 @@ BucketIntervals bootstrap(const Bucket& b, const BootstrapOptions& options) {
     std::int64_t n = 0;
     double em_sum = 0, f1_sum = 0, strict_sum = 0;
     for (std::size_t i = 0; i < k; ++i) {
-      const Cluster& c = b.clusters[rng.randbelow(k)];
+      const Cluster& c = units[rng.randbelow(k)];
       n += c.n;
       em_sum += c.em;
       f1_sum += c.f1;
@@ -218,11 +259,18 @@ std::optional<PairedDifference> paired_difference(const ConditionScores& x,
                                                   const BootstrapOptions& options) {
   std::map<std::size_t, const Cluster*> in_y;
   for (const Cluster& c : y.overall.clusters) in_y[c.sample_index] = &c;
-  std::vector<std::pair<const Cluster*, const Cluster*>> pairs;
+  std::vector<Cluster> common_x, common_y;
   for (const Cluster& c : x.overall.clusters)
-    if (const auto it = in_y.find(c.sample_index); it != in_y.end())
-      pairs.emplace_back(&c, it->second);
-  if (pairs.empty()) return std::nullopt;
+    if (const auto it = in_y.find(c.sample_index); it != in_y.end()) {
+      common_x.push_back(c);
+      common_y.push_back(*it->second);
+    }
+  if (common_x.empty()) return std::nullopt;
+  // Both sides merged into the same units, in the same order.
+  const std::vector<Cluster> ux = merge_units(common_x, options.unit),
+                             uy = merge_units(common_y, options.unit);
+  std::vector<std::pair<const Cluster*, const Cluster*>> pairs;
+  for (std::size_t i = 0; i < ux.size(); ++i) pairs.emplace_back(&ux[i], &uy[i]);
 
   // EM over a multiset of clusters: summed probes over summed counts.
   struct EmSum {
@@ -236,13 +284,16 @@ std::optional<PairedDifference> paired_difference(const ConditionScores& x,
   PairedDifference d;
   d.x = x.name;
   d.y = y.name;
-  d.n_samples = pairs.size();
+  d.n_samples = common_x.size();
+  d.n_conversations = merge_units(common_x, CiUnit::conversation).size();
   d.em_x = sx.value();
   d.em_y = sy.value();
   d.diff = d.em_x - d.em_y;
+  const auto ratio = [](double x, double y) { return x / std::max(y, 1e-6); };
+  d.ratio = ratio(d.em_x, d.em_y);
   if (options.resamples <= 0) return d;
   py::Random rng(options.seed);
-  std::vector<double> diffs(options.resamples);
+  std::vector<double> diffs(options.resamples), ratios(options.resamples);
   for (int r = 0; r < options.resamples; ++r) {
     EmSum rx, ry;
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -250,8 +301,10 @@ std::optional<PairedDifference> paired_difference(const ConditionScores& x,
       rx.add(*cx), ry.add(*cy);
     }
     diffs[r] = rx.value() - ry.value();
+    ratios[r] = ratio(rx.value(), ry.value());
   }
   d.ci = interval95(diffs);
+  d.ratio_ci = interval95(ratios);
   return d;
 }
 
@@ -306,6 +359,7 @@ Report build_report(const std::vector<ConditionResult>& results, const bench::Be
 
   const ConditionScores *a = find(kContext), *b = find(kMemory), *c = find(kNoMemory),
                         *d = find(kDistracted);
+  if (a && b) report.efficiency = paired_difference(*b, *a, options);
   if (!a || !b)
     report.warnings.push_back("memory_efficiency_ratio and verdict are null: condition " +
                               std::string(!a ? kContext : kMemory) + " is missing");

@@ -101,6 +101,8 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_DOUBLE_EQ(h["distractor_decay_rate"].get<double>(), -1.0);
   EXPECT_DOUBLE_EQ(h["em_b_minus_c"]["diff"].get<double>(), em_b);
   EXPECT_EQ(h["em_b_minus_c"]["n_samples"], 9);
+  // The 9 samples are 3 conversations at three levels each: the bootstrap's unit.
+  EXPECT_EQ(h["em_b_minus_c"]["n_conversations"], 3);
   EXPECT_DOUBLE_EQ(h["em_a_minus_b"]["diff"].get<double>(), 1.0 - em_b);
   EXPECT_DOUBLE_EQ(h["em_b_scaled_0p5_minus_c"]["diff"].get<double>(),
                    static_cast<double>(probes_of({"L2-0001"})) / n);
@@ -118,17 +120,25 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_EQ(a["overall"]["strict_em"].get<double>(), 1.0);  // the answer's first line is the gold
   EXPECT_EQ(a["overall"]["em_ci95"], json::array({1.0, 1.0}));
   EXPECT_EQ(a["n_samples"], 9);
+  EXPECT_EQ(a["n_conversations"], 3);
+  EXPECT_EQ(a["ci_unit"], "conversation");
+  EXPECT_EQ(report["bootstrap"]["unit"], "conversation");
+  // B / A over the same resampled conversations: A is 1 on every one, so the interval is B's.
+  EXPECT_EQ(h["memory_efficiency_ratio_ci95"], report["by_condition"]["b"]["overall"]["em_ci95"]);
   EXPECT_EQ(a["degeneracy"]["stop_reasons"]["max_new_tokens"], probes_of(kSamples));
   EXPECT_EQ(report["benchmark"]["n_probes"], 2617);
   EXPECT_EQ(report["bootstrap"]["resamples"], 200);
   EXPECT_TRUE(contains(report["warnings"].dump(), "condition a covers 9 of 300 benchmark samples"));
 
   const std::string md = io::read_file(out / "results.md");
-  EXPECT_TRUE(contains(md, "| condition | samples | probes | EM (containment) [95% CI]")) << md;
-  EXPECT_TRUE(contains(md, "| A | 9 | ")) << md;
-  EXPECT_TRUE(contains(md, "| b_scaled_0p5 | 9 | ")) << md;
-  EXPECT_TRUE(contains(md, "| scroll | 9 | ")) << md;
-  EXPECT_TRUE(contains(md, "- paired EM(scroll) − EM(C) over 9 common samples")) << md;
+  EXPECT_TRUE(contains(md, "| condition | conversations | samples | probes | EM (containment)"))
+      << md;
+  EXPECT_TRUE(contains(md, "bootstrap over conversations")) << md;
+  EXPECT_TRUE(contains(md, "| A | 3 | 9 | ")) << md;
+  EXPECT_TRUE(contains(md, "| b_scaled_0p5 | 3 | 9 | ")) << md;
+  EXPECT_TRUE(contains(md, "| scroll | 3 | 9 | ")) << md;
+  EXPECT_TRUE(contains(md, "- paired EM(scroll) − EM(C) over 9 common samples (3 conversations)"))
+      << md;
   EXPECT_TRUE(contains(r.output, "verdict: NEGATIVE")) << r.output;
 
   if (run_command("command -v gnuplot").exit_code == 0) {

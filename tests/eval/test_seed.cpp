@@ -3,6 +3,8 @@
 // degeneracy metrics and the bootstrap against the Python oracle and the published values.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "eval_test_util.h"
 #include "tttmem/eval.h"
 #include "tttmem/pycompat.h"
@@ -101,18 +103,31 @@ TEST(EvalSeed, DegeneracyMatchesOracleAndPublishedFindings) {
   EXPECT_NEAR(c.overall.strict_em(), ref.at("strict_em").get<double>(), 1e-15);
 }
 
+// Both units against the oracle's draws: samples (the seed's), and conversations (benchmark_v1's
+// 300 samples are 100 conversations at three levels).
 TEST(EvalSeed, BootstrapMatchesTheOracle) {
-  const auto& ref = eval_reference().at("seed_c").at("bootstrap");
   const eval::ConditionScores c = eval::score_condition(seed_c(), v1_benchmark());
-  const eval::BucketIntervals ci = eval::bootstrap(
-      c.overall, {ref.at("resamples").get<int>(), ref.at("seed").get<std::uint64_t>()});
-  for (const auto& [name, got] :
-       {std::pair{"em_ci95", ci.em}, {"f1_ci95", ci.f1}, {"strict_em_ci95", ci.strict_em}}) {
-    EXPECT_NEAR(got.lo, ref.at(name)[0].get<double>(), 1e-12) << name;
-    EXPECT_NEAR(got.hi, ref.at(name)[1].get<double>(), 1e-12) << name;
+  EXPECT_EQ(c.n_samples, 300u);
+  EXPECT_EQ(c.n_conversations, 100u);
+  EXPECT_EQ(eval_reference().at("seed_c").at("bootstrap_conversation").at("n_conversations"), 100);
+  std::map<eval::CiUnit, double> widths;
+  for (const auto& [unit, key] : {std::pair{eval::CiUnit::sample, "bootstrap"},
+                                  {eval::CiUnit::conversation, "bootstrap_conversation"}}) {
+    const auto& ref = eval_reference().at("seed_c").at(key);
+    const eval::BucketIntervals ci = eval::bootstrap(
+        c.overall, {ref.at("resamples").get<int>(), ref.at("seed").get<std::uint64_t>(), unit});
+    for (const auto& [name, got] :
+         {std::pair{"em_ci95", ci.em}, {"f1_ci95", ci.f1}, {"strict_em_ci95", ci.strict_em}}) {
+      EXPECT_NEAR(got.lo, ref.at(name)[0].get<double>(), 1e-12) << key << " " << name;
+      EXPECT_NEAR(got.hi, ref.at(name)[1].get<double>(), 1e-12) << key << " " << name;
+    }
+    EXPECT_LT(ci.f1.lo, c.overall.f1());
+    EXPECT_GT(ci.f1.hi, c.overall.f1());
+    widths[unit] = ci.f1.hi - ci.f1.lo;
   }
-  EXPECT_LT(ci.em.lo, c.overall.em());
-  EXPECT_GT(ci.em.hi, c.overall.em());
+  // Three samples of one conversation move together, so resampling them as one unit widens
+  // the interval.
+  EXPECT_GT(widths.at(eval::CiUnit::conversation), widths.at(eval::CiUnit::sample));
 }
 
 TEST(EvalSeed, PairedDifferenceOfAConditionWithItselfIsZero) {
@@ -120,6 +135,7 @@ TEST(EvalSeed, PairedDifferenceOfAConditionWithItselfIsZero) {
   const auto d = eval::paired_difference(c, c, {500, 7});
   ASSERT_TRUE(d);
   EXPECT_EQ(d->n_samples, 300u);
+  EXPECT_EQ(d->n_conversations, 100u);
   EXPECT_EQ(d->diff, 0.0);
   EXPECT_EQ(d->ci.lo, 0.0);
   EXPECT_EQ(d->ci.hi, 0.0);

@@ -1,6 +1,7 @@
 """Independent reference for tests/eval, written from the seed's evaluation rules (SPEC.md S6 and
 `## eval`): normalisation, containment EM, character F1, strict (first-line) EM, the
-degeneracy test, random.sample examples and the sample-clustered percentile bootstrap.
+degeneracy test, random.sample examples and the percentile bootstrap over samples and over
+conversations (the samples sharing a conversation text summed into one unit).
 
 Shares no code with the C++ port: Python's own str.lower, `re`'s `\\s` and str.strip are the
 behaviour being matched, and the punctuation set is typed out here again.
@@ -151,7 +152,17 @@ def bootstrap(clusters, resamples, seed):
             for name, v in (("em_ci95", em_v), ("f1_ci95", f1_v), ("strict_em_ci95", st_v))}
 
 
-def seed_c(path):
+def by_conversation(clusters, conversations):
+    """Clusters summed per conversation text, in first-occurrence order."""
+    merged = {}
+    for c, text in zip(clusters, conversations):
+        m = merged.setdefault(text, [0, 0.0, 0.0, 0.0])
+        for i in range(4):
+            m[i] += c[i]
+    return list(merged.values())
+
+
+def seed_c(path, conversation_of):
     with open(path, encoding="utf-8") as f:
         samples = json.load(f)
     flat, clusters = [], []
@@ -183,6 +194,11 @@ def seed_c(path):
         },
         "examples": [[sid, p["probe_id"]] for sid, p in examples],
         "bootstrap": {"resamples": 200, "seed": 42, **bootstrap(clusters, 200, 42)},
+        "bootstrap_conversation": {
+            "resamples": 200, "seed": 42,
+            "n_conversations": len({conversation_of[s["sample_id"]] for s in samples}),
+            **bootstrap(by_conversation(clusters, [conversation_of[s["sample_id"]]
+                                                   for s in samples]), 200, 42)},
     }
 
 
@@ -193,6 +209,8 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(args.out, "benchmark_v1.json"), encoding="utf-8") as f:
+        conversation_of = {s["sample_id"]: s["conversation"] for s in json.load(f)["samples"]}
     random.seed(42)
     sample_10 = random.sample(range(10), 5)
     ref = {
@@ -203,7 +221,8 @@ def main():
         "changed": {str(c): normalize(chr(c)) for c in range(0x110000)
                     if not 0xD800 <= c <= 0xDFFF and normalize(chr(c)) != chr(c)},
         "sample_10": sample_10,
-        "seed_c": seed_c(os.path.join(root, "tests", "fixtures", "seed", "seed_condition_c.json")),
+        "seed_c": seed_c(os.path.join(root, "tests", "fixtures", "seed", "seed_condition_c.json"),
+                         conversation_of),
     }
     tmp = os.path.join(args.out, "eval_reference.json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
