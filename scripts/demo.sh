@@ -31,8 +31,8 @@ mkdir -p "$out"
 start=$SECONDS
 step() { printf '\n== %s (%d s)\n' "$*" $((SECONDS - start)); }
 
-step "1. benchmark: v2, held-out seed 7 (the model trained on seed 1001), $samples samples per level"
-"$tttmem" --seed 7 build-benchmark --format v2 --samples-per-level "$samples" \
+step "1. benchmark: v2 train split (the model's templates), held-out seed 7 (the model trained on seed 1001), $samples samples per level"
+"$tttmem" --seed 7 build-benchmark --format v2 --split train --samples-per-level "$samples" \
   --distractor-tokens 128 --tokenizer "$model" --out "$out/benchmark.json"
 
 step "2. sanity: is the tiny model's TTT graft alive?"

@@ -24,7 +24,7 @@ done
 tttmem="${TTTMEM_BUILD_DIR:-$root/build}/tttmem"
 mkdir -p "$out"
 bench="$out/benchmark.json"
-"$tttmem" --seed 7 build-benchmark --format v2 --samples-per-level "$samples" \
+"$tttmem" --seed 7 build-benchmark --format v2 --split train --samples-per-level "$samples" \
   --distractor-tokens 128 --tokenizer "$model" --out "$bench"
 
 rows=()

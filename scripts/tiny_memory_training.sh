@@ -37,7 +37,7 @@ heldout="$out/heldout_benchmark.json"
 mkdir -p "$out"
 
 bench() {  # SEED SAMPLES_PER_LEVEL FILE
-  [[ -f $3 ]] || "$tttmem" --seed "$1" build-benchmark --format v2 --samples-per-level "$2" \
+  [[ -f $3 ]] || "$tttmem" --seed "$1" build-benchmark --format v2 --split train --samples-per-level "$2" \
     --distractor-tokens 128 --tokenizer "$model" --out "$3" >/dev/null
 }
 bench 1001 500 "$out/train_benchmark.json"

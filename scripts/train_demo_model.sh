@@ -29,9 +29,9 @@ mkdir -p "$work"
 
 # Training data: seed 1001. Held out: everything the evaluation seed 7 generates (the demo and
 # RESULTS.md use seed 7 with at most 300 samples per level), dropped by conversation text.
-"$tttmem" --seed 1001 build-benchmark --format v2 --samples-per-level 3000 \
+"$tttmem" --seed 1001 build-benchmark --format v2 --split train --samples-per-level 3000 \
   --distractor-tokens 128 --out "$work/train_benchmark.json"
-"$tttmem" --seed 7 build-benchmark --format v2 --samples-per-level 300 \
+"$tttmem" --seed 7 build-benchmark --format v2 --split train --samples-per-level 300 \
   --distractor-tokens 128 --out "$work/heldout_benchmark.json"
 python3 "$root/scripts/demo_model/make_corpus.py" "$work/train_benchmark.json" --out "$work" \
   --exclude "$work/heldout_benchmark.json"

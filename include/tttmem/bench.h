@@ -58,6 +58,11 @@ struct Benchmark {
   std::uint64_t seed = 0;
   int n_samples_per_level = 0;
   std::string distractor_unit;  // v2: "tokens" or "chars"; v1: "" (chars, implicitly)
+  // v2: which templates, value pools and distractor passages the samples draw from ("train",
+  // "test" or "all"), and whether each level has conversations of its own. Files written before
+  // these fields existed read as "all" and false.
+  std::string split;
+  bool independent_levels = false;
   std::vector<Sample> samples;
 };
 
@@ -83,6 +88,9 @@ LengthMeasure token_measure(const tokenizer::Tokenizer& tok);
 // published benchmark, and a bound on memory (each sample holds a conversation and probes).
 inline constexpr int kMaxSamplesPerLevel = 10'000;
 
+// v2's distractor passages (data::distractor_passage 0..N-1): half to each split.
+inline constexpr std::uint64_t kDistractorPassages = 800;
+
 struct GenerateOptions {
   std::uint64_t seed = 42;
   int samples_per_level = 100;
@@ -91,6 +99,10 @@ struct GenerateOptions {
   std::vector<int> levels{1, 2, 3};
   std::vector<std::int64_t> distractor_lengths{2048};  // one L3 set per length
   LengthMeasure measure = code_point_measure();
+  // "train": templates SK-1..SK-5 and one half of every value pool and of the distractor
+  // passages; "test": SK-6..SK-8 and the other halves; "all": everything.
+  std::string split = "all";
+  bool independent_levels = true;  // L2 and L3 get conversations of their own
 };
 
 // Generates the benchmark. v1 ignores the v2-only options and reproduces build_benchmark.py.

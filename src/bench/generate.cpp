@@ -2,7 +2,9 @@
 // calls (SPEC.md S1.2-S1.7); v2 keeps the structure and fixes the flaws named in DECISIONS.md.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <type_traits>
 
 #include "skeletons.h"
 #include "tttmem/bench.h"
@@ -92,31 +94,86 @@ std::string draw_v1(py::Random& rng, Pool pool) {
   throw BenchError("bench: pronoun slots are never drawn");
 }
 
+// v2's value pools for one split: "train" keeps the even-indexed entries of every list (and the
+// lower IDs, the budgets on even steps of 5万), "test" the odd ones (the upper IDs, the odd
+// steps), "all" everything. Dates and times are shared: no question names them alone.
+struct Pools {
+  std::vector<std::string_view> names, roles, departments, projects, locations, preferences;
+  std::vector<int> headcounts;
+  std::int64_t empid_lo = 1000, empid_hi = 9999;
+  int budget_first = 0, budget_step = 1;  // budget = 50 + 5 k, k = first, first + step, ... < 190
+
+  explicit Pools(const std::string& split) {
+    const int parity = split == "train" ? 0 : 1;
+    const bool all = split == "all";
+    const auto half = [&](const auto& items) {
+      std::decay_t<decltype(items)> out;
+      for (std::size_t i = 0; i < items.size(); ++i)
+        if (all || static_cast<int>(i % 2) == parity) out.push_back(items[i]);
+      return out;
+    };
+    names = half(data::kNames);
+    roles = half(data::kRoles);
+    departments = half(data::kDepartments);
+    projects = half(data::kProjects);
+    locations = half(data::kLocations);
+    preferences = half(data::kPreferences);
+    headcounts = half(data::kHeadcounts);
+    if (!all) {
+      (parity == 0 ? empid_hi : empid_lo) = parity == 0 ? 5499 : 5500;
+      budget_first = parity;
+      budget_step = 2;
+    }
+  }
+};
+
 // v2: each slot draws directly from the pool its meaning calls for (budget -> budget pool,
 // empid -> ID pool, headcount -> headcount pool); no throwaway pools.
-std::string draw_v2(py::Random& rng, const data::SlotDef& slot) {
-  if (slot.pool == Pool::Numeric) {
-    if (slot.name == "empid") return std::to_string(rng.randint(1000, 9999));
-    if (slot.name == "budget") return std::to_string(50 + 5 * rng.randbelow(190)) + "万";
-    if (slot.name == "headcount") return std::to_string(rng.choice(data::kHeadcounts));
-    throw BenchError("bench: numeric slot '" + std::string(slot.name) + "' has no typed pool");
+std::string draw_v2(py::Random& rng, const data::SlotDef& slot, const Pools& pools) {
+  switch (slot.pool) {
+    case Pool::Numeric:
+      if (slot.name == "empid") return std::to_string(rng.randint(pools.empid_lo, pools.empid_hi));
+      if (slot.name == "budget") {
+        const int steps = (190 - pools.budget_first + pools.budget_step - 1) / pools.budget_step;
+        return std::to_string(50 + 5 * (pools.budget_first + pools.budget_step *
+                                                                  static_cast<int>(rng.randbelow(
+                                                                      steps)))) +
+               "万";
+      }
+      if (slot.name == "headcount") return std::to_string(rng.choice(pools.headcounts));
+      throw BenchError("bench: numeric slot '" + std::string(slot.name) + "' has no typed pool");
+    case Pool::Date:
+      return std::to_string(1 + rng.randbelow(12)) + "月" + std::to_string(1 + rng.randbelow(28)) +
+             "号";
+    case Pool::Temporal:
+      return pick(rng, data::kWeekdays) + pick(rng, data::kDayparts) + pick(rng, data::kHours);
+    case Pool::Person:
+      return pick(rng, pools.names);
+    case Pool::Role:
+      return pick(rng, pools.roles);
+    case Pool::Department:
+      return pick(rng, pools.departments);
+    case Pool::Project:
+      return pick(rng, pools.projects);
+    case Pool::Spatial:
+      return pick(rng, pools.locations);
+    case Pool::Preference:
+      return pick(rng, pools.preferences);
+    case Pool::Pronoun:
+      break;
   }
-  if (slot.pool == Pool::Date)
-    return std::to_string(1 + rng.randbelow(12)) + "月" + std::to_string(1 + rng.randbelow(28)) +
-           "号";
-  if (slot.pool == Pool::Temporal)
-    return pick(rng, data::kWeekdays) + pick(rng, data::kDayparts) + pick(rng, data::kHours);
-  return draw_v1(rng, slot.pool);
+  throw BenchError("bench: pronoun slots are never drawn");
 }
 
 bool used(const Values& values, const std::string& v) {
   return std::any_of(values.begin(), values.end(), [&](const auto& kv) { return kv.second == v; });
 }
 
-// The v2 skeletons: SK-3 registers its project; composed probes that repeated an L1 question or
-// had a two-part gold ("X；Y", never verbatim in the conversation) become true two-hop questions
-// with a single gold.
-std::vector<SkeletonDef> v2_skeletons() {
+// The v2 skeletons of a split: SK-1..SK-5 (train) with SK-3 registering its project and the
+// composed probes that repeated an L1 question or had a two-part gold ("X；Y", never verbatim in
+// the conversation) made true two-hop questions with a single gold; SK-6..SK-8 (test).
+std::vector<SkeletonDef> v2_skeletons(const std::string& split) {
+  if (split == "test") return data::kTestSkeletons;
   std::vector<SkeletonDef> sks = data::kSkeletons;
   auto by_id = [&](std::string_view id) -> SkeletonDef& {
     return *std::find_if(sks.begin(), sks.end(), [&](const SkeletonDef& s) { return s.id == id; });
@@ -130,16 +187,18 @@ std::vector<SkeletonDef> v2_skeletons() {
   by_id("SK-5").composed[3] = {"name_b", "empid", "复盘会的另一位参加者工号是多少？", "{empid}"};
   by_id("SK-5").composed[4] = {"name_a", "location", "复盘会主持人主持的会在哪个会议室？",
                                "{location}"};
+  if (split == "all") sks.insert(sks.end(), data::kTestSkeletons.begin(), data::kTestSkeletons.end());
   return sks;
 }
 
 // A "dietary preference" question only for dietary values; others ask for the habit/preference.
+// (The test templates' preference questions fit either kind.)
 std::string v2_question(const data::RowDef& row, const Values& values) {
-  if (row.category == "preference" && !data::is_dietary(values.at("pref"))) {
-    const std::string_view q = row.question;
-    const std::size_t cut = q.find("的饮食偏好是什么？");
+  const std::string_view q = row.question;
+  const std::size_t cut = q.find("的饮食偏好是什么？");
+  if (row.category == "preference" && cut != std::string_view::npos &&
+      !data::is_dietary(values.at("pref")))
     return fill(q.substr(0, cut), values) + "有什么习惯或偏好？";
-  }
   return fill(row.question, values);
 }
 
@@ -155,7 +214,8 @@ struct Draft {
   Sample sample;  // the L1 sample
 };
 
-Draft make_l1(py::Random& rng, const std::vector<SkeletonDef>& skeletons, int i, bool v2) {
+Draft make_l1(py::Random& rng, const std::vector<SkeletonDef>& skeletons, int i,
+              const Pools* v2) {
   Draft d;
   d.skeleton = &rng.choice(skeletons);
   const auto& pair = rng.choice(data::kPronounPairs);
@@ -170,7 +230,7 @@ Draft make_l1(py::Random& rng, const std::vector<SkeletonDef>& skeletons, int i,
         if (attempt == 1000)
           throw BenchError("bench v2: cannot draw a unique value for slot '" +
                            std::string(slot.name) + "' of " + sample_id(1, i));
-        value = draw_v2(rng, slot);
+        value = draw_v2(rng, slot, *v2);
         if (!used(d.values, value)) break;
       }
     } else if (slot.pool == Pool::Person) {
@@ -270,17 +330,25 @@ std::string distractor_v1(py::Random& rng, std::int64_t target) {
 
 // v2: the requested length in the measure's unit; the longest prefix (in code points) whose
 // measured length does not exceed the target.
-std::string distractor_v2(py::Random& rng, std::int64_t target, const LengthMeasure& m) {
-  const auto& seeds = distractor_seed_passages();
-  std::vector<std::string_view> shuffled(seeds.begin(), seeds.end());
-  rng.shuffle(shuffled);
+// v2's distractor passages: kDistractorPassages of the generated prose, the even ones for the
+// train split, the odd ones for test.
+std::vector<std::string> distractor_pool(const std::string& split) {
+  std::vector<std::string> pool;
+  for (std::uint64_t i = 0; i < kDistractorPassages; ++i)
+    if (split == "all" || static_cast<int>(i % 2) == (split == "train" ? 0 : 1))
+      pool.push_back(data::distractor_passage(i));
+  return pool;
+}
+
+std::string distractor_v2(py::Random& rng, std::int64_t target, const LengthMeasure& m,
+                          const std::vector<std::string>& passages) {
   std::string text;
   const auto want = static_cast<std::size_t>(target);
   std::size_t measured = 0;
   while (measured < want) {
     // Append by estimate (each piece measured alone), then measure the whole text once.
     for (std::size_t estimate = measured; estimate < want;) {
-      const std::string chunk = std::string(rng.choice(shuffled)) + "\n\n";
+      const std::string chunk = rng.choice(passages) + "\n\n";
       estimate += m.length(chunk);
       text += chunk;
     }
@@ -322,6 +390,8 @@ Benchmark generate(const GenerateOptions& options) {
                      std::to_string(options.samples_per_level));
   std::set<int> levels{1, 2, 3};
   if (v2) {
+    if (options.split != "train" && options.split != "test" && options.split != "all")
+      throw BenchError("bench: --split must be train, test or all, got '" + options.split + "'");
     levels = std::set<int>(options.levels.begin(), options.levels.end());
     if (levels.empty()) throw BenchError("bench: --levels must name at least one level");
     for (int l : levels)
@@ -338,17 +408,33 @@ Benchmark generate(const GenerateOptions& options) {
   b.version = options.format;
   b.seed = options.seed;
   b.n_samples_per_level = options.samples_per_level;
-  if (v2) b.distractor_unit = options.measure.unit;
+  std::optional<Pools> pools;
+  if (v2) {
+    b.distractor_unit = options.measure.unit;
+    b.split = options.split;
+    b.independent_levels = options.independent_levels;
+    pools.emplace(options.split);
+  }
 
   py::Random rng(options.seed);
-  const std::vector<SkeletonDef> skeletons = v2 ? v2_skeletons() : data::kSkeletons;
+  const std::vector<SkeletonDef> skeletons = v2 ? v2_skeletons(options.split) : data::kSkeletons;
   const int n = options.samples_per_level;
-  std::vector<Draft> drafts;
-  for (int i = 0; i < n; ++i) drafts.push_back(make_l1(rng, skeletons, i, v2));
+  // Level 1's drafts; with independent levels, levels 2 and 3 draw their own (level 3's shared
+  // by its distractor lengths, so the length curve pairs the same conversations).
+  const auto make_drafts = [&] {
+    std::vector<Draft> drafts;
+    for (int i = 0; i < n; ++i)
+      drafts.push_back(make_l1(rng, skeletons, i, pools ? &*pools : nullptr));
+    return drafts;
+  };
+  const std::vector<Draft> drafts = make_drafts();
+  const bool independent = v2 && options.independent_levels;
   if (levels.count(1))
     for (const Draft& d : drafts) b.samples.push_back(d.sample);
-  if (levels.count(2))
-    for (int i = 0; i < n; ++i) b.samples.push_back(make_l2(drafts[i], i));
+  if (levels.count(2)) {
+    const std::vector<Draft> own = independent ? make_drafts() : std::vector<Draft>();
+    for (int i = 0; i < n; ++i) b.samples.push_back(make_l2(independent ? own[i] : drafts[i], i));
+  }
   if (!levels.count(3)) return b;
   if (!v2) {
     for (int i = 0; i < n; ++i) {
@@ -360,12 +446,14 @@ Benchmark generate(const GenerateOptions& options) {
     }
     return b;
   }
+  const std::vector<Draft> own = independent ? make_drafts() : std::vector<Draft>();
+  const std::vector<std::string> passages = distractor_pool(options.split);
   for (std::int64_t target : options.distractor_lengths) {
     for (int i = 0; i < n; ++i) {
-      Sample s = drafts[i].sample;
+      Sample s = (independent ? own : drafts)[i].sample;
       s.sample_id = sample_id(3, i, target);
       s.level = 3;
-      s.distractor = distractor_v2(rng, target, options.measure);
+      s.distractor = distractor_v2(rng, target, options.measure, passages);
       s.distractor_target = target;
       s.distractor_length = static_cast<std::int64_t>(options.measure.length(*s.distractor));
       b.samples.push_back(std::move(s));

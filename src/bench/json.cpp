@@ -174,7 +174,11 @@ std::string to_json(const Benchmark& b) {
   root["version"] = b.version;
   root["seed"] = b.seed;
   root["n_samples_per_level"] = b.n_samples_per_level;
-  if (v2) root["distractor_unit"] = b.distractor_unit;
+  if (v2) {
+    root["distractor_unit"] = b.distractor_unit;
+    root["split"] = b.split;
+    root["independent_levels"] = b.independent_levels;
+  }
   root["n_total"] = b.samples.size();
   OJ samples = OJ::array();
   for (const Sample& s : b.samples) samples.push_back(sample_json(s, v2));
@@ -210,6 +214,15 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
       throw BenchError(source +
                        ": field 'distractor_unit' must be \"tokens\" or \"chars\", got \"" +
                        b.distractor_unit + "\"");
+    b.split = root.contains("split") ? f.str("split") : "all";
+    if (b.split != "train" && b.split != "test" && b.split != "all")
+      throw BenchError(source + ": field 'split' must be \"train\", \"test\" or \"all\", got \"" +
+                       b.split + "\"");
+    if (root.contains("independent_levels")) {
+      if (!root["independent_levels"].is_boolean())
+        throw BenchError(source + ": field 'independent_levels' must be true or false");
+      b.independent_levels = root["independent_levels"].get<bool>();
+    }
   }
   const std::int64_t n_total = f.integer("n_total");
   const J& samples = f.array("samples");

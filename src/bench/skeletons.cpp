@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "tttmem/pycompat.h"
+
 namespace tttmem::bench::data {
 
 const std::vector<std::string_view> kNames{
@@ -172,6 +174,138 @@ const std::vector<SkeletonDef> kSkeletons{
       {"name_b", "role_c", "{name_b} 是什么职位？", "{role_c}"},
       {"name_b", "empid", "{name_b} 的工号是多少？", "{empid}"},
       {"daytime", "location", "复盘会什么时候开，在哪个会议室？", "{daytime}；{location}"}}}};
+
+const std::vector<SkeletonDef> kTestSkeletons{
+    {"SK-6",
+     {"{p1}：{name_a}，下个月的{project}培训准备得怎么样了？",
+      "{p2}：讲师请了{name_b}，{name_b}现在是{role_b}。",
+      "{p1}：场地定了没有？",
+      "{p2}：定在{location}，能坐{headcount}个人。",
+      "{p1}：培训哪天开始？",
+      "{p2}：{deadline}开始，第一次课在{daytime}。报名由{dept}统一负责。",
+      "{p1}：讲师费怎么算？",
+      "{p2}：总费用{budget}。{name_b}{pref}，茶歇我会提前准备。"},
+     {{"p1", Pool::Pronoun}, {"p2", Pool::Pronoun}, {"name_a", Pool::Person}, {"project", Pool::Project}, {"name_b", Pool::Person}, {"role_b", Pool::Role}, {"location", Pool::Spatial}, {"headcount", Pool::Numeric}, {"deadline", Pool::Date}, {"daytime", Pool::Temporal}, {"dept", Pool::Department}, {"budget", Pool::Numeric}, {"pref", Pool::Preference}},
+     {{"name_b", "person", "{project} 培训的讲师是 {name_b}", "{project} 培训请的讲师是哪位？"},
+      {"role_b", "relational", "{name_b} 现在的职务是 {role_b}", "{name_b} 现在担任什么职务？"},
+      {"location", "spatial", "培训场地在 {location}", "培训场地定在哪儿？"},
+      {"headcount", "numeric", "培训场地能坐 {headcount} 人", "培训场地能容纳几个人？"},
+      {"deadline", "temporal", "培训 {deadline} 开始", "培训从哪天开始？"},
+      {"daytime", "temporal", "第一次课在 {daytime}", "第一次课安排在什么时候？"},
+      {"dept", "relational", "报名由 {dept} 负责", "培训报名归哪个部门管？"},
+      {"budget", "numeric", "培训总费用是 {budget}", "培训总共花多少钱？"},
+      {"pref", "preference", "{name_b} {pref}", "茶歇要照顾 {name_b} 的什么情况？"}},
+     {{"name_b", "role_b", "培训讲师现在担任什么职务？", "{role_b}"},
+      {"location", "headcount", "培训所在的场地最多坐几个人？", "{headcount}"},
+      {"name_b", "budget", "请{name_b}讲课的培训总费用是多少？", "{budget}"}}},
+    {"SK-7",
+     {"{p1}：{name_a}，{dept}要的新设备批下来了吗？",
+      "{p2}：批了，采购预算{budget}，挂在{project}名下。",
+      "{p1}：供应商找的谁？",
+      "{p2}：对接人是{name_b}，{role_b}，合同编号{empid}。",
+      "{p1}：什么时候到货？",
+      "{p2}：{deadline}到货，送到{location}。验收安排在{daytime}。",
+      "{p1}：验收谁负责？",
+      "{p2}：{name_c}负责，{name_c}是{role_c}。"},
+     {{"p1", Pool::Pronoun}, {"p2", Pool::Pronoun}, {"name_a", Pool::Person}, {"dept", Pool::Department}, {"budget", Pool::Numeric}, {"project", Pool::Project}, {"name_b", Pool::Person}, {"role_b", Pool::Role}, {"empid", Pool::Numeric}, {"deadline", Pool::Date}, {"location", Pool::Spatial}, {"daytime", Pool::Temporal}, {"name_c", Pool::Person}, {"role_c", Pool::Role}},
+     {{"dept", "relational", "申请新设备的是 {dept}", "哪个部门申请了新设备？"},
+      {"budget", "numeric", "设备采购预算是 {budget}", "设备采购批了多少预算？"},
+      {"project", "project", "采购挂在 {project} 名下", "这笔采购挂在哪个项目名下？"},
+      {"name_b", "person", "设备供应商的对接人是 {name_b}", "设备供应商那边的对接人叫什么？"},
+      {"role_b", "relational", "{name_b} 的头衔是 {role_b}", "{name_b} 的头衔是什么？"},
+      {"empid", "numeric", "采购合同编号是 {empid}", "采购合同的编号是多少？"},
+      {"deadline", "temporal", "设备 {deadline} 到货", "设备哪天到货？"},
+      {"location", "spatial", "设备送到 {location}", "设备送往什么地方？"},
+      {"daytime", "temporal", "验收安排在 {daytime}", "验收定在什么时间？"},
+      {"name_c", "person", "验收负责人是 {name_c}", "谁负责设备验收？"},
+      {"role_c", "relational", "{name_c} 的头衔是 {role_c}", "{name_c} 的头衔是什么？"}},
+     {{"name_b", "role_b", "设备供应商对接人的头衔是什么？", "{role_b}"},
+      {"name_c", "role_c", "验收负责人的头衔是什么？", "{role_c}"},
+      {"project", "budget", "挂在{project}名下的采购预算是多少？", "{budget}"},
+      {"deadline", "location", "到货的设备送往哪里？", "{location}"}}},
+    {"SK-8",
+     {"{p1}：这次团建{name_a}牵头，定好去哪儿了吗？",
+      "{p2}：定了，去{location}，一共{headcount}人报名。",
+      "{p1}：时间呢？",
+      "{p2}：{deadline}出发，集合时间是{daytime}。",
+      "{p1}：经费够不够？",
+      "{p2}：公司批了{budget}，报销找{name_b}，{name_b}在{dept}。",
+      "{p1}：有人有特别要求吗？",
+      "{p2}：{name_c}{pref}，订餐时要注意。"},
+     {{"p1", Pool::Pronoun}, {"p2", Pool::Pronoun}, {"name_a", Pool::Person}, {"location", Pool::Spatial}, {"headcount", Pool::Numeric}, {"deadline", Pool::Date}, {"daytime", Pool::Temporal}, {"budget", Pool::Numeric}, {"name_b", Pool::Person}, {"dept", Pool::Department}, {"name_c", Pool::Person}, {"pref", Pool::Preference}},
+     {{"name_a", "person", "团建由 {name_a} 牵头", "这次团建是谁牵头的？"},
+      {"location", "spatial", "团建去 {location}", "团建目的地是哪里？"},
+      {"headcount", "numeric", "团建报名 {headcount} 人", "团建有多少人报名？"},
+      {"deadline", "temporal", "团建 {deadline} 出发", "团建哪天出发？"},
+      {"daytime", "temporal", "团建集合时间是 {daytime}", "团建几点集合？"},
+      {"budget", "numeric", "团建经费 {budget}", "团建经费批了多少？"},
+      {"name_b", "person", "团建报销找 {name_b}", "团建报销该找谁？"},
+      {"dept", "relational", "{name_b} 在 {dept}", "{name_b} 在哪个部门工作？"},
+      {"pref", "preference", "{name_c} {pref}", "订餐时要照顾 {name_c} 的什么情况？"}},
+     {{"name_b", "dept", "团建报销负责人在哪个部门？", "{dept}"},
+      {"location", "headcount", "去{location}的团建有几个人？", "{headcount}"},
+      {"deadline", "daytime", "团建出发那天几点集合？", "{daytime}"}}}};
+
+namespace {
+
+// Word lists of the distractor prose: landscapes, seasons and observers, far from the office
+// world the slot pools describe.
+constexpr std::array<std::string_view, 16> kPlaces{
+    "山间的溪流", "古老的石桥", "北方的草原", "海边的灯塔", "沙漠里的绿洲", "江南的水乡",
+    "高原上的湖泊", "雨林中的藤蔓", "极地的冰川", "乡间的稻田", "城郊的果园", "山顶的气象站",
+    "峡谷里的瀑布", "河口的滩涂", "竹林深处的小径", "火山脚下的村落"};
+constexpr std::array<std::string_view, 10> kTimes{"春天", "初夏", "深秋", "隆冬", "清晨",
+                                                  "黄昏", "雨季", "旱季", "午后", "夜里"};
+constexpr std::array<std::string_view, 16> kSights{
+    "雾气缓缓散开", "溪水变得湍急", "候鸟成群飞过", "树叶染成金黄", "积雪慢慢融化",
+    "风把沙丘推向东边", "潮水一次次拍打礁石", "萤火虫在草丛中闪烁", "云影掠过起伏的山脊",
+    "露珠挂满了草尖", "野鸭在芦苇间穿行", "松涛一阵接着一阵", "冰面裂开细长的纹路",
+    "炊烟在屋顶上盘旋", "稻穗压弯了秸秆", "月光洒在平静的水面"};
+constexpr std::array<std::string_view, 8> kWatchers{"当地的老人", "研究植物的学者",
+                                                    "摄影爱好者", "放牧的人", "来访的旅人",
+                                                    "地理教师", "护林员", "渔民"};
+constexpr std::array<std::string_view, 12> kClaims{
+    "这种变化和气温有关", "每一年的节奏都略有不同", "水源决定了这里的生活方式",
+    "土壤里藏着许多看不见的生命", "古人早就记录过类似的景象", "只要耐心观察就能发现规律",
+    "风向的改变往往预示着天气", "动物比人更早察觉季节的更替", "这里的景色一天之内变化多端",
+    "岩石的颜色记录了漫长的岁月", "河道的走向曾经多次改变", "植物的分布和海拔密切相关"};
+constexpr std::array<std::string_view, 12> kDetails{
+    "据说这里的石头已经有上万年的历史", "附近的村庄世代以种茶为生", "小路两旁长满了野花",
+    "河床里散落着圆润的卵石", "每到节日人们会点起灯笼", "远处传来几声悠长的鸟鸣",
+    "老树的根系紧紧抓住岩缝", "渡口的木船已经用了几十年", "山坡上的梯田一层叠着一层",
+    "泉水清澈得能看见水底的细沙", "傍晚的天空由橙色渐渐变紫", "草地上留着一串细小的脚印"};
+
+}  // namespace
+
+std::string distractor_passage(std::uint64_t index) {
+  py::Random rng(0x5eed0000ULL + index);
+  std::string text;
+  const std::uint32_t sentences = 6 + rng.randbelow(5);
+  for (std::uint32_t k = 0; k < sentences; ++k) {
+    switch (rng.randbelow(5)) {
+      case 0:
+        text.append(rng.choice(kTimes)).append("的").append(rng.choice(kPlaces)).append("，");
+        text.append(rng.choice(kSights)).append("。");
+        break;
+      case 1:
+        text.append(rng.choice(kWatchers)).append("认为，").append(rng.choice(kClaims)).append("。");
+        break;
+      case 2:
+        text.append(rng.choice(kDetails)).append("。");
+        break;
+      case 3:
+        text.append("有人说").append(rng.choice(kPlaces)).append("最美的时候是");
+        text.append(rng.choice(kTimes)).append("，也有人更喜欢").append(rng.choice(kTimes));
+        text.append("。");
+        break;
+      default:
+        text.append("走近").append(rng.choice(kPlaces)).append("，可以看到");
+        text.append(rng.choice(kSights)).append("。");
+        break;
+    }
+  }
+  return text;
+}
 
 bool is_dietary(std::string_view preference) {
   static constexpr std::array<std::string_view, 6> kDietary{"不吃辣", "偏好清淡", "不喝咖啡",

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -46,6 +48,12 @@ extern const std::vector<std::string_view> kNames, kRoles, kDepartments, kProjec
 extern const std::vector<std::pair<std::string_view, std::string_view>> kPronounPairs;
 extern const std::vector<int> kHeadcounts;
 extern const std::vector<SkeletonDef> kSkeletons;  // SK-1..SK-5 as published (v1)
+// v2's held-out templates SK-6..SK-8: their question phrasings occur in no SK-1..SK-5 row.
+extern const std::vector<SkeletonDef> kTestSkeletons;
+
+// v2's distractor prose: passage `index` of an unbounded family, built from word lists that
+// share no value with the slot pools (tested), so a distractor never states a gold.
+std::string distractor_passage(std::uint64_t index);
 
 // Preferences that are about food or drink: the only ones a "dietary preference" question fits.
 bool is_dietary(std::string_view preference);

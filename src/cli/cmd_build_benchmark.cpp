@@ -20,6 +20,8 @@ struct BuildBenchmarkOptions {
   std::string format = "v1";
   std::vector<int> levels{1, 2, 3};
   std::vector<std::int64_t> distractor_lengths{2048};
+  std::string split = "all";
+  bool independent_levels = true;
   std::string tokenizer;
   std::string validate;
 };
@@ -50,6 +52,14 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
          "tokens of --tokenizer, in characters without one")
       ->delimiter(',')
       ->check(whole_number(0, INT64_MAX));
+  sub->add_option("--split", opts->split,
+                  "v2: train (templates SK-1..SK-5, one half of every value pool and of the "
+                  "distractor passages), test (SK-6..SK-8, the other halves) or all")
+      ->check(CLI::IsMember({"train", "test", "all"}))
+      ->capture_default_str();
+  sub->add_flag("--independent-levels,!--shared-levels", opts->independent_levels,
+                "v2: levels 2 and 3 get conversations of their own (default); --shared-levels "
+                "builds them from level 1's, as v1 does");
   sub->add_option("--tokenizer", opts->tokenizer,
                   "Tokenizer (.tiktoken, tokenizer.json, tokenizer.model or a model dir): v2 "
                   "distractor lengths in its tokens; with --validate, token-length statistics");
@@ -69,14 +79,18 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
       return 0;
     }
     if (opts->format == "v1" && (opts->levels != std::vector<int>{1, 2, 3} ||
-                                 opts->distractor_lengths != std::vector<std::int64_t>{2048}))
-      throw bench::BenchError("--levels and --distractor-tokens need --format v2 (v1 is fixed)");
+                                 opts->distractor_lengths != std::vector<std::int64_t>{2048} ||
+                                 opts->split != "all" || !opts->independent_levels))
+      throw bench::BenchError("--levels, --distractor-tokens, --split and --shared-levels need "
+                              "--format v2 (v1 is fixed)");
     bench::GenerateOptions g;
     g.seed = global.seed;
     g.samples_per_level = opts->samples_per_level;
     g.format = opts->format;
     g.levels = opts->levels;
     g.distractor_lengths = opts->distractor_lengths;
+    g.split = opts->split;
+    g.independent_levels = opts->independent_levels;
     if (tok) {
       g.measure = bench::token_measure(*tok);
     } else if (g.format == "v2") {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -147,7 +148,9 @@ TEST(BenchV2, NumericSlotsComeFromTheirOwnPools) {
 }
 
 TEST(BenchV2, Sk3ProjectIsProbedAndPreferenceQuestionsFitTheValue) {
-  const Benchmark b = bench::generate(v2_options(42));
+  bench::GenerateOptions o = v2_options(42);
+  o.split = "train";  // SK-1..SK-5: the held-out templates ask a question that fits either kind
+  const Benchmark b = bench::generate(o);
   int sk3 = 0, dietary = 0, other = 0;
   const std::set<std::string> dietary_values{"不吃辣",     "偏好清淡",     "不喝咖啡",
                                              "对花生过敏", "需要全套素食", "不喝酒"};
@@ -187,6 +190,137 @@ TEST(BenchV2, DistractorsHaveTheRequestedLengthsAndIdsAreUnique) {
   }
   EXPECT_EQ(per_length, (std::map<std::int64_t, int>{{0, 60}, {256, 60}, {1000, 60}}));
   EXPECT_EQ(b.distractor_unit, "chars");
+}
+
+// ---- v2 splits: what "held out" means ----
+
+bench::GenerateOptions split_options(const std::string& split, std::uint64_t seed) {
+  bench::GenerateOptions o = v2_options(seed);
+  o.split = split;
+  o.samples_per_level = 100;
+  o.distractor_lengths = {2000};
+  return o;
+}
+
+// Whole passages of the L3 distractors (the text between blank lines; the last piece of each
+// distractor may be cut, so it is left out).
+std::set<std::string> distractor_passages(const Benchmark& b) {
+  std::set<std::string> out;
+  for (const auto& s : b.samples) {
+    if (!s.distractor) continue;
+    const std::string& d = *s.distractor;
+    for (std::size_t at = 0, end; (end = d.find("\n\n", at)) != std::string::npos; at = end + 2)
+      out.insert(d.substr(at, end - at));
+  }
+  return out;
+}
+
+TEST(BenchV2Split, TestSharesNoTemplateQuestionPairValueOrPassageWithTrain) {
+  const Benchmark train = bench::generate(split_options("train", 1001));
+  for (const std::uint64_t seed : {std::uint64_t{7}, std::uint64_t{1001}}) {
+    const Benchmark test = bench::generate(split_options("test", seed));
+    EXPECT_EQ(test.split, "test");
+    std::set<std::string> skeletons, questions, golds, passages = distractor_passages(train);
+    std::set<std::pair<std::string, std::string>> pairs;
+    for (const auto& s : train.samples) {
+      skeletons.insert(s.skeleton_id);
+      for (const auto& p : s.probes) {
+        questions.insert(p.question);
+        pairs.insert({p.question, p.gold_answer});
+      }
+      for (const auto& f : s.facts)  // dates and times are shared: no question names them alone
+        if (f.category != "temporal") golds.insert(slot_values(s).at(f.slot));
+    }
+    EXPECT_EQ(skeletons, (std::set<std::string>{"SK-1", "SK-2", "SK-3", "SK-4", "SK-5"}));
+    std::set<std::string> test_skeletons;
+    for (const auto& s : test.samples) {
+      test_skeletons.insert(s.skeleton_id);
+      for (const auto& p : s.probes) {
+        EXPECT_FALSE(questions.count(p.question)) << s.sample_id << ": " << p.question;
+        EXPECT_FALSE(pairs.count({p.question, p.gold_answer})) << s.sample_id;
+      }
+      for (const auto& f : s.facts)
+        if (f.category != "temporal") {
+          const std::string& value = slot_values(s).at(f.slot);
+          EXPECT_FALSE(golds.count(value)) << s.sample_id << " " << f.slot << " " << value;
+        }
+    }
+    EXPECT_EQ(test_skeletons, (std::set<std::string>{"SK-6", "SK-7", "SK-8"}));
+    const std::set<std::string> test_passages = distractor_passages(test);
+    for (const std::string& passage : test_passages) EXPECT_FALSE(passages.count(passage));
+  }
+}
+
+TEST(BenchV2Split, DistractorsComeFromHundredsOfPassagesThatStateNoValue) {
+  const Benchmark train = bench::generate(split_options("train", 3));
+  const Benchmark test = bench::generate(split_options("test", 3));
+  // 100 distractors of 2,000 characters draw from each split's 400 passages.
+  EXPECT_GE(distractor_passages(train).size(), 300u);
+  EXPECT_GE(distractor_passages(test).size(), 300u);
+  // No gold of either split occurs in any distractor: the prose shares no value with the pools.
+  std::set<std::string> golds;
+  for (const Benchmark* b : {&train, &test})
+    for (const auto& s : b->samples)
+      for (const auto& p : s.probes) golds.insert(p.gold_answer);
+  for (const Benchmark* b : {&train, &test})
+    for (const auto& s : b->samples) {
+      if (!s.distractor) continue;
+      for (const std::string& gold : golds)
+        ASSERT_EQ(s.distractor->find(gold), std::string::npos) << s.sample_id << ": " << gold;
+    }
+}
+
+TEST(BenchV2Split, EightTemplatesInAllAndLevelsHaveTheirOwnConversations) {
+  bench::GenerateOptions o = split_options("all", 5);
+  o.distractor_lengths = {0, 300};
+  const Benchmark b = bench::generate(o);
+  EXPECT_EQ(b.split, "all");
+  EXPECT_TRUE(b.independent_levels);
+  std::set<std::string> skeletons;
+  std::map<std::string, std::set<int>> levels_of;  // conversation -> levels it appears in
+  for (const auto& s : b.samples) {
+    skeletons.insert(s.skeleton_id);
+    levels_of[s.conversation].insert(s.level);
+  }
+  EXPECT_EQ(skeletons.size(), 8u);
+  for (const auto& [conversation, levels] : levels_of) EXPECT_EQ(levels.size(), 1u);
+  // Level 3's lengths share their conversations, so the length curve pairs them.
+  std::map<std::string, int> per_conversation;
+  for (const auto& s : b.samples)
+    if (s.level == 3) ++per_conversation[s.conversation];
+  for (const auto& [conversation, count] : per_conversation) EXPECT_EQ(count, 2);
+  // --shared-levels: levels 2 and 3 repeat level 1's conversations, as v1 does.
+  o.independent_levels = false;
+  const Benchmark shared = bench::generate(o);
+  EXPECT_FALSE(shared.independent_levels);
+  std::set<std::string> l1;
+  for (const auto& s : shared.samples)
+    if (s.level == 1) l1.insert(s.conversation);
+  for (const auto& s : shared.samples) EXPECT_TRUE(l1.count(s.conversation)) << s.sample_id;
+  // Both fields survive the file.
+  const Benchmark back = bench::parse_benchmark(bench::to_json(shared), "shared");
+  EXPECT_EQ(back.split, "all");
+  EXPECT_FALSE(back.independent_levels);
+}
+
+TEST(BenchV2Split, BadSplitIsAnErrorAndV1RefusesTheV2Flags) {
+  bench::GenerateOptions o = v2_options(1);
+  o.split = "dev";
+  EXPECT_THROW(bench::generate(o), bench::BenchError);
+  test::ScratchDir dir;
+  const auto out = (dir / "x.json").string();
+  auto r = test::run_tttmem("build-benchmark --format v2 --split dev --out '" + out + "'");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--split"), std::string::npos) << r.output;
+  r = test::run_tttmem("build-benchmark --split test --out '" + out + "'");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--format v2"), std::string::npos) << r.output;
+  r = test::run_tttmem("build-benchmark --format v2 --split test --shared-levels "
+                       "--samples-per-level 3 --distractor-tokens 50 --out '" + out + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Benchmark b = bench::load_benchmark(out);
+  EXPECT_EQ(b.split, "test");
+  EXPECT_FALSE(b.independent_levels);
 }
 
 TEST(BenchV2, PluggableMeasureGivesTheLongestFittingPrefix) {
