@@ -119,8 +119,9 @@ struct Pools {
     locations = half(data::kLocations);
     preferences = half(data::kPreferences);
     headcounts = half(data::kHeadcounts);
+    if (split == "train") empid_hi = 5499;
+    if (split == "test") empid_lo = 5500;
     if (!all) {
-      (parity == 0 ? empid_hi : empid_lo) = parity == 0 ? 5499 : 5500;
       budget_first = parity;
       budget_step = 2;
     }
@@ -135,10 +136,8 @@ std::string draw_v2(py::Random& rng, const data::SlotDef& slot, const Pools& poo
       if (slot.name == "empid") return std::to_string(rng.randint(pools.empid_lo, pools.empid_hi));
       if (slot.name == "budget") {
         const int steps = (190 - pools.budget_first + pools.budget_step - 1) / pools.budget_step;
-        return std::to_string(50 + 5 * (pools.budget_first + pools.budget_step *
-                                                                  static_cast<int>(rng.randbelow(
-                                                                      steps)))) +
-               "万";
+        const int k = pools.budget_first + pools.budget_step * static_cast<int>(rng.randbelow(steps));
+        return std::to_string(50 + 5 * k) + "万";
       }
       if (slot.name == "headcount") return std::to_string(rng.choice(pools.headcounts));
       throw BenchError("bench: numeric slot '" + std::string(slot.name) + "' has no typed pool");
