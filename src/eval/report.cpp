@@ -137,6 +137,12 @@ std::optional<Interval> paired_ci(const Report& r, const PairedDifference& d) {
   return r.bootstrap.resamples > 0 ? std::optional(d.ci) : std::nullopt;
 }
 
+// memory_efficiency_ratio with the interval of B / A over the same drawn units, when there is one.
+std::string ratio_with_ci(const Report& r, const std::optional<double>& ratio) {
+  if (!ratio || !r.efficiency || r.bootstrap.resamples <= 0) return fixed(ratio, 4);
+  return with_ci(*ratio, r.efficiency->ratio_ci);
+}
+
 std::string upper_name(const std::string& name) {
   return name.size() == 1 ? std::string(1, static_cast<char>(name[0] - 'a' + 'A')) : name;
 }
@@ -190,7 +196,7 @@ std::string summary_text(const Report& r) {
   }
   const Headline h = headline_of(r);
   out << "=== HEADLINE ===\n"
-      << "memory_efficiency_ratio (EM B / EM A): " << fixed(h.ratio, 4) << "\n"
+      << "memory_efficiency_ratio (EM B / EM A): " << ratio_with_ci(r, h.ratio) << "\n"
       << "lift_over_no_memory (EM B - EM C):     " << fixed(h.lift, 4) << "\n";
   for (const PairedDifference& d : r.differences)
     out << "paired EM " << d.x << " - " << d.y << " over " << d.n_samples << " samples ("
@@ -230,12 +236,7 @@ std::string results_markdown(const Report& r) {
     out << " | " << fixed(100 * c.degeneracy.degenerate, 1) << " % |\n";
   }
   const Headline h = headline_of(r);
-  out << "\n- memory_efficiency_ratio = EM(B) / EM(A) = "
-      << (r.efficiency && h.ratio
-              ? with_ci(*h.ratio, paired_ci(r, *r.efficiency)
-                                      ? std::optional(r.efficiency->ratio_ci)
-                                      : std::nullopt)
-              : fixed(h.ratio, 4))
+  out << "\n- memory_efficiency_ratio = EM(B) / EM(A) = " << ratio_with_ci(r, h.ratio)
       << "; verdict: " << (h.verdict ? *h.verdict : "n/a") << "\n"
       << "- lift_over_no_memory = EM(B) − EM(C) = " << fixed(h.lift, 4) << "\n";
   for (const PairedDifference& d : r.differences)

@@ -2,6 +2,8 @@
 // conditions whose scores are known, missing conditions, and bad input (exit 1).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "eval_test_util.h"
 #include "tttmem/eval.h"
 
@@ -140,6 +142,15 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
   EXPECT_TRUE(contains(md, "- paired EM(scroll) − EM(C) over 9 common samples (3 conversations)"))
       << md;
   EXPECT_TRUE(contains(r.output, "verdict: NEGATIVE")) << r.output;
+  // The ratio with its interval, in results.md and on the console.
+  const OJ& ratio_ci = h["memory_efficiency_ratio_ci95"];
+  char ratio[64];
+  std::snprintf(ratio, sizeof ratio, "%.4f [%.4f, %.4f]", em_b, ratio_ci[0].get<double>(),
+                ratio_ci[1].get<double>());
+  EXPECT_TRUE(contains(md, std::string("- memory_efficiency_ratio = EM(B) / EM(A) = ") + ratio))
+      << md;
+  EXPECT_TRUE(contains(r.output, std::string("memory_efficiency_ratio (EM B / EM A): ") + ratio))
+      << r.output;
 
   if (run_command("command -v gnuplot").exit_code == 0) {
     for (const char* fig : {"fig1_em_by_condition_level", "fig2_em_heatmap", "fig3_position_decay",
@@ -152,6 +163,33 @@ TEST(EvalCli, AllConditionsGiveTheSeedsReportAndFigures) {
     const std::string png = io::read_file(out / "figures" / "fig1_em_by_condition_level.png");
     EXPECT_EQ(png.substr(1, 3), "PNG");
   }
+}
+
+// --ci-unit sample (the seed's unit) is named wherever the intervals are; the counts are the
+// same, and the samples of a conversation drawn apart give another interval.
+TEST(EvalCli, SampleUnitIsNamedWithItsIntervals) {
+  const ScratchDir dir;
+  write_condition(dir.path(), "b", kSamples, {"L1-0000", "L3-0001"});
+  ASSERT_EQ(evaluate(dir.path(), dir / "conversation").exit_code, 0);
+  CommandResult r = evaluate(dir.path(), dir / "sample", " --ci-unit sample");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const OJ report = OJ::parse(io::read_file(dir / "sample" / "report.json"));
+  const OJ& b = report["by_condition"]["b"];
+  EXPECT_EQ(report["bootstrap"]["unit"], "sample");
+  EXPECT_EQ(b["ci_unit"], "sample");
+  EXPECT_EQ(b["n_samples"], 9);
+  EXPECT_EQ(b["n_conversations"], 3);
+  const OJ by_conversation =
+      OJ::parse(io::read_file(dir / "conversation" / "report.json"))["by_condition"]["b"];
+  EXPECT_EQ(b["overall"]["em"], by_conversation["overall"]["em"]);
+  EXPECT_NE(b["overall"]["em_ci95"], by_conversation["overall"]["em_ci95"]);
+  const std::string md = io::read_file(dir / "sample" / "results.md");
+  EXPECT_TRUE(contains(md, "--ci-unit sample` (")) << md;
+  EXPECT_TRUE(contains(md, "percentile bootstrap over samples, 200 resamples")) << md;
+
+  r = evaluate(dir.path(), dir / "probe", " --ci-unit probe");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "--ci-unit")) << r.output;
 }
 
 TEST(EvalCli, V2BucketsByFactPositionAndDistractorLength) {

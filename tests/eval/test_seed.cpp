@@ -110,7 +110,7 @@ TEST(EvalSeed, BootstrapMatchesTheOracle) {
   EXPECT_EQ(c.n_samples, 300u);
   EXPECT_EQ(c.n_conversations, 100u);
   EXPECT_EQ(eval_reference().at("seed_c").at("bootstrap_conversation").at("n_conversations"), 100);
-  std::map<eval::CiUnit, double> widths;
+  std::map<eval::CiUnit, eval::BucketIntervals> cis;
   for (const auto& [unit, key] : {std::pair{eval::CiUnit::sample, "bootstrap"},
                                   {eval::CiUnit::conversation, "bootstrap_conversation"}}) {
     const auto& ref = eval_reference().at("seed_c").at(key);
@@ -123,11 +123,34 @@ TEST(EvalSeed, BootstrapMatchesTheOracle) {
     }
     EXPECT_LT(ci.f1.lo, c.overall.f1());
     EXPECT_GT(ci.f1.hi, c.overall.f1());
-    widths[unit] = ci.f1.hi - ci.f1.lo;
+    cis[unit] = ci;
   }
   // Three samples of one conversation move together, so resampling them as one unit widens
-  // the interval.
-  EXPECT_GT(widths.at(eval::CiUnit::conversation), widths.at(eval::CiUnit::sample));
+  // the intervals.
+  const auto width = [](const eval::Interval& i) { return i.hi - i.lo; };
+  const eval::BucketIntervals &by_conversation = cis.at(eval::CiUnit::conversation),
+                              &by_sample = cis.at(eval::CiUnit::sample);
+  EXPECT_GT(width(by_conversation.em), width(by_sample.em));
+  EXPECT_GT(width(by_conversation.f1), width(by_sample.f1));
+}
+
+// Samples with conversations of their own (here C's level-1 samples) are their own units: both
+// units draw the same and give the same intervals.
+TEST(EvalSeed, DistinctConversationsMakeBothUnitsAgree) {
+  eval::ConditionResult r = seed_c();
+  std::erase_if(r.samples, [](const eval::SampleResult& s) {
+    return v1_benchmark().samples[s.sample_index].level != 1;
+  });
+  const eval::ConditionScores c = eval::score_condition(r, v1_benchmark());
+  EXPECT_EQ(c.n_samples, 100u);
+  EXPECT_EQ(c.n_conversations, 100u);
+  const eval::BucketIntervals by_conversation =
+      eval::bootstrap(c.overall, {200, 42, eval::CiUnit::conversation});
+  const eval::BucketIntervals by_sample =
+      eval::bootstrap(c.overall, {200, 42, eval::CiUnit::sample});
+  EXPECT_EQ(by_conversation.f1.lo, by_sample.f1.lo);
+  EXPECT_EQ(by_conversation.f1.hi, by_sample.f1.hi);
+  EXPECT_LT(by_sample.f1.lo, by_sample.f1.hi);
 }
 
 TEST(EvalSeed, PairedDifferenceOfAConditionWithItselfIsZero) {
@@ -139,6 +162,36 @@ TEST(EvalSeed, PairedDifferenceOfAConditionWithItselfIsZero) {
   EXPECT_EQ(d->diff, 0.0);
   EXPECT_EQ(d->ci.lo, 0.0);
   EXPECT_EQ(d->ci.hi, 0.0);
+  EXPECT_EQ(d->ratio_ci.lo, 1.0);
+  EXPECT_EQ(d->ratio_ci.hi, 1.0);
+}
+
+// A difference and a ratio against the oracle's draws: x is C with its level-2 samples answered
+// by their golds, so each conversation unit mixes a changed sample with unchanged ones, and only
+// drawing the same conversations for both sides reproduces the oracle's intervals.
+TEST(EvalSeed, PairedConversationDrawsMatchTheOracle) {
+  const auto& ref = eval_reference().at("seed_c").at("paired_conversation");
+  eval::ConditionResult x = seed_c();
+  x.name = "x";
+  for (eval::SampleResult& s : x.samples)
+    if (v1_benchmark().samples[s.sample_index].level == 2)
+      for (eval::Prediction& p : s.predictions) p.predicted = p.gold;
+  const auto d = eval::paired_difference(
+      eval::score_condition(x, v1_benchmark()), eval::score_condition(seed_c(), v1_benchmark()),
+      {ref.at("resamples").get<int>(), ref.at("seed").get<std::uint64_t>()});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->n_samples, ref.at("n_samples").get<std::size_t>());
+  EXPECT_EQ(d->n_conversations, ref.at("n_conversations").get<std::size_t>());
+  EXPECT_NEAR(d->diff, ref.at("diff").get<double>(), 1e-12);
+  EXPECT_GT(d->diff, 0.0);
+  for (const auto& [name, got] : {std::pair{"ci95", d->ci}, {"ratio_ci95", d->ratio_ci}}) {
+    EXPECT_NEAR(got.lo, ref.at(name)[0].get<double>(), 1e-12) << name;
+    EXPECT_NEAR(got.hi, ref.at(name)[1].get<double>(), 1e-12) << name;
+  }
+  EXPECT_LT(d->ci.lo, d->diff);
+  EXPECT_GT(d->ci.hi, d->diff);
+  EXPECT_LT(d->ratio_ci.lo, d->ratio);
+  EXPECT_GT(d->ratio_ci.hi, d->ratio);
 }
 
 TEST(EvalSeed, ExamplesOfASmallFileUsePythonsPoolAlgorithm) {

@@ -13,7 +13,10 @@ Writes FIXTURE_DIR/eval_reference.json:
                excepted) that normalisation changes; all others normalise to themselves
   sample_10    random.seed(42); random.sample(range(10), 5)   (the pool algorithm)
   seed_c       on tests/fixtures/seed/seed_condition_c.json: strict_em, degeneracy, examples,
-               and a 200-resample bootstrap of the overall EM/F1/strict EM (seed 42)
+               a 200-resample bootstrap of the overall EM/F1/strict EM (seed 42) over samples
+               (bootstrap) and over conversations (bootstrap_conversation), and
+               paired_conversation: EM(x) - EM(C) and EM(x) / EM(C), x being C with its level-2
+               samples answered by their golds, over conversations drawn once for both sides
 """
 
 import argparse
@@ -162,20 +165,53 @@ def by_conversation(clusters, conversations):
     return list(merged.values())
 
 
-def seed_c(path, conversation_of):
-    with open(path, encoding="utf-8") as f:
-        samples = json.load(f)
-    flat, clusters = [], []
-    strict_sum = 0.0
+def paired_bootstrap(xs, ys, resamples, seed):
+    """Percentile intervals of EM(x) - EM(y) and EM(x) / max(EM(y), 1e-6), each resample one
+    draw of unit indices applied to both sides (xs[i] and ys[i] are the same unit)."""
+    rng = random.Random(seed)
+    k = len(xs)
+    diffs, ratios = [], []
+    for _ in range(resamples):
+        nx, ex, ny, ey = 0, 0.0, 0, 0.0
+        for _ in range(k):
+            i = rng.randrange(k)
+            nx, ex, ny, ey = nx + xs[i][0], ex + xs[i][1], ny + ys[i][0], ey + ys[i][1]
+        diffs.append(ex / nx - ey / ny)
+        ratios.append((ex / nx) / max(ey / ny, 1e-6))
+    return {name: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+            for name, v in (("ci95", diffs), ("ratio_ci95", ratios))}
+
+
+def sample_sums(samples):
+    """[probes, EM, F1, strict EM] summed per sample."""
+    out = []
     for s in samples:
         c = [0, 0.0, 0.0, 0.0]
         for p in s["predictions"]:
-            flat.append((s["sample_id"], p))
-            scores = (em(p["predicted"], p["gold"]), f1(p["predicted"], p["gold"]),
-                      strict_em(p["predicted"], p["gold"]))
-            c = [c[0] + 1, c[1] + scores[0], c[2] + scores[1], c[3] + scores[2]]
-            strict_sum += scores[2]
-        clusters.append(c)
+            pred, gold = p["predicted"], p["gold"]
+            c = [c[0] + 1, c[1] + em(pred, gold), c[2] + f1(pred, gold),
+                 c[3] + strict_em(pred, gold)]
+        out.append(c)
+    return out
+
+
+def gold_on_level(samples, level):
+    """The samples of `level` answered with their golds, the others as they are."""
+    return [dict(s, predictions=[dict(p, predicted=p["gold"]) for p in s["predictions"]])
+            if s["level"] == level else s for s in samples]
+
+
+def seed_c(path, conversation_of):
+    with open(path, encoding="utf-8") as f:
+        samples = json.load(f)
+    clusters = sample_sums(samples)
+    conversations = [conversation_of[s["sample_id"]] for s in samples]
+    units = by_conversation(clusters, conversations)
+    x_units = by_conversation(sample_sums(gold_on_level(samples, 2)), conversations)
+    em_x = sum(u[1] for u in x_units) / sum(u[0] for u in x_units)
+    em_c = sum(u[1] for u in units) / sum(u[0] for u in units)
+    strict_sum = sum(c[3] for c in clusters)
+    flat = [(s["sample_id"], p) for s in samples for p in s["predictions"]]
     preds = [p["predicted"] for _, p in flat]
     stripped = [p.strip() for p in preds]
     lengths = [len(p) for p in stripped]
@@ -194,11 +230,11 @@ def seed_c(path, conversation_of):
         },
         "examples": [[sid, p["probe_id"]] for sid, p in examples],
         "bootstrap": {"resamples": 200, "seed": 42, **bootstrap(clusters, 200, 42)},
-        "bootstrap_conversation": {
-            "resamples": 200, "seed": 42,
-            "n_conversations": len({conversation_of[s["sample_id"]] for s in samples}),
-            **bootstrap(by_conversation(clusters, [conversation_of[s["sample_id"]]
-                                                   for s in samples]), 200, 42)},
+        "bootstrap_conversation": {"resamples": 200, "seed": 42, "n_conversations": len(units),
+                                   **bootstrap(units, 200, 42)},
+        "paired_conversation": {"resamples": 200, "seed": 42, "n_samples": len(samples),
+                                "n_conversations": len(units), "diff": em_x - em_c,
+                                **paired_bootstrap(x_units, units, 200, 42)},
     }
 
 
