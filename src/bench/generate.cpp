@@ -418,8 +418,9 @@ Benchmark generate(const GenerateOptions& options) {
   py::Random rng(options.seed);
   const std::vector<SkeletonDef> skeletons = v2 ? v2_skeletons(options.split) : data::kSkeletons;
   const int n = options.samples_per_level;
-  // Level 1's drafts; with independent levels, levels 2 and 3 draw their own (level 3's shared
-  // by its distractor lengths, so the length curve pairs the same conversations).
+  // Level 1's drafts; with independent levels, levels 2 and 3 draw their own (both always, so a
+  // level's samples do not depend on --levels; level 3's shared by its distractor lengths, so the
+  // length curve pairs the same conversations).
   const auto make_drafts = [&] {
     std::vector<Draft> drafts;
     for (int i = 0; i < n; ++i)
@@ -428,12 +429,12 @@ Benchmark generate(const GenerateOptions& options) {
   };
   const std::vector<Draft> drafts = make_drafts();
   const bool independent = v2 && options.independent_levels;
+  const std::vector<Draft> own2 = independent ? make_drafts() : std::vector<Draft>();
+  const std::vector<Draft> own3 = independent ? make_drafts() : std::vector<Draft>();
   if (levels.count(1))
     for (const Draft& d : drafts) b.samples.push_back(d.sample);
-  if (levels.count(2)) {
-    const std::vector<Draft> own = independent ? make_drafts() : std::vector<Draft>();
-    for (int i = 0; i < n; ++i) b.samples.push_back(make_l2(independent ? own[i] : drafts[i], i));
-  }
+  if (levels.count(2))
+    for (int i = 0; i < n; ++i) b.samples.push_back(make_l2((independent ? own2 : drafts)[i], i));
   if (!levels.count(3)) return b;
   if (!v2) {
     for (int i = 0; i < n; ++i) {
@@ -445,11 +446,10 @@ Benchmark generate(const GenerateOptions& options) {
     }
     return b;
   }
-  const std::vector<Draft> own = independent ? make_drafts() : std::vector<Draft>();
   const std::vector<std::string> passages = distractor_pool(options.split);
   for (std::int64_t target : options.distractor_lengths) {
     for (int i = 0; i < n; ++i) {
-      Sample s = (independent ? own : drafts)[i].sample;
+      Sample s = (independent ? own3 : drafts)[i].sample;
       s.sample_id = sample_id(3, i, target);
       s.level = 3;
       s.distractor = distractor_v2(rng, target, options.measure, passages);
