@@ -2,6 +2,7 @@
 // calls (SPEC.md S1.2-S1.7); v2 keeps the structure and fixes the flaws named in DECISIONS.md.
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -327,8 +328,6 @@ std::string distractor_v1(py::Random& rng, std::int64_t target) {
   return text.substr(0, code_point_offsets(text)[static_cast<std::size_t>(target)]);
 }
 
-// v2: the requested length in the measure's unit; the longest prefix (in code points) whose
-// measured length does not exceed the target.
 // v2's distractor passages: kDistractorPassages of the generated prose, the even ones for the
 // train split, the odd ones for test.
 std::vector<std::string> distractor_pool(const std::string& split) {
@@ -339,15 +338,23 @@ std::vector<std::string> distractor_pool(const std::string& split) {
   return pool;
 }
 
+// v2: the pool's passages in random order, none twice before all were used (with replacement,
+// about half the 2.5k-token distractors repeated one); the requested length in the measure's
+// unit; the longest prefix (in code points) whose measured length does not exceed the target.
 std::string distractor_v2(py::Random& rng, std::int64_t target, const LengthMeasure& m,
                           const std::vector<std::string>& passages) {
+  std::vector<std::size_t> order(passages.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::size_t next = 0;  // order[0, next) are used; the rest is drawn from lazily
   std::string text;
   const auto want = static_cast<std::size_t>(target);
   std::size_t measured = 0;
   while (measured < want) {
     // Append by estimate (each piece measured alone), then measure the whole text once.
     for (std::size_t estimate = measured; estimate < want;) {
-      const std::string chunk = rng.choice(passages) + "\n\n";
+      if (next == order.size()) next = 0;
+      std::swap(order[next], order[next + rng.randbelow(order.size() - next)]);
+      const std::string chunk = passages[order[next++]] + "\n\n";
       estimate += m.length(chunk);
       text += chunk;
     }

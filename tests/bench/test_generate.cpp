@@ -258,6 +258,17 @@ TEST(BenchV2Split, DistractorsComeFromHundredsOfPassagesThatStateNoValue) {
   // 100 distractors of 2,000 characters draw from each split's 400 passages.
   EXPECT_GE(distractor_passages(train).size(), 300u);
   EXPECT_GE(distractor_passages(test).size(), 300u);
+  // No distractor repeats a passage (each holds about 12).
+  for (const Benchmark* b : {&train, &test})
+    for (const auto& s : b->samples) {
+      if (!s.distractor) continue;
+      std::set<std::string> seen;
+      std::size_t start = 0, end;
+      while ((end = s.distractor->find("\n\n", start)) != std::string::npos) {
+        EXPECT_TRUE(seen.insert(s.distractor->substr(start, end - start)).second) << s.sample_id;
+        start = end + 2;
+      }
+    }
   // No gold of either split occurs in any distractor: the prose shares no value with the pools.
   std::set<std::string> golds;
   for (const Benchmark* b : {&train, &test})
