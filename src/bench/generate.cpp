@@ -2,6 +2,7 @@
 // calls (SPEC.md S1.2-S1.7); v2 keeps the structure and fixes the flaws named in DECISIONS.md.
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -327,8 +328,6 @@ std::string distractor_v1(py::Random& rng, std::int64_t target) {
   return text.substr(0, code_point_offsets(text)[static_cast<std::size_t>(target)]);
 }
 
-// v2: the requested length in the measure's unit; the longest prefix (in code points) whose
-// measured length does not exceed the target.
 // v2's distractor passages: kDistractorPassages of the generated prose, the even ones for the
 // train split, the odd ones for test.
 std::vector<std::string> distractor_pool(const std::string& split) {
@@ -339,15 +338,23 @@ std::vector<std::string> distractor_pool(const std::string& split) {
   return pool;
 }
 
+// v2: the pool's passages in random order, none twice before all were used (with replacement,
+// about half the 2.5k-token distractors repeated one); the requested length in the measure's
+// unit; the longest prefix (in code points) whose measured length does not exceed the target.
 std::string distractor_v2(py::Random& rng, std::int64_t target, const LengthMeasure& m,
                           const std::vector<std::string>& passages) {
+  std::vector<std::size_t> order(passages.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::size_t next = 0;  // order[0, next) are used; the rest is drawn from lazily
   std::string text;
   const auto want = static_cast<std::size_t>(target);
   std::size_t measured = 0;
   while (measured < want) {
     // Append by estimate (each piece measured alone), then measure the whole text once.
     for (std::size_t estimate = measured; estimate < want;) {
-      const std::string chunk = rng.choice(passages) + "\n\n";
+      if (next == order.size()) next = 0;
+      std::swap(order[next], order[next + rng.randbelow(order.size() - next)]);
+      const std::string chunk = passages[order[next++]] + "\n\n";
       estimate += m.length(chunk);
       text += chunk;
     }
@@ -418,8 +425,9 @@ Benchmark generate(const GenerateOptions& options) {
   py::Random rng(options.seed);
   const std::vector<SkeletonDef> skeletons = v2 ? v2_skeletons(options.split) : data::kSkeletons;
   const int n = options.samples_per_level;
-  // Level 1's drafts; with independent levels, levels 2 and 3 draw their own (level 3's shared
-  // by its distractor lengths, so the length curve pairs the same conversations).
+  // Level 1's drafts; with independent levels, levels 2 and 3 draw their own (both always, so a
+  // level's samples do not depend on --levels; level 3's shared by its distractor lengths, so the
+  // length curve pairs the same conversations).
   const auto make_drafts = [&] {
     std::vector<Draft> drafts;
     for (int i = 0; i < n; ++i)
@@ -428,12 +436,12 @@ Benchmark generate(const GenerateOptions& options) {
   };
   const std::vector<Draft> drafts = make_drafts();
   const bool independent = v2 && options.independent_levels;
+  const std::vector<Draft> own2 = independent ? make_drafts() : std::vector<Draft>();
+  const std::vector<Draft> own3 = independent ? make_drafts() : std::vector<Draft>();
   if (levels.count(1))
     for (const Draft& d : drafts) b.samples.push_back(d.sample);
-  if (levels.count(2)) {
-    const std::vector<Draft> own = independent ? make_drafts() : std::vector<Draft>();
-    for (int i = 0; i < n; ++i) b.samples.push_back(make_l2(independent ? own[i] : drafts[i], i));
-  }
+  if (levels.count(2))
+    for (int i = 0; i < n; ++i) b.samples.push_back(make_l2((independent ? own2 : drafts)[i], i));
   if (!levels.count(3)) return b;
   if (!v2) {
     for (int i = 0; i < n; ++i) {
@@ -445,11 +453,10 @@ Benchmark generate(const GenerateOptions& options) {
     }
     return b;
   }
-  const std::vector<Draft> own = independent ? make_drafts() : std::vector<Draft>();
   const std::vector<std::string> passages = distractor_pool(options.split);
   for (std::int64_t target : options.distractor_lengths) {
     for (int i = 0; i < n; ++i) {
-      Sample s = (independent ? own : drafts)[i].sample;
+      Sample s = (independent ? own3 : drafts)[i].sample;
       s.sample_id = sample_id(3, i, target);
       s.level = 3;
       s.distractor = distractor_v2(rng, target, options.measure, passages);

@@ -244,6 +244,18 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
       throw BenchError(source + ": level " + std::to_string(level) + " holds " +
                        std::to_string(count) + " samples, not a multiple of field "
                        "'n_samples_per_level' (" + std::to_string(per_level) + ")");
+  // The file's claim of independent levels holds: no conversation appears at two levels.
+  if (b.independent_levels) {
+    std::map<std::string_view, const Sample*> first;
+    for (const Sample& s : b.samples) {
+      const auto [it, inserted] = first.emplace(s.conversation, &s);
+      if (!inserted && it->second->level != s.level)
+        throw BenchError(source + ": sample " + s.sample_id + ": field 'independent_levels' is "
+                         "true but its conversation is also that of level-" +
+                         std::to_string(it->second->level) + " sample " +
+                         it->second->sample_id);
+    }
+  }
   return b;
 }
 

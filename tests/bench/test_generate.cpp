@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
@@ -257,6 +258,17 @@ TEST(BenchV2Split, DistractorsComeFromHundredsOfPassagesThatStateNoValue) {
   // 100 distractors of 2,000 characters draw from each split's 400 passages.
   EXPECT_GE(distractor_passages(train).size(), 300u);
   EXPECT_GE(distractor_passages(test).size(), 300u);
+  // No distractor repeats a passage (each holds about 12).
+  for (const Benchmark* b : {&train, &test})
+    for (const auto& s : b->samples) {
+      if (!s.distractor) continue;
+      std::set<std::string> seen;
+      std::size_t start = 0, end;
+      while ((end = s.distractor->find("\n\n", start)) != std::string::npos) {
+        EXPECT_TRUE(seen.insert(s.distractor->substr(start, end - start)).second) << s.sample_id;
+        start = end + 2;
+      }
+    }
   // No gold of either split occurs in any distractor: the prose shares no value with the pools.
   std::set<std::string> golds;
   for (const Benchmark* b : {&train, &test})
@@ -301,6 +313,34 @@ TEST(BenchV2Split, EightTemplatesInAllAndLevelsHaveTheirOwnConversations) {
   const Benchmark back = bench::parse_benchmark(bench::to_json(shared), "shared");
   EXPECT_EQ(back.split, "all");
   EXPECT_FALSE(back.independent_levels);
+}
+
+TEST(BenchV2Split, ALevelDoesNotDependOnTheLevelsAskedForAndTheClaimIsChecked) {
+  bench::GenerateOptions o = split_options("test", 5);
+  o.samples_per_level = 10;
+  const Benchmark all = bench::generate(o);
+  o.levels = {1, 3};
+  const Benchmark some = bench::generate(o);
+  const auto level3 = [](const Benchmark& b) {
+    std::vector<std::string> out;
+    for (const auto& s : b.samples)
+      if (s.level == 3) out.push_back(s.conversation + "\n\n" + *s.distractor);
+    return out;
+  };
+  EXPECT_EQ(level3(all), level3(some));
+
+  // The loader rejects a file that says its levels are independent and repeats a conversation.
+  auto doc = nlohmann::ordered_json::parse(bench::to_json(all));
+  doc["samples"][10]["conversation"] = doc["samples"][0]["conversation"];  // L2-0000 := L1-0000's
+  try {
+    bench::parse_benchmark(doc.dump(), "f.json");
+    ADD_FAILURE() << "a repeated conversation was accepted";
+  } catch (const bench::BenchError& e) {
+    EXPECT_STREQ(e.what(), "f.json: sample L2-0000: field 'independent_levels' is true but its "
+                           "conversation is also that of level-1 sample L1-0000");
+  }
+  doc["independent_levels"] = false;
+  EXPECT_NO_THROW(bench::parse_benchmark(doc.dump(), "f.json"));
 }
 
 TEST(BenchV2Split, BadSplitIsAnErrorAndV1RefusesTheV2Flags) {
