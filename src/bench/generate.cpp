@@ -98,6 +98,11 @@ std::string draw_v1(py::Random& rng, Pool pool) {
 // v2's value pools for one split: "train" keeps the even-indexed entries of every list (and the
 // lower IDs, the budgets on even steps of 5万), "test" the odd ones (the upper IDs, the odd
 // steps), "all" everything. Dates and times are shared: no question names them alone.
+// Whether entry i of a list split by parity belongs to `split` (train: even, test: odd).
+bool in_split(std::size_t i, const std::string& split) {
+  return split == "all" || static_cast<int>(i % 2) == (split == "train" ? 0 : 1);
+}
+
 struct Pools {
   std::vector<std::string_view> names, roles, departments, projects, locations, preferences;
   std::vector<int> headcounts;
@@ -105,12 +110,10 @@ struct Pools {
   int budget_first = 0, budget_step = 1;  // budget = 50 + 5 k, k = first, first + step, ... < 190
 
   explicit Pools(const std::string& split) {
-    const int parity = split == "train" ? 0 : 1;
-    const bool all = split == "all";
     const auto half = [&](const auto& items) {
       std::decay_t<decltype(items)> out;
       for (std::size_t i = 0; i < items.size(); ++i)
-        if (all || static_cast<int>(i % 2) == parity) out.push_back(items[i]);
+        if (in_split(i, split)) out.push_back(items[i]);
       return out;
     };
     names = half(data::kNames);
@@ -122,8 +125,8 @@ struct Pools {
     headcounts = half(data::kHeadcounts);
     if (split == "train") empid_hi = 5499;
     if (split == "test") empid_lo = 5500;
-    if (!all) {
-      budget_first = parity;
+    if (split != "all") {
+      budget_first = split == "train" ? 0 : 1;
       budget_step = 2;
     }
   }
@@ -333,8 +336,7 @@ std::string distractor_v1(py::Random& rng, std::int64_t target) {
 std::vector<std::string> distractor_pool(const std::string& split) {
   std::vector<std::string> pool;
   for (std::uint64_t i = 0; i < kDistractorPassages; ++i)
-    if (split == "all" || static_cast<int>(i % 2) == (split == "train" ? 0 : 1))
-      pool.push_back(data::distractor_passage(i));
+    if (in_split(i, split)) pool.push_back(data::distractor_passage(i));
   return pool;
 }
 
