@@ -238,6 +238,11 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
               static_cast<double>(rows_bytes) / (1 << 30), " GiB beside the weights (longest ",
               "ingested stream ", longest.ingest_tokens, " tokens, longest answering row ",
               longest.answer_tokens, ")");
+    if (longest.answer_tokens + o->max_new_tokens > config.max_position_embeddings)
+      log::warn("run: the longest answering row (", longest.answer_tokens,
+                " tokens) plus --max-new-tokens ", o->max_new_tokens,
+                " exceeds the model's max_position_embeddings (", config.max_position_embeddings,
+                "): an answer that long is generated at positions the model was not trained for");
 
     std::filesystem::create_directories(o->out);
     nlohmann::ordered_json timings = nlohmann::ordered_json::array();

@@ -96,6 +96,24 @@ TEST_F(HostileRun, PromptPastTheContextIsRefusedBeforeAnyWork) {
   EXPECT_TRUE(wrote_nothing(path("long")));
 }
 
+TEST_F(HostileRun, AnswersThatMayRunPastTheContextAreWarnedOf) {
+  // A prompt just inside tiny-qwen3's 4096 positions, with room for fewer than 64 answer tokens.
+  std::string question;
+  for (int i = 0; i < 4000; ++i) question += " word";
+  edited("near_context.json", [&](nlohmann::json& sample) { sample["probes"][0]["question"] = question; });
+  const std::string args = "run --dtype fp32 --model '" + path("model").string() + "' --tokenizer '" +
+                           (source_dir() / "configs/tokenizers/qwen3").string() + "' --benchmark '" +
+                           path("near_context.json").string() + "' --condition c --samples L1-0000 ";
+  CommandResult r = run_tttmem_within(300, args + "--max-new-tokens 2 --out '" + path("near2").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(contains(r.output, "positions the model was not trained for")) << r.output;
+  r = run_tttmem_within(300, args + "--max-new-tokens 200 --out '" + path("near200").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "plus --max-new-tokens 200 exceeds the model's "
+                                 "max_position_embeddings (4096)"))
+      << r.output;
+}
+
 TEST_F(HostileRun, ConversationCutAtTheIngestLimitSaysSo) {
   // 5,000 words of conversation: B ingests only the first 4096 tokens (SPEC.md S2.6).
   std::string conversation;
