@@ -12,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <optional>
+
 #include "tttmem/io.h"
 #include "tttmem/log.h"
 #include "tttmem/train.h"
@@ -22,9 +24,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kDivergenceFactor = 3.0;   // loss above 3x the running median stops the run
+constexpr double kDivergenceFactor = 3.0;   // a loss above 3x the running median is a spike
 constexpr std::size_t kMedianWindow = 50;   // over the last 50 steps' losses
 constexpr std::size_t kMedianMinimum = 5;   // ... once there are at least 5
+constexpr std::size_t kSpikeSteps = 3;      // spikes in a row that stop the run (the message says "third")
 
 double median(std::vector<double> values) {
   const std::size_t mid = values.size() / 2;
@@ -159,13 +162,24 @@ void check_same_run(const fs::path& state_file, const std::map<std::string, std:
 
 std::string loss_divergence(double loss, const std::vector<double>& history) {
   if (!std::isfinite(loss)) return "the loss is " + std::to_string(loss);
-  const std::size_t n = std::min(history.size(), kMedianWindow);
-  if (n < kMedianMinimum) return {};
-  const double running = median(std::vector<double>(history.end() - n, history.end()));
-  if (loss > kDivergenceFactor * running)
-    return "the loss " + std::to_string(loss) + " is above 3x its running median " +
-           std::to_string(running);
-  return {};
+  std::vector<double> losses = history;
+  losses.push_back(loss);
+  // The running median before step i (empty optional: too little history).
+  auto median_before = [&](std::size_t i) -> std::optional<double> {
+    const std::size_t n = std::min(i, kMedianWindow);
+    if (n < kMedianMinimum) return std::nullopt;
+    return median(std::vector<double>(losses.begin() + static_cast<std::ptrdiff_t>(i - n),
+                                      losses.begin() + static_cast<std::ptrdiff_t>(i)));
+  };
+  if (losses.size() < kSpikeSteps) return {};
+  double running = 0;
+  for (std::size_t i = losses.size() - kSpikeSteps; i < losses.size(); ++i) {
+    const std::optional<double> before = median_before(i);
+    if (!before || losses[i] <= kDivergenceFactor * *before) return {};
+    running = *before;
+  }
+  return "the loss " + std::to_string(loss) + " is above 3x its running median " +
+         std::to_string(running) + ", the third step in a row";
 }
 
 int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& options) {

@@ -485,15 +485,21 @@ TEST(TrainCli, SeedBf16LosesTheProjUpdatesThatFp32MastersKeep) {
   EXPECT_GT(moved.to(at::kDouble).mean().item<double>(), 0.9);  // fp32 masters keep the steps
 }
 
-TEST(TrainDivergence, LossRuleNeedsFiveStepsAndThreeTimesTheMedian) {
+TEST(TrainDivergence, LossRuleNeedsThreeStepsInARowAboveThreeTimesTheMedian) {
   EXPECT_NE(loss_divergence(NAN, {}), "");
   EXPECT_NE(loss_divergence(INFINITY, {1, 1, 1, 1, 1}), "");
-  EXPECT_EQ(loss_divergence(100, {1, 1, 1, 1}), "");          // too little history
-  EXPECT_EQ(loss_divergence(3.0, {1, 1, 1, 1, 1}), "");       // not above 3x
-  EXPECT_NE(loss_divergence(3.01, {1, 1, 1, 1, 1}), "");
-  EXPECT_EQ(loss_divergence(5.9, {9, 1, 2, 2, 2, 9}), "");    // the median is 2, not the mean
+  EXPECT_EQ(loss_divergence(100, {1, 1, 1, 1, 100, 100}), "");    // too little history
+  EXPECT_EQ(loss_divergence(3.01, {1, 1, 1, 1, 1}), "");          // one spike: a hard batch
+  EXPECT_EQ(loss_divergence(3.01, {1, 1, 1, 1, 1, 3.5}), "");     // two
+  EXPECT_NE(loss_divergence(3.01, {1, 1, 1, 1, 1, 3.5, 3.5}), "");  // three stop the run
+  EXPECT_EQ(loss_divergence(3.0, {1, 1, 1, 1, 1, 3.5, 3.5}), "");   // not above 3x
+  EXPECT_EQ(loss_divergence(3.5, {1, 1, 1, 1, 1, 3.5, 1, 3.5}), "");  // not in a row
+  // The median (1), not the mean (4.5 after the 30).
+  EXPECT_NE(loss_divergence(4, {1, 1, 1, 1, 1, 1, 1, 30, 4, 4}), "");
   std::vector<double> long_run(60, 10.0);
-  long_run.resize(110, 1.0);                                   // the last 50 are 1
+  long_run.resize(110, 1.0);  // the last 50 are 1
+  long_run.push_back(3.5);
+  long_run.push_back(3.5);
   EXPECT_NE(loss_divergence(3.5, long_run), "");
 }
 
