@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Issue 13 on the tiny model: can fast weights be trained to remember, and what does it cost in A?
 # Every trained setting starts from the LM-trained demo model and trains 150 optimizer steps on
-# seed-1001 conversations (the demo model's training seed); every evaluation runs A, B, C and D
-# under --protocol fixed on the held-out seed-7 benchmark. Four parts, one table each:
+# seed-1001 conversations of the train split (the demo model's training seed), once per training
+# seed (--seeds; the runs differ in initialisation noise, data order and dropout-free sampling of
+# rows). Every evaluation runs A, B, C and D under --protocol fixed on two benchmarks that no
+# design choice looked at (seed 2001, 20 samples per level, independent levels):
+#
+#   instances   the train split: new conversations of the training templates and pool halves
+#   unseen      the test split: unseen templates, question phrasings and pool halves, distractor
+#               passages of its own (128 tokens)
+#   lengths     the unseen set's level-3 conversations with distractors of every
+#               --distractor-tokens length: B and D only (the D curve; A and C would hold the
+#               distractor in their prompts, beyond the model's context at the longest length)
+#
+# Four parts, one table each (scripts/summarize_reports.py: each seed, their mean and range):
 #
 #   objectives  each objective (lm, memory, mixed) on each trainable set (ttt, all)
 #   ablations   the memory objective (trainable ttt) trained and evaluated at each setting: the
@@ -12,139 +23,198 @@
 #   scroll      the scroll-out condition at windows 96/128/256 for the LM- and memory-trained TTT,
 #               and with eta 0 (no fast-weight memory: what the window lets through)
 #
-#   scripts/tiny_memory_training.sh [--part objectives|ablations|placements|scroll|all] [--samples N]
-#                                   [--steps N] [--out DIR]
+# Design choices (steps, lr, which settings to keep) belong on the dev benchmark (seed 1002,
+# train split), which training also reports its memory loss on.
+#
+#   scripts/tiny_memory_training.sh [--part objectives|ablations|placements|scroll|all]
+#       [--seeds 42,43,44] [--samples N] [--steps N] [--distractor-tokens 128,512,1536]
+#       [--out DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 part=all
+seeds=42,43,44
 samples=20
 steps=150
+distractors=128,512,1536
 out="$root/out/memory"
+usage="usage: $0 [--part objectives|ablations|placements|scroll|all] [--seeds S,S,...] [--samples N] [--steps N] [--distractor-tokens N,N,...] [--out DIR]"
 while (($#)); do
   case "$1" in
     --part) part="$2"; shift 2 ;;
+    --seeds) seeds="$2"; shift 2 ;;
     --samples) samples="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
+    --distractor-tokens) distractors="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    *) echo "usage: $0 [--part objectives|ablations|placements|scroll|all] [--samples N] [--steps N] [--out DIR]" >&2
-       exit 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 case "$part" in objectives|ablations|placements|scroll|all) ;; *) echo "$0: unknown --part '$part'" >&2; exit 2 ;; esac
+[[ $seeds =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "$0: --seeds takes integers separated by commas, got '$seeds'" >&2; exit 2; }
+IFS=, read -r -a seed_list <<<"$seeds"
 tttmem="${TTTMEM_BUILD_DIR:-$root/build}/tttmem"
 model="$root/models/tiny-demo"
-heldout="$out/heldout_benchmark.json"
+sets=(instances unseen)
 mkdir -p "$out"
 
-bench() {  # SEED SAMPLES_PER_LEVEL FILE
-  [[ -f $3 ]] || "$tttmem" --seed "$1" build-benchmark --format v2 --split train --samples-per-level "$2" \
-    --distractor-tokens 128 --tokenizer "$model" --out "$3" >/dev/null
+bench() {  # SEED SPLIT SAMPLES_PER_LEVEL DISTRACTOR_TOKENS FILE
+  [[ -f $5 ]] || "$tttmem" --seed "$1" build-benchmark --format v2 --split "$2" \
+    --samples-per-level "$3" --distractor-tokens "$4" --tokenizer "$model" --out "$5" >/dev/null
 }
-bench 1001 500 "$out/train_benchmark.json"
-bench 1002 10 "$out/dev_benchmark.json"
-bench 7 "$samples" "$heldout"
+bench 1001 train 500 128 "$out/train_benchmark.json"
+bench 1002 train 10 128 "$out/dev_benchmark.json"
+bench 2001 train "$samples" 128 "$out/instances_benchmark.json"
+bench 2001 test "$samples" 128 "$out/unseen_benchmark.json"
+bench 2001 test "$samples" "$distractors" "$out/lengths_benchmark.json"
 # The LM rows: the demo model's own format (a conversation and all its probes per row).
 [[ -f $out/corpus.jsonl ]] || python3 "$root/scripts/demo_model/make_corpus.py" \
-  "$out/train_benchmark.json" --out "$out" --exclude "$heldout" >/dev/null
+  "$out/train_benchmark.json" --out "$out" --exclude "$out/instances_benchmark.json" >/dev/null
 
-# DTYPE=fp32 MEMORY_PROTOCOL=fixed train NAME OBJECTIVE TRAINABLE [TRAIN-MINIMAL FLAGS...]
+# DTYPE=fp32 MEMORY_PROTOCOL=fixed train DIR SEED OBJECTIVE TRAINABLE [TRAIN-MINIMAL FLAGS...]
+# trains into DIR/train.
 train() {
-  local name="$1" objective="$2" trainable="$3"
-  shift 3
+  local dir="$1" seed="$2" objective="$3" trainable="$4"
+  shift 4
   local data=()
   [[ $objective != memory ]] && data+=(--data "$out/corpus.jsonl" --eval-data "$out/eval.jsonl")
   [[ $objective != lm ]] && data+=(--memory-data "$out/train_benchmark.json"
                                    --memory-eval-data "$out/dev_benchmark.json"
                                    --memory-protocol "${MEMORY_PROTOCOL:-fixed}")
-  rm -rf "${out:?}/$name"
-  "$tttmem" --seed 42 --dtype "${DTYPE:-fp32}" train-minimal --model "$model" --objective "$objective" \
+  rm -rf "${dir:?}/train"
+  "$tttmem" --seed "$seed" --dtype "${DTYPE:-fp32}" train-minimal --model "$model" --objective "$objective" \
     --trainable "$trainable" "${data[@]}" --steps "$steps" --batch-size 4 --grad-accum 1 --seq-len 768 \
     --lr 1e-3 --schedule constant --warmup 10 --save-every 0 --eval-every 50 \
-    --out "$out/$name/train" "$@"
+    --out "$dir/train" "$@"
 }
-# The trained checkpoint as `run` reads it: `ttt` leaves a --ttt file; `all` changed the base,
-# so its model folder.
-trained() {  # NAME TRAINABLE
-  if [[ $2 == ttt ]]; then echo "--model $model --ttt $out/$1/train/ttt.safetensors"
-  else echo "--model $out/$1/train/model"; fi
+# The trained checkpoint in DIR as `run` reads it: `ttt` leaves a --ttt file; `all` changed the
+# base, so its model folder.
+trained() {  # DIR TRAINABLE
+  if [[ $2 == ttt ]]; then echo "--model $model --ttt $1/train/ttt.safetensors"
+  else echo "--model $1/train/model"; fi
 }
-# DTYPE=fp32 PROTOCOL=fixed answer NAME CONDITION [RUN FLAGS...]: one `run` into NAME/run.
+# DTYPE=fp32 PROTOCOL=fixed answer DIR SET CONDITION [RUN FLAGS...]: one `run` into DIR/SET/run.
 answer() {
-  local name="$1" condition="$2"
-  shift 2
-  "$tttmem" --seed 42 --dtype "${DTYPE:-fp32}" run --tokenizer "$model" --benchmark "$heldout" \
-    --condition "$condition" --protocol "${PROTOCOL:-fixed}" --batch-size 32 --out "$out/$name/run" "$@"
+  local dir="$1" set="$2" condition="$3"
+  shift 3
+  "$tttmem" --seed 42 --dtype "${DTYPE:-fp32}" run --tokenizer "$model" \
+    --benchmark "$out/${set}_benchmark.json" --condition "$condition" --protocol "${PROTOCOL:-fixed}" \
+    --batch-size 32 --out "$dir/$set/run" "$@"
 }
-score() {  # NAME: evaluate NAME/run into NAME/eval
-  "$tttmem" evaluate --results "$out/$1/run" --benchmark "$heldout" --out "$out/$1/eval" >/dev/null
+score() {  # DIR SET: evaluate DIR/SET/run into DIR/SET/eval
+  "$tttmem" evaluate --results "$1/$2/run" --benchmark "$out/${2}_benchmark.json" --out "$1/$2/eval" >/dev/null
 }
-# DTYPE=fp32 PROTOCOL=fixed evaluate NAME [RUN FLAGS...]: A, B, C, D, then scored.
+# DTYPE=fp32 PROTOCOL=fixed evaluate DIR [RUN FLAGS...]: A, B, C, D on both sets, B and D on
+# the lengths set (B on the level-3 conversations of its first length: every length has the same
+# ones), then scored.
 evaluate() {
-  local name="$1"
+  local dir="$1" set
   shift
-  rm -rf "${out:?}/$name/run" "${out:?}/$name/eval"
-  answer "$name" all "$@"
-  score "$name"
+  for set in "${sets[@]}"; do
+    rm -rf "${dir:?}/$set"
+    answer "$dir" "$set" all "$@"
+    score "$dir" "$set"
+  done
+  rm -rf "${dir:?}/lengths"
+  answer "$dir" lengths b --samples "$(python3 -c 'import json, sys
+samples = json.load(open(sys.argv[1]))["samples"]
+first = min(s["distractor_target"] for s in samples if s["level"] == 3)
+print(",".join(s["sample_id"] for s in samples if s.get("distractor_target") == first))' \
+    "$out/lengths_benchmark.json")" "$@"
+  answer "$dir" lengths d "$@"
+  score "$dir" lengths
 }
-summary() {  # FILE [--conditions LIST] LABEL=NAME...
-  local file="$1" rows=() entry
+# setting NAME OBJECTIVE TRAINABLE [FLAGS...]: trained and evaluated once per seed, into
+# NAME/seed_S; the flags apply to training and evaluation alike. Done seeds are kept.
+setting() {
+  local name="$1" objective="$2" trainable="$3" seed dir
+  shift 3
+  for seed in "${seed_list[@]}"; do
+    dir="$out/$name/seed_$seed"
+    [[ -f $dir/lengths/eval/report.json ]] && continue
+    train "$dir" "$seed" "$objective" "$trainable" "$@"
+    # shellcheck disable=SC2046  # trained() prints flags
+    evaluate "$dir" $(trained "$dir" "$trainable") "$@"
+  done
+}
+# rows LABEL=NAME...: the summary's arguments, LABEL/SEED=EVAL_DIR for every seed of a trained
+# NAME, LABEL=EVAL_DIR for an untrained one (@SET@ stands for the evaluation set).
+rows() {
+  local entry seed
+  for entry in "$@"; do
+    if [[ ! -d $out/${entry#*=}/seed_${seed_list[0]} ]]; then echo "${entry%%=*}=$out/${entry#*=}/@SET@/eval"; continue; fi
+    for seed in "${seed_list[@]}"; do echo "${entry%%=*}/$seed=$out/${entry#*=}/seed_$seed/@SET@/eval"; done
+  done
+}
+# summary FILE [SUMMARY OPTIONS...] -- LABEL=NAME...: one table per evaluation set (the D curve
+# for the lengths set, with the --compare options only).
+summary() {
+  local file="$1" options=() compares=() set
   shift
-  if [[ $1 == --conditions ]]; then rows+=("$1" "$2"); shift 2; fi
-  for entry in "$@"; do rows+=("${entry%%=*}=$out/${entry#*=}/eval"); done
-  python3 "$root/scripts/summarize_reports.py" "${rows[@]}" | tee "$out/$file"
+  while [[ $1 != -- ]]; do
+    options+=("$1" "$2")
+    [[ $1 == --compare ]] && compares+=("$1" "$2")
+    shift 2
+  done
+  shift
+  mapfile -t entries < <(rows "$@")
+  {
+    for set in "${sets[@]}"; do
+      echo "## $set"
+      python3 "$root/scripts/summarize_reports.py" "${options[@]}" "${entries[@]//@SET@/$set}"
+    done
+    if [[ -z ${no_curve:-} ]]; then
+      echo "## lengths"
+      python3 "$root/scripts/summarize_reports.py" --distractor-lengths "${compares[@]}" \
+        "${entries[@]//@SET@/lengths}"
+    fi
+  } | tee "$out/$file"
 }
 
 # The two starting points every part compares against.
-if [[ ! -f $out/lm_trained_demo/eval/report.json ]]; then evaluate lm_trained_demo --model "$model"; fi
-if [[ ! -f $out/memory_ttt/eval/report.json ]]; then
-  train memory_ttt memory ttt
-  # shellcheck disable=SC2046  # trained() prints flags
-  evaluate memory_ttt $(trained memory_ttt ttt)
-fi
+[[ -f $out/lm_trained_demo/lengths/eval/report.json ]] || evaluate "$out/lm_trained_demo" --model "$model"
+setting memory_ttt memory ttt
 
 if [[ $part == objectives || $part == all ]]; then
   names=(lm_trained_demo=lm_trained_demo)
   for trainable in ttt all; do
     for objective in lm memory mixed; do
-      name="${objective}_${trainable}"
-      if [[ $name != memory_ttt ]]; then
-        train "$name" "$objective" "$trainable"
-        # shellcheck disable=SC2046
-        evaluate "$name" $(trained "$name" "$trainable")
-      fi
-      names+=("$name=$name")
+      setting "${objective}_$trainable" "$objective" "$trainable"
+      names+=("${objective}_$trainable=${objective}_$trainable")
     done
   done
-  summary objectives.md "${names[@]}"
+  summary objectives.md --compare memory_ttt:lm_ttt --compare mixed_ttt:memory_ttt \
+    --compare mixed_all:mixed_ttt -- "${names[@]}"
 fi
 
 if [[ $part == ablations || $part == all ]]; then
-  # ablation NAME [FLAGS...]: the flags apply to training and evaluation alike.
   names=(memory_ttt=memory_ttt)
-  ablation() {
-    local name="ablation_$1"
-    shift
-    train "$name" memory ttt "$@"
-    # shellcheck disable=SC2046
-    evaluate "$name" $(trained "$name" ttt) "$@"
-    names+=("${name#ablation_}=$name")
-  }
   # The seed's ingestion and probe: the partial chunk never written, the probe updating W live.
-  name=ablation_seed_ingestion
-  MEMORY_PROTOCOL=seed train "$name" memory ttt
-  # shellcheck disable=SC2046
-  PROTOCOL=seed evaluate "$name" $(trained "$name" ttt) --trained-ttt-in-a-c --distractor-in-a-c
-  names+=("seed_ingestion=$name")
-  for chunk in 16 64 128; do ablation "chunk_$chunk" --ttt-chunk "$chunk"; done
-  for lr in 0.5 2; do ablation "eta_$lr" --ttt-lr "$lr"; done
-  DTYPE=bf16 ablation bf16_upstream
+  for seed in "${seed_list[@]}"; do
+    dir="$out/ablation_seed_ingestion/seed_$seed"
+    [[ -f $dir/lengths/eval/report.json ]] && continue
+    MEMORY_PROTOCOL=seed train "$dir" "$seed" memory ttt
+    # shellcheck disable=SC2046
+    PROTOCOL=seed evaluate "$dir" $(trained "$dir" ttt) --trained-ttt-in-a-c --distractor-in-a-c
+  done
+  names+=(seed_ingestion=ablation_seed_ingestion)
+  for chunk in 16 64 128; do
+    setting "ablation_chunk_$chunk" memory ttt --ttt-chunk "$chunk"
+    names+=("chunk_$chunk=ablation_chunk_$chunk")
+  done
+  for lr in 0.5 2; do
+    setting "ablation_eta_$lr" memory ttt --ttt-lr "$lr"
+    names+=("eta_$lr=ablation_eta_$lr")
+  done
+  DTYPE=bf16 setting ablation_bf16_upstream memory ttt
+  names+=(bf16_upstream=ablation_bf16_upstream)
   # Placements on the 4-layer model: the seed's every sixth layer is layer 0, TTT-E2E's last
   # 25% is layer 3. Layers the demo model has no TTT tensors for start as --ttt-init dense
   # with a zero conv, i.e. as the plain MLP; layers 0 and 2 keep their LM-trained tensors.
-  ablation layers_every_sixth --ttt-layers 0 --ttt-init dense
-  ablation layers_last_quarter --ttt-layers 3 --ttt-init dense
-  ablation layers_all --ttt-layers 0,1,2,3 --ttt-init dense
-  summary ablations.md "${names[@]}"
+  for placement in every_sixth:0 last_quarter:3 all:0,1,2,3; do
+    setting "ablation_layers_${placement%%:*}" memory ttt --ttt-layers "${placement#*:}" --ttt-init dense
+    names+=("layers_${placement%%:*}=ablation_layers_${placement%%:*}")
+  done
+  summary ablations.md --compare chunk_64:memory_ttt -- "${names[@]}"
 fi
 
 if [[ $part == placements || $part == all ]]; then
@@ -153,40 +223,52 @@ if [[ $part == placements || $part == all ]]; then
   names=()
   for layers in 0,2 0 3 0,1,2,3; do
     name="placement_${layers//,/_}_mixed_all"
-    train "$name" mixed all --ttt-layers "$layers" --ttt-init dense
-    evaluate "$name" --model "$out/$name/train/model"
+    setting "$name" mixed all --ttt-layers "$layers" --ttt-init dense
     names+=("layers_${layers//,/_}=$name")
   done
-  summary placements.md "${names[@]}"
+  summary placements.md --compare layers_3:layers_0 -- "${names[@]}"
 fi
 
 if [[ $part == scroll || $part == all ]]; then
-  # scroll next to A, B, C, D of the full-attention run: a probe prompt (at most 55 tokens
-  # here) and its answer (at most 32) fit in every window, so B and C equal those of a run with it.
+  # scroll next to B and C of the full-attention run: a probe prompt (at most 55 tokens here)
+  # and its answer (at most 32) fit in every window, so B and C equal those of a run with it.
   names=()
-  for start in lm_trained_demo memory_ttt; do
-    for window in 96 128 256; do
-      name="scroll_${window}_$start"
-      rm -rf "${out:?}/$name"
-      mkdir -p "$out/$name/run"
-      cp "$out/$start/run/"condition_{a,b,c,d}.json "$out/$name/run/"
-      if [[ $start == memory_ttt ]]; then flags=(--model "$model" --ttt "$out/memory_ttt/train/ttt.safetensors")
-      else flags=(--model "$model"); fi
-      answer "$name" scroll "${flags[@]}" --attention-window "$window"
-      score "$name"
-      names+=("${start}_window_$window=$name")
+  scrolled() {  # DIR START_DIR WINDOW [RUN FLAGS...]: scroll on both sets beside START's B, C
+    local dir="$1" start="$2" window="$3" set
+    shift 3
+    for set in "${sets[@]}"; do
+      rm -rf "${dir:?}/$set"
+      mkdir -p "$dir/$set/run"
+      cp "$start/$set/run/"condition_{b,c}.json "$dir/$set/run/"
+      answer "$dir" "$set" scroll "$@" --attention-window "$window"
+      score "$dir" "$set"
     done
+  }
+  for window in 96 128 256; do
+    [[ -f $out/scroll_${window}_lm_trained_demo/unseen/eval/report.json ]] ||
+      scrolled "$out/scroll_${window}_lm_trained_demo" "$out/lm_trained_demo" "$window" --model "$model"
+    names+=("lm_trained_demo_window_$window=scroll_${window}_lm_trained_demo")
+    for seed in "${seed_list[@]}"; do
+      dir="$out/scroll_${window}_memory_ttt/seed_$seed"
+      [[ -f $dir/unseen/eval/report.json ]] ||
+        scrolled "$dir" "$out/memory_ttt/seed_$seed" "$window" --model "$model" \
+          --ttt "$out/memory_ttt/seed_$seed/train/ttt.safetensors"
+    done
+    names+=("memory_ttt_window_$window=scroll_${window}_memory_ttt")
   done
   # The control: eta 0 keeps W = W0, so what scroll still answers beyond C is what reaches the
   # probe through the filler's hidden states (the indirect path the window does not cut).
   for window in 96 128 256; do
-    name="scroll_${window}_no_fast_weights"
-    rm -rf "${out:?}/$name"
-    for condition in c scroll; do
-      answer "$name" "$condition" --model "$model" --attention-window "$window" --ttt-lr 0
+    dir="$out/scroll_${window}_no_fast_weights"
+    for set in "${sets[@]}"; do
+      [[ -f $dir/$set/eval/report.json ]] && continue
+      rm -rf "${dir:?}/$set"
+      for condition in c scroll; do
+        answer "$dir" "$set" "$condition" --model "$model" --attention-window "$window" --ttt-lr 0
+      done
+      score "$dir" "$set"
     done
-    score "$name"
-    names+=("no_fast_weights_window_$window=$name")
+    names+=("no_fast_weights_window_$window=scroll_${window}_no_fast_weights")
   done
-  summary scroll.md --conditions b,c,scroll "${names[@]}"
+  no_curve=1 summary scroll.md --conditions b,c,scroll -- "${names[@]}"
 fi

@@ -8,9 +8,9 @@ Markers (HTML comments, invisible when rendered):
   <!-- check: evaluate RESULTS_DIR BENCHMARK -->
       `tttmem evaluate --results RESULTS_DIR --benchmark BENCHMARK`; the block's lines are
       looked up in its results.md.
-  <!-- check: summary BENCHMARK [--conditions a,b] LABEL=RESULTS_DIR ... -->
-      each RESULTS_DIR evaluated as above, then scripts/summarize_reports.py over them (the
-      table of the ablation sections).
+  <!-- check: summary BENCHMARK [--conditions a,b] [--compare X:Y ...] LABEL=RESULTS_DIR ... -->
+      each RESULTS_DIR evaluated as above, then scripts/summarize_reports.py over them with the
+      options given (the tables of the ablation and training-seed sections).
 
 Paths are relative to the repository root. A marker without an end, an empty block or a folder
 that does not exist is an error too, so a block cannot silently stop being checked.
@@ -70,9 +70,12 @@ def regenerate(tttmem, root, kind, args, work):
         out = evaluate(tttmem, root, args[0], args[1], work / "eval")
         return (out / "results.md").read_text(encoding="utf-8")
     benchmark, rest = args[0], args[1:]
-    options = rest[:2] if rest[:1] == ["--conditions"] else []
+    options = []
+    while rest[:1] in (["--conditions"], ["--compare"]):
+        options += rest[:2]
+        rest = rest[2:]
     rows = []
-    for n, item in enumerate(rest[len(options):]):
+    for n, item in enumerate(rest):
         label, folder = item.split("=", 1)
         out = evaluate(tttmem, root, folder, benchmark, work / f"eval{n}")
         rows.append(f"{label}={out}")
