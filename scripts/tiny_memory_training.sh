@@ -2,16 +2,17 @@
 # Issue 13 on the tiny model: can fast weights be trained to remember, and what does it cost in A?
 # Every trained setting starts from the LM-trained demo model and trains 150 optimizer steps on
 # seed-1001 conversations of the train split (the demo model's training seed), once per training
-# seed (--seeds; the runs differ in initialisation noise, data order and dropout-free sampling of
-# rows). Every evaluation runs A, B, C and D under --protocol fixed on two benchmarks that no
+# seed (--seeds): train-minimal --shuffle draws the order of the rows and conversations from it
+# (and the TTT tensors a placement adds, --ttt-init dense). Every evaluation runs A, B, C and D under --protocol fixed on two benchmarks that no
 # design choice looked at (seed 2001, 20 samples per level, independent levels):
 #
 #   instances   the train split: new conversations of the training templates and pool halves
 #   unseen      the test split: unseen templates, question phrasings and pool halves, distractor
 #               passages of its own (128 tokens)
-#   lengths     the unseen set's level-3 conversations with distractors of every
-#               --distractor-tokens length: B and D only (the D curve; A and C would hold the
-#               distractor in their prompts, beyond the model's context at the longest length)
+#   lengths     the D curve: B and D only (A and C would hold the distractor in their prompts,
+#               beyond the model's context at the longest length), on the unseen set's level-3
+#               conversations with distractors of every --distractor-tokens length
+#   instance_lengths  the same on the instances set's level-3 conversations
 #
 # Four parts, one table each (scripts/summarize_reports.py: each seed, their mean and range):
 #
@@ -55,6 +56,7 @@ IFS=, read -r -a seed_list <<<"$seeds"
 tttmem="${TTTMEM_BUILD_DIR:-$root/build}/tttmem"
 model="$root/models/tiny-demo"
 sets=(instances unseen)
+curves=(lengths instance_lengths)
 mkdir -p "$out"
 
 bench() {  # SEED SPLIT SAMPLES_PER_LEVEL DISTRACTOR_TOKENS FILE
@@ -66,6 +68,7 @@ bench 1002 train 10 128 "$out/dev_benchmark.json"
 bench 2001 train "$samples" 128 "$out/instances_benchmark.json"
 bench 2001 test "$samples" 128 "$out/unseen_benchmark.json"
 bench 2001 test "$samples" "$distractors" "$out/lengths_benchmark.json"
+bench 2001 train "$samples" "$distractors" "$out/instance_lengths_benchmark.json"
 # The LM rows: the demo model's own format (a conversation and all its probes per row).
 [[ -f $out/corpus.jsonl ]] || python3 "$root/scripts/demo_model/make_corpus.py" \
   "$out/train_benchmark.json" --out "$out" --exclude "$out/instances_benchmark.json" >/dev/null
@@ -83,8 +86,11 @@ train() {
   rm -rf "${dir:?}/train"
   "$tttmem" --seed "$seed" --dtype "${DTYPE:-fp32}" train-minimal --model "$model" --objective "$objective" \
     --trainable "$trainable" "${data[@]}" --steps "$steps" --batch-size 4 --grad-accum 1 --seq-len 768 \
-    --lr 1e-3 --schedule constant --warmup 10 --save-every 0 --eval-every 50 \
+    --lr 1e-3 --schedule constant --warmup 10 --save-every 0 --eval-every 50 --shuffle \
     --out "$dir/train" "$@"
+}
+finished() {  # DIR TRAINABLE: whether DIR/train holds the checkpoint of a finished training
+  if [[ $2 == ttt ]]; then [[ -f $1/train/ttt.safetensors ]]; else [[ -f $1/train/model/config.json ]]; fi
 }
 # The trained checkpoint in DIR as `run` reads it: `ttt` leaves a --ttt file; `all` changed the
 # base, so its model folder.
@@ -103,35 +109,36 @@ answer() {
 score() {  # DIR SET: evaluate DIR/SET/run into DIR/SET/eval
   "$tttmem" evaluate --results "$1/$2/run" --benchmark "$out/${2}_benchmark.json" --out "$1/$2/eval" >/dev/null
 }
-# DTYPE=fp32 PROTOCOL=fixed evaluate DIR [RUN FLAGS...]: A, B, C, D on both sets, B and D on
-# the lengths set (B on the level-3 conversations of its first length: every length has the same
-# ones), then scored.
+# DTYPE=fp32 PROTOCOL=fixed evaluate DIR [RUN FLAGS...]: A, B, C, D on each set, B and D on
+# each curve (B on the level-3 conversations of its first length: every length has the same
+# ones), each scored; a set or curve already scored is kept.
 evaluate() {
   local dir="$1" set
   shift
-  for set in "${sets[@]}"; do
+  for set in "${sets[@]}" "${curves[@]}"; do
+    [[ -f $dir/$set/eval/report.json ]] && continue
     rm -rf "${dir:?}/$set"
-    answer "$dir" "$set" all "$@"
-    score "$dir" "$set"
-  done
-  rm -rf "${dir:?}/lengths"
-  answer "$dir" lengths b --samples "$(python3 -c 'import json, sys
+    if [[ " ${curves[*]} " == *" $set "* ]]; then
+      answer "$dir" "$set" b --samples "$(python3 -c 'import json, sys
 samples = json.load(open(sys.argv[1]))["samples"]
 first = min(s["distractor_target"] for s in samples if s["level"] == 3)
 print(",".join(s["sample_id"] for s in samples if s.get("distractor_target") == first))' \
-    "$out/lengths_benchmark.json")" "$@"
-  answer "$dir" lengths d "$@"
-  score "$dir" lengths
+        "$out/${set}_benchmark.json")" "$@"
+      answer "$dir" "$set" d "$@"
+    else
+      answer "$dir" "$set" all "$@"
+    fi
+    score "$dir" "$set"
+  done
 }
 # setting NAME OBJECTIVE TRAINABLE [FLAGS...]: trained and evaluated once per seed, into
-# NAME/seed_S; the flags apply to training and evaluation alike. Done seeds are kept.
+# NAME/seed_S; the flags apply to training and evaluation alike. A finished training is kept.
 setting() {
   local name="$1" objective="$2" trainable="$3" seed dir
   shift 3
   for seed in "${seed_list[@]}"; do
     dir="$out/$name/seed_$seed"
-    [[ -f $dir/lengths/eval/report.json ]] && continue
-    train "$dir" "$seed" "$objective" "$trainable" "$@"
+    finished "$dir" "$trainable" || train "$dir" "$seed" "$objective" "$trainable" "$@"
     # shellcheck disable=SC2046  # trained() prints flags
     evaluate "$dir" $(trained "$dir" "$trainable") "$@"
   done
@@ -163,15 +170,17 @@ summary() {
       python3 "$root/scripts/summarize_reports.py" "${options[@]}" "${entries[@]//@SET@/$set}"
     done
     if [[ -z ${no_curve:-} ]]; then
-      echo "## lengths"
-      python3 "$root/scripts/summarize_reports.py" --distractor-lengths "${compares[@]}" \
-        "${entries[@]//@SET@/lengths}"
+      for set in "${curves[@]}"; do
+        echo "## $set"
+        python3 "$root/scripts/summarize_reports.py" --distractor-lengths "${compares[@]}" \
+          "${entries[@]//@SET@/$set}"
+      done
     fi
   } | tee "$out/$file"
 }
 
 # The two starting points every part compares against.
-[[ -f $out/lm_trained_demo/lengths/eval/report.json ]] || evaluate "$out/lm_trained_demo" --model "$model"
+evaluate "$out/lm_trained_demo" --model "$model"
 setting memory_ttt memory ttt
 
 if [[ $part == objectives || $part == all ]]; then
@@ -191,8 +200,7 @@ if [[ $part == ablations || $part == all ]]; then
   # The seed's ingestion and probe: the partial chunk never written, the probe updating W live.
   for seed in "${seed_list[@]}"; do
     dir="$out/ablation_seed_ingestion/seed_$seed"
-    [[ -f $dir/lengths/eval/report.json ]] && continue
-    MEMORY_PROTOCOL=seed train "$dir" "$seed" memory ttt
+    finished "$dir" ttt || MEMORY_PROTOCOL=seed train "$dir" "$seed" memory ttt
     # shellcheck disable=SC2046
     PROTOCOL=seed evaluate "$dir" $(trained "$dir" ttt) --trained-ttt-in-a-c --distractor-in-a-c
   done

@@ -340,6 +340,11 @@ struct TrainingData {
   std::vector<MemoryExample> memory, memory_eval;
 };
 
+// Puts the training rows and the memory conversations (not the eval sets) in an order drawn from
+// `seed` (Fisher-Yates over std::mt19937_64, whose output the standard fixes, so the order is the
+// same on every platform): what a training seed varies (train-minimal --shuffle).
+void shuffle_training_order(TrainingData& data, std::uint64_t seed);
+
 // Why a step's loss means divergence, given the losses of the steps before it: non-finite, or
 // the third step in a row whose loss is above 3x the median of the 50 before it (once there are
 // 5). Empty: no divergence. One hard batch is a spike, not a divergence: at a memory loss near

@@ -29,7 +29,7 @@ struct Flags {
   std::int64_t eval_every = 0, save_every = 100;
   double lr = 1e-5, clip = 1.0, weight_decay = 0.01;
   std::vector<double> betas{0.9, 0.95};
-  bool grad_checkpointing = false, resume = false;
+  bool grad_checkpointing = false, resume = false, shuffle = false;
   TttFlags ttt_flags;
 };
 // What a --resume must share with the run that wrote the state (train::LoopOptions::metadata):
@@ -64,6 +64,7 @@ std::map<std::string, std::string> run_identity(const Flags& f, const GlobalOpti
       {"attention", f.attention},
       {"dtype", c10::toString(dtype)},
       {"seed", std::to_string(global.seed)},
+      {"order", f.shuffle ? "shuffled by seed" : "file"},
       {"ttt_config", ttt ? ttt->config.to_json().dump() : "none"}};
   if (f.schedule == "cosine") id["steps"] = std::to_string(f.steps);
   if (f.objective != "lm") {
@@ -130,6 +131,9 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--save-every", f->save_every, "Checkpoint every N optimizer steps (0: at the end)")
       ->capture_default_str()->check(whole_number(0, INT64_MAX));
   sub->add_flag("--resume", f->resume, "Continue from OUT/state.safetensors (bit-identical)");
+  sub->add_flag("--shuffle", f->shuffle,
+                "Train on the rows and memory conversations in an order drawn from --seed "
+                "(default: file order, the seed's); --seed also draws the TTT tensors --ttt-init creates");
   sub->add_option("--objective", f->objective,
                   "lm (next-token loss on --data), memory (answer each --memory-data probe from "
                   "the fast weights its conversation left; loss on the gold answer) or mixed "
@@ -171,7 +175,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     const train::Objective objective = train::parse_objective(f->objective);
     const at::Device device = model::parse_device(global.device);
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
-    at::manual_seed(global.seed);  // nothing stochastic runs today; recorded in the state
+    at::manual_seed(global.seed);  // nothing stochastic runs but --shuffle; recorded in the state
     const ModelConfig config = ModelConfig::load(f->model);
     const io::Checkpoint checkpoint = io::Checkpoint::open(f->model);
     model::Qwen3Model qwen3(config, checkpoint, device, dtype,
@@ -209,6 +213,8 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     if (!f->memory_eval_data.empty())
       data.memory_eval = train::load_memory_examples(f->memory_eval_data, *tok,
                                                      train::answer_end(config, *tok), protocol);
+
+    if (f->shuffle) train::shuffle_training_order(data, global.seed);
 
     train::TrainerOptions options;
     options.trainable = train::parse_trainable(f->trainable);

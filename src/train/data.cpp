@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -177,6 +178,22 @@ Batch make_batch(const std::vector<Row>& rows, std::int64_t first, std::int64_t 
     }
   }
   return batch;
+}
+
+namespace {
+
+template <typename T>
+void shuffle(std::vector<T>& items, std::mt19937_64& rng) {
+  for (std::size_t i = items.size(); i > 1; --i)
+    std::swap(items[i - 1], items[rng() % i]);  // modulo bias below 2^-40 for any real corpus
+}
+
+}  // namespace
+
+void shuffle_training_order(TrainingData& data, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  shuffle(data.rows, rng);
+  shuffle(data.memory, rng);
 }
 
 }  // namespace tttmem::train

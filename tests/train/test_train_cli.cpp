@@ -134,6 +134,71 @@ TEST(TrainCli, ResumeIsBitIdentical) {
   }
 }
 
+// The training seed draws the TTT tensors --ttt-init creates and, under --shuffle, the order of
+// the rows (file order without it, as the seed trained); a resumed run draws the same order.
+TEST(TrainCli, ShuffleMakesTheSeedChooseTheOrderAndResumesBitIdentically) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  auto losses = [&](const std::string& name) {
+    std::vector<double> out_losses;
+    for (const auto& line : metrics(out / name / "metrics.jsonl")) out_losses.push_back(line["loss"]);
+    return out_losses;
+  };
+  auto train = [&](const std::string& seed, const std::string& name, const std::string& extra) {
+    const auto r = run_tttmem("--seed " + seed + " " + s.train_args(out / name) + " --lr 1e-3 " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r;
+  };
+  train("1", "file_1", "--steps 4");
+  train("1", "shuffled_1", "--steps 4 --shuffle");
+  EXPECT_NE(losses("shuffled_1").at(0), losses("file_1").at(0)) << "another first batch";
+  train("1", "resumed_1", "--steps 2 --shuffle");
+  train("1", "resumed_1", "--steps 4 --shuffle --resume");
+  EXPECT_EQ(losses("resumed_1"), losses("shuffled_1"));
+  const auto refused = run_tttmem("--seed 1 " + s.train_args(out / "resumed_1") + " --lr 1e-3 --steps 5 --resume");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("order: the state has 'shuffled by seed', this run 'file'"),
+            std::string::npos)
+      << refused.output;
+}
+
+TEST(TrainData, ShuffleIsAPermutationOfTheTrainingSetsDrawnFromTheSeed) {
+  TrainingData data;
+  for (std::int64_t i = 0; i < 50; ++i) {
+    data.rows.push_back({{i}, {}});
+    data.eval_rows.push_back({{i}, {}});
+    MemoryExample example;
+    example.ingest = {i};
+    data.memory.push_back(example);
+    data.memory_eval.push_back(example);
+  }
+  auto order = [](const TrainingData& d) {
+    std::vector<std::int64_t> rows, memory, eval_rows, memory_eval;
+    for (const Row& r : d.rows) rows.push_back(r.ids.at(0));
+    for (const Row& r : d.eval_rows) eval_rows.push_back(r.ids.at(0));
+    for (const MemoryExample& m : d.memory) memory.push_back(m.ingest.at(0));
+    for (const MemoryExample& m : d.memory_eval) memory_eval.push_back(m.ingest.at(0));
+    return std::vector<std::vector<std::int64_t>>{rows, memory, eval_rows, memory_eval};
+  };
+  const auto before = order(data);
+  TrainingData a = data, b = data, c = data;
+  shuffle_training_order(a, 7);
+  shuffle_training_order(b, 7);
+  shuffle_training_order(c, 8);
+  const auto oa = order(a), ob = order(b), oc = order(c);
+  EXPECT_EQ(oa, ob);
+  EXPECT_NE(oa[0], before[0]);
+  EXPECT_NE(oa[1], before[1]);
+  EXPECT_NE(oa[0], oc[0]);
+  EXPECT_EQ(oa[2], before[2]) << "eval sets keep their order";
+  EXPECT_EQ(oa[3], before[3]);
+  for (int k = 0; k < 2; ++k) {
+    auto sorted = oa[k];
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(sorted, before[k]) << "a permutation";
+  }
+}
+
 // A --resume under other settings would mix two runs in one metrics file and overwrite the state
 // with a hybrid: refused, naming each difference, with nothing changed.
 TEST(TrainCli, ResumeUnderOtherSettingsIsRefused) {
