@@ -12,8 +12,11 @@ Markers (HTML comments, invisible when rendered):
       each RESULTS_DIR evaluated as above, then scripts/summarize_reports.py over them with the
       options given (the tables of the ablation and training-seed sections).
 
-Paths are relative to the repository root. A marker without an end, an empty block or a folder
-that does not exist is an error too, so a block cannot silently stop being checked.
+Paths are relative to the repository root; a path through an archive,
+`results/NAME.tar.xz/INNER/PATH`, names INNER/PATH inside it (large sets of raw outputs ship
+compressed; the archive is unpacked into a temporary folder). A marker without an end, an empty
+block or a folder that does not exist is an error too, so a block cannot silently stop being
+checked.
 
   check_results_doc.py --tttmem BIN [--root DIR]
 """
@@ -22,6 +25,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 MARKER = re.compile(r"^<!-- check: (evaluate|summary) (.+) -->$")
@@ -51,23 +55,47 @@ def blocks(doc):
     return out
 
 
-def evaluate(tttmem, root, results, benchmark, out):
-    for path in (results, benchmark):
-        if not (root / path).exists():
+class Paths:
+    """Resolves the paths of markers, unpacking each archive they go through once."""
+
+    def __init__(self, root, scratch):
+        self.root, self.scratch, self.unpacked = root, scratch, {}
+
+    def __call__(self, path):
+        parts = pathlib.PurePosixPath(path).parts
+        for i, part in enumerate(parts):
+            if part.endswith(".tar.xz"):
+                archive = self.root.joinpath(*parts[:i + 1])
+                if not archive.is_file():
+                    break
+                if archive not in self.unpacked:
+                    target = self.scratch / f"archive{len(self.unpacked)}"
+                    with tarfile.open(archive, "r:xz") as tar:
+                        tar.extractall(target, filter="data")
+                    self.unpacked[archive] = target
+                resolved = self.unpacked[archive].joinpath(*parts[i + 1:])
+                break
+        else:
+            resolved = self.root / path
+        if not resolved.exists():
             sys.exit(f"RESULTS.md names {path}, which does not exist")
+        return resolved
+
+
+def evaluate(tttmem, paths, results, benchmark, out):
     done = subprocess.run([tttmem, "--log-level", "error", "evaluate", "--results",
-                           str(root / results), "--benchmark", str(root / benchmark), "--out",
+                           str(paths(results)), "--benchmark", str(paths(benchmark)), "--out",
                            str(out)], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"evaluate of {results} failed:\n{done.stdout}{done.stderr}")
     return out
 
 
-def regenerate(tttmem, root, kind, args, work):
+def regenerate(tttmem, root, paths, kind, args, work):
     if kind == "evaluate":
         if len(args) != 2:
             sys.exit(f"check: evaluate takes RESULTS_DIR BENCHMARK, got {args}")
-        out = evaluate(tttmem, root, args[0], args[1], work / "eval")
+        out = evaluate(tttmem, paths, args[0], args[1], work / "eval")
         return (out / "results.md").read_text(encoding="utf-8")
     benchmark, rest = args[0], args[1:]
     options = []
@@ -77,7 +105,7 @@ def regenerate(tttmem, root, kind, args, work):
     rows = []
     for n, item in enumerate(rest):
         label, folder = item.split("=", 1)
-        out = evaluate(tttmem, root, folder, benchmark, work / f"eval{n}")
+        out = evaluate(tttmem, paths, folder, benchmark, work / f"eval{n}")
         rows.append(f"{label}={out}")
     return subprocess.run([sys.executable, str(root / "scripts/summarize_reports.py"), *options,
                            *rows], check=True, capture_output=True, text=True).stdout
@@ -92,17 +120,26 @@ def main():
     if not found:
         sys.exit("RESULTS.md has no checked block")
     failures = 0
-    for line_no, kind, marker_args, body in found:
-        with tempfile.TemporaryDirectory() as tmp:
-            fresh = set(regenerate(args.tttmem, args.root, kind, marker_args,
-                                   pathlib.Path(tmp)).splitlines())
-        for line in body:
-            if line not in fresh:
-                failures += 1
-                print(f"RESULTS.md block at line {line_no} ({kind} {' '.join(marker_args)}): "
-                      f"not what the outputs give now:\n  {line}")
-        print(f"RESULTS.md:{line_no}: {kind}: {len(body)} lines checked")
+    with tempfile.TemporaryDirectory() as archives:
+        paths = Paths(args.root, pathlib.Path(archives))
+        for line_no, kind, marker_args, body in found:
+            with tempfile.TemporaryDirectory() as tmp:
+                fresh = set(regenerate(args.tttmem, args.root, paths, kind, marker_args,
+                                       pathlib.Path(tmp)).splitlines())
+            failures += check(line_no, kind, marker_args, body, fresh)
     sys.exit(1 if failures else 0)
+
+
+def check(line_no, kind, marker_args, body, fresh):
+    """The block's lines the regeneration does not print, reported; their count."""
+    failures = 0
+    for line in body:
+        if line not in fresh:
+            failures += 1
+            print(f"RESULTS.md block at line {line_no} ({kind} {' '.join(marker_args)}): "
+                  f"not what the outputs give now:\n  {line}")
+    print(f"RESULTS.md:{line_no}: {kind}: {len(body)} lines checked")
+    return failures
 
 
 if __name__ == "__main__":
