@@ -21,12 +21,15 @@ checked.
   check_results_doc.py --tttmem BIN [--root DIR]
 """
 import argparse
+import concurrent.futures
+import os
 import pathlib
 import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 
 MARKER = re.compile(r"^<!-- check: (evaluate|summary) (.+) -->$")
 END = "<!-- end check -->"
@@ -60,8 +63,13 @@ class Paths:
 
     def __init__(self, root, scratch):
         self.root, self.scratch, self.unpacked = root, scratch, {}
+        self.lock = threading.Lock()  # evaluations resolve paths from several threads
 
     def __call__(self, path):
+        with self.lock:
+            return self.resolve(path)
+
+    def resolve(self, path):
         parts = pathlib.PurePosixPath(path).parts
         for i, part in enumerate(parts):
             if part.endswith(".tar.xz"):
@@ -82,33 +90,53 @@ class Paths:
         return resolved
 
 
-def evaluate(tttmem, paths, results, benchmark, out):
-    done = subprocess.run([tttmem, "--log-level", "error", "evaluate", "--results",
-                           str(paths(results)), "--benchmark", str(paths(benchmark)), "--out",
-                           str(out)], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"evaluate of {results} failed:\n{done.stdout}{done.stderr}")
-    return out
+class Evaluations:
+    """`tttmem evaluate` of each (RESULTS_DIR, BENCHMARK) pair once, in parallel: a folder can
+    appear in several blocks (a shared baseline row), and there are a hundred or more."""
+
+    def __init__(self, tttmem, paths, scratch):
+        self.tttmem, self.paths, self.scratch, self.outs = tttmem, paths, scratch, {}
+
+    def run(self, pairs):
+        todo = [p for p in dict.fromkeys(pairs) if p not in self.outs]
+        for pair in todo:
+            self.outs[pair] = self.scratch / f"eval{len(self.outs)}"
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            for failure in pool.map(self.evaluate, todo):
+                if failure:
+                    sys.exit(failure)
+
+    def evaluate(self, pair):
+        results, benchmark = pair
+        done = subprocess.run([self.tttmem, "--log-level", "error", "evaluate", "--results",
+                               str(self.paths(results)), "--benchmark", str(self.paths(benchmark)),
+                               "--out", str(self.outs[pair])], capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"evaluate of {results} failed:\n{done.stdout}{done.stderr}"
+        return None
 
 
-def regenerate(tttmem, root, paths, kind, args, work):
+def parse(kind, args):
+    """The (RESULTS_DIR, BENCHMARK) pairs a block needs, and how to print it from their outputs."""
     if kind == "evaluate":
         if len(args) != 2:
             sys.exit(f"check: evaluate takes RESULTS_DIR BENCHMARK, got {args}")
-        out = evaluate(tttmem, paths, args[0], args[1], work / "eval")
-        return (out / "results.md").read_text(encoding="utf-8")
+        pair = (args[0], args[1])
+        return [pair], lambda root, outs: (outs[pair] / "results.md").read_text(encoding="utf-8")
     benchmark, rest = args[0], args[1:]
     options = []
-    while rest[:1] in (["--conditions"], ["--compare"]):
-        options += rest[:2]
-        rest = rest[2:]
-    rows = []
-    for n, item in enumerate(rest):
-        label, folder = item.split("=", 1)
-        out = evaluate(tttmem, paths, folder, benchmark, work / f"eval{n}")
-        rows.append(f"{label}={out}")
-    return subprocess.run([sys.executable, str(root / "scripts/summarize_reports.py"), *options,
-                           *rows], check=True, capture_output=True, text=True).stdout
+    while rest[:1] in (["--conditions"], ["--compare"], ["--distractor-lengths"]):
+        width = 1 if rest[0] == "--distractor-lengths" else 2
+        options += rest[:width]
+        rest = rest[width:]
+    items = [item.split("=", 1) for item in rest]
+    pairs = [(folder, benchmark) for _, folder in items]
+
+    def summary(root, outs):
+        rows = [f"{label}={outs[(folder, benchmark)]}" for label, folder in items]
+        return subprocess.run([sys.executable, str(root / "scripts/summarize_reports.py"),
+                               *options, *rows], check=True, capture_output=True, text=True).stdout
+    return pairs, summary
 
 
 def main():
@@ -119,13 +147,14 @@ def main():
     found = blocks((args.root / "RESULTS.md").read_text(encoding="utf-8"))
     if not found:
         sys.exit("RESULTS.md has no checked block")
+    parsed = [parse(kind, marker_args) for _, kind, marker_args, _ in found]
     failures = 0
-    with tempfile.TemporaryDirectory() as archives:
-        paths = Paths(args.root, pathlib.Path(archives))
-        for line_no, kind, marker_args, body in found:
-            with tempfile.TemporaryDirectory() as tmp:
-                fresh = set(regenerate(args.tttmem, args.root, paths, kind, marker_args,
-                                       pathlib.Path(tmp)).splitlines())
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = pathlib.Path(scratch)
+        evaluations = Evaluations(args.tttmem, Paths(args.root, scratch / "archives"), scratch)
+        evaluations.run([pair for pairs, _ in parsed for pair in pairs])
+        for (line_no, kind, marker_args, body), (_, text) in zip(found, parsed):
+            fresh = set(text(args.root, evaluations.outs).splitlines())
             failures += check(line_no, kind, marker_args, body, fresh)
     sys.exit(1 if failures else 0)
 
