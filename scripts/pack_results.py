@@ -37,12 +37,12 @@ def main(args):
     root, archive = pathlib.Path(args[0]), pathlib.Path(args[1])
     if not root.is_dir():
         sys.exit(f"{root}: not a folder")
-    files = [p for p in kept(root) if p.is_file()]
+    files = sorted({p for p in kept(root) if p.is_file()})
     if not files:
         sys.exit(f"{root}: no raw outputs found")
     partial = archive.with_name(archive.name + ".partial")
     with tarfile.open(partial, "w:xz", preset=9) as tar:
-        for path in sorted(set(files)):
+        for path in files:
             info = tar.gettarinfo(path, arcname=str(path.relative_to(root)))
             info.uid = info.gid = 0
             info.uname = info.gname = ""
@@ -51,7 +51,7 @@ def main(args):
             with open(path, "rb") as f:
                 tar.addfile(info, f)
     partial.replace(archive)  # atomic: a killed run leaves the old archive
-    print(f"{archive}: {len(set(files))} files, {archive.stat().st_size / 1e6:.1f} MB")
+    print(f"{archive}: {len(files)} files, {archive.stat().st_size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,12 @@ def b_level3(report):
     return report["by_condition"].get("b", {}).get("by_level", {}).get("3")
 
 
+def d_by_length(report):
+    return report["by_condition"].get("d", {}).get("by_distractor_length", {})
+
+
 def d_at(length):
-    return lambda report: report["by_condition"].get("d", {}).get("by_distractor_length", {}).get(length)
+    return lambda report: d_by_length(report).get(length)
 
 
 def diff(report, x, y):
@@ -110,8 +114,7 @@ def main(args):
         conditions = [c for c in shown if c in conditions]
     # Columns: (header, the report's entry: {em, em_ci95} or, paired, {diff, ci95}).
     if by_length:
-        lengths = sorted({n for _, runs in groups.items() for _, r in runs
-                          for n in r["by_condition"].get("d", {}).get("by_distractor_length", {})},
+        lengths = sorted({n for runs in groups.values() for _, r in runs for n in d_by_length(r)},
                          key=int)
         columns = [("EM B (level 3)", b_level3)]
         columns += [(f"EM D, {n} tokens", d_at(n)) for n in lengths]
@@ -159,6 +162,7 @@ def main(args):
             print(f"| {x} − {y} | {header} | {sum(a) / len(a) - sum(b) / len(b):+.3f} | "
                   f"{', '.join(f'{v:.3f}' for v in a)} | {', '.join(f'{v:.3f}' for v in b)} | "
                   f"{verdict} |")
+
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -147,7 +147,6 @@ TEST(TrainCli, ShuffleMakesTheSeedChooseTheOrderAndResumesBitIdentically) {
   auto train = [&](const std::string& seed, const std::string& name, const std::string& extra) {
     const auto r = run_tttmem("--seed " + seed + " " + s.train_args(out / name) + " --lr 1e-3 " + extra);
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    return r;
   };
   train("1", "file_1", "--steps 4");
   train("1", "shuffled_1", "--steps 4 --shuffle");
