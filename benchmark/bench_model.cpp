@@ -36,7 +36,7 @@ struct Loaded {
   std::string name;
   ModelConfig config;
   io::Checkpoint checkpoint;
-  model::Qwen3Model model;
+  model::Decoder model;
   Loaded(const std::filesystem::path& dir, at::Device device, at::ScalarType dtype)
       : name(dir.filename().string()),
         config(ModelConfig::load(dir)),

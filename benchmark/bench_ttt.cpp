@@ -69,7 +69,7 @@ BENCHMARK(BM_MlpPrefill)
 struct BenchModel {
   ModelConfig config;
   std::unique_ptr<io::Checkpoint> checkpoint;
-  std::unique_ptr<model::Qwen3Model> model;
+  std::unique_ptr<model::Decoder> model;
   std::filesystem::path dir;
 
   BenchModel() {
@@ -82,9 +82,9 @@ struct BenchModel {
         "bench_ttt");
     dir = std::filesystem::temp_directory_path() /
           ("tttmem-bench-ttt-" + std::to_string(::getpid()));
-    io::save_checkpoint(dir, model::init_qwen3_weights(config, 1), 1);
+    io::save_checkpoint(dir, model::init_weights(config, 1), 1);
     checkpoint = std::make_unique<io::Checkpoint>(io::Checkpoint::open(dir));
-    model = std::make_unique<model::Qwen3Model>(config, *checkpoint, at::kCPU, at::kFloat);
+    model = std::make_unique<model::Decoder>(config, *checkpoint, at::kCPU, at::kFloat);
   }
   ~BenchModel() {
     model.reset();

@@ -12,7 +12,7 @@
 namespace tttmem {
 
 struct ModelConfig {
-  std::string model_type;                 // "qwen3" (gemma3 later)
+  std::string model_type;                 // "qwen3" | "gemma3_text"
   std::vector<std::string> architectures;
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
@@ -26,7 +26,7 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   bool tie_word_embeddings = false;
   bool attention_bias = false;
-  std::string hidden_act = "silu";
+  std::string hidden_act = "silu";        // gemma3_text: hidden_activation, gelu_pytorch_tanh
   std::optional<std::int64_t> bos_token_id;
   std::vector<std::int64_t> eos_token_ids;  // config.json allows an int or a list
   std::optional<std::int64_t> pad_token_id;
@@ -39,6 +39,14 @@ struct ModelConfig {
   std::optional<std::int64_t> sliding_window;  // set only when use_sliding_window
   std::int64_t max_window_layers = 28;
   std::vector<std::string> layer_types;        // full_attention | sliding_attention, per layer
+  // gemma3_text only (transformers' Gemma3TextConfig): scores scale by query_pre_attn_scalar^-0.5;
+  // sliding layers take RoPE base rope_local_base_freq, full layers rope_theta divided by a
+  // linear rope_scaling factor; logits soft-capped when set. (attn_logit_softcapping is refused:
+  // transformers' Gemma3 attention never applies it, so a config that sets it is ambiguous.)
+  double query_pre_attn_scalar = 0;
+  double rope_local_base_freq = 10000.0;
+  double rope_linear_factor = 1.0;
+  std::optional<double> final_logit_softcapping;
   nlohmann::json raw;  // the whole file, for fields other modules own (ttt_*)
 
   // Throws std::runtime_error naming `source` and the field: missing, wrong type, or

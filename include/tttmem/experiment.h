@@ -81,7 +81,7 @@ class Engine {
   // `ttt` may be null (a model without TTT: only conditions whose params are zero run, plainly).
   // Nothing passed in is changed: each condition's TTT parameters and ablation weights are its
   // own values, handed to the graft.
-  Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
+  Engine(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
          const ttt::TTTConfig* ttt_config, const ttt::TTTParams* params, EngineOptions options);
   // Answers every probe of `samples` under `condition`, `batch_size` rows at a time, appending to
   // OUT/condition_<name>.jsonl (continuing it under --resume), then writes
@@ -117,7 +117,7 @@ class Engine {
   struct Pending;  // a probe to answer
   Record finish(const Pending& probe, const model::DecodedRow& decoded) const;
 
-  model::Qwen3Model& model_;
+  model::Decoder& model_;
   const tokenizer::Tokenizer& tokenizer_;
   const ttt::TTTConfig* ttt_config_;
   const ttt::TTTParams* params_;

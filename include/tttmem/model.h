@@ -1,4 +1,5 @@
-// model: the Qwen3 decoder (src/model/qwen3.cpp), its KV cache and the batch decoder
+// model: the decoder of every model family (src/model/transformer.cpp runs it; one file per
+// family says what a layer computes: qwen3.cpp, gemma3.cpp), its KV cache and the batch decoder
 // (src/model/decoder.cpp).
 #pragma once
 
@@ -17,16 +18,21 @@
 
 namespace tttmem::model {
 
-// The weights of one SwiGLU MLP, as stored: gate/up [F, D], down [D, F].
+// The gate's activation: SwiGLU (Qwen3) or GeGLU with tanh-approximated GELU (Gemma3).
+enum class Activation { silu, gelu_tanh };
+
+// The weights of one gated MLP, as stored: gate/up [F, D], down [D, F].
 struct MlpWeights {
   at::Tensor gate_proj, up_proj, down_proj;
+  Activation activation = Activation::silu;
 };
 
 // What the decoder hands a replacement MLP for one layer and one forward call.
 struct MlpContext {
   std::int64_t layer = 0;
-  const at::Tensor& x;           // post_attention_layernorm output, [B, L, D] (new rows only)
-  const at::Tensor& embeddings;  // token embeddings of the same rows, [B, L, D] (no norm)
+  const at::Tensor& x;           // the MLP's input (after the pre-MLP norm), [B, L, D], new rows
+  const at::Tensor& embeddings;  // token embeddings of the same rows as the model scales them
+                                 // (Gemma3: times sqrt(D)), [B, L, D], no norm
   const MlpWeights& weights;
   bool padded = false;  // some row holds padding, in this call or in the KV cache
   // [B, L] bool: which new rows are real tokens (not padding); undefined when all are. `valid`
@@ -44,27 +50,33 @@ class MlpOverride {
   virtual at::Tensor forward(const MlpContext& context) = 0;  // returns [B, L, D]
 };
 
-// The plain MLP: down(silu(gate(x)) * up(x)), the exact op order of HF Qwen3MLP.
+// act(gate(x)) * up(x), [.., F]: what down_proj multiplies, in HF's op order.
+at::Tensor mlp_intermediate(const at::Tensor& x, const MlpWeights& weights);
+// The plain MLP: down(act(gate(x)) * up(x)), the exact op order of HF Qwen3MLP / Gemma3MLP.
 at::Tensor mlp_forward(const at::Tensor& x, const MlpWeights& weights);
 
 
 // ---- checkpoint layout -------------------------------------------------------------------------
 
-// One tensor of a Qwen3 checkpoint as Hugging Face names and shapes it.
+// How a random-initialised checkpoint fills a tensor: HF's normal(0, initializer_range), or a
+// constant (norm weights: 1 for x * w, 0 for Gemma's x * (1 + w)).
+enum class Init { normal, ones, zeros };
+
+// One tensor of a checkpoint as Hugging Face names and shapes it.
 struct TensorSpec {
   std::string name;
   std::vector<std::int64_t> shape;
-  bool is_norm = false;  // RMSNorm weight: initialised to 1
+  Init init = Init::normal;
   std::int64_t numel() const;
 };
-// Every tensor of the checkpoint in Hugging Face state-dict order (embed, layers, norm,
-// lm_head unless tied). Allocates nothing.
-std::vector<TensorSpec> qwen3_tensor_specs(const ModelConfig& config);
+// Every tensor of the config's model family's checkpoint in Hugging Face state-dict order
+// (embed, layers, norm, lm_head unless tied). Allocates nothing.
+std::vector<TensorSpec> tensor_specs(const ModelConfig& config);
 
-// HF-like random init (normal(0, initializer_range), norms 1) in config.torch_dtype on the CPU,
-// drawn from a CPU generator seeded with `seed`, tensor by tensor in spec order.
-std::vector<std::pair<std::string, at::Tensor>> init_qwen3_weights(const ModelConfig& config,
-                                                                   std::uint64_t seed);
+// HF-like random init (TensorSpec::init) in config.torch_dtype on the CPU, drawn from a CPU
+// generator seeded with `seed`, tensor by tensor in spec order.
+std::vector<std::pair<std::string, at::Tensor>> init_weights(const ModelConfig& config,
+                                                             std::uint64_t seed);
 
 // ---- attention backends ------------------------------------------------------------------------
 
@@ -148,13 +160,22 @@ struct ForwardOptions {
   LayerHook* layer_hook = nullptr;
 };
 
-class Qwen3Model {
+class Family;  // what one model family's layers compute (src/model/family.h)
+
+// The decoder of every supported family (config.json's model_type: qwen3, gemma3_text). It owns
+// what the families share: token positions under padding, causal and sliding-window masks, RoPE
+// tables, the KV cache, the attention kernels, the layer loop with its hooks, the logits; the
+// family's file says what an embedding, a layer and the head compute.
+class Decoder {
  public:
   // Loads and checks every tensor of `checkpoint` against `config` (a missing tensor or a
   // wrong shape throws naming the tensor and both shapes) and converts it to `dtype` on
   // `device`. Tensors the decoder does not use (e.g. a TTT graft's) are left for their owner.
-  Qwen3Model(const ModelConfig& config, const io::Checkpoint& checkpoint, at::Device device,
-             at::ScalarType dtype, Attention attention = Attention::sdpa);
+  Decoder(const ModelConfig& config, const io::Checkpoint& checkpoint, at::Device device,
+          at::ScalarType dtype, Attention attention = Attention::sdpa);
+  ~Decoder();
+  Decoder(Decoder&&) noexcept;
+  Decoder& operator=(Decoder&&) noexcept;
 
   const ModelConfig& config() const { return config_; }
   at::Device device() const { return device_; }
@@ -184,36 +205,17 @@ class Qwen3Model {
   at::Tensor forward(const at::Tensor& ids, const ForwardOptions& options = {});
 
  private:
-  struct Layer {
-    at::Tensor q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
-    at::Tensor input_layernorm, post_attention_layernorm;
-    MlpWeights mlp;
-  };
-  // What every layer of one forward call shares.
-  struct LayerInputs {
-    at::Tensor cos, sin, embeddings;
-    std::optional<at::Tensor> mask;         // full-attention layers
-    std::optional<at::Tensor> window_mask;  // sliding-window layers
-    bool padded = false;
-    at::Tensor valid, valid_host;  // MlpContext::valid, valid_host
-    MlpOverride* mlp_override = nullptr;
-  };
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                    const std::optional<at::Tensor>& mask) const;
-  // One decoder layer; cache null: attention over this call's keys and values only.
-  at::Tensor layer_forward(std::int64_t i, const at::Tensor& x, const LayerInputs& in,
-                           KVCache* cache) const;
-
   ModelConfig config_;
   at::Device device_;
   at::ScalarType dtype_;
   Attention attention_;
-  at::Tensor embed_tokens_, norm_, lm_head_, inv_freq_;
-  std::vector<Layer> layers_;
+  std::unique_ptr<Family> family_;
+  std::vector<at::Tensor> inv_freqs_;  // the family's RoPE tables, on the device
   std::vector<std::int64_t> windows_;  // per layer, 0 = full attention
 };
 
-// RMSNorm in HF's op order: fp32 mean of squares, rsqrt(var + eps), cast back, times weight.
+// RMSNorm in HF Qwen3's op order: fp32 mean of squares, rsqrt(var + eps), cast back, times
+// weight. (Gemma3's (1 + w) form, which multiplies before the cast, is in gemma3.cpp.)
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 // The CLI's --device/--dtype: "cpu" | "cuda" | "cuda:N"; "auto" (bf16 on cuda, fp32 on cpu) |
@@ -227,7 +229,8 @@ at::ScalarType parse_compute_dtype(const std::string& name, const at::Device& de
 // are 136 MiB a row (SPEC.md "run", batch size).
 constexpr std::int64_t kPrefillPiece = 1024;
 
-// Stop ids: the config's eos ids plus <|endoftext|> 151643 and <|im_end|> 151645.
+// Stop ids: the config's eos ids plus the family's end-of-turn tokens (Qwen3: <|endoftext|>
+// 151643 and <|im_end|> 151645; Gemma3: <end_of_turn> 106).
 std::vector<std::int64_t> default_stop_ids(const ModelConfig& config);
 
 // Rows of ids as one left-padded [n, width] batch on the host (pad id 0; each row's last token
@@ -239,7 +242,7 @@ LeftPadded left_pad(const std::vector<const std::vector<std::int64_t>*>& rows);
 // Feeds `batch` into `cache` in forwards of at most `piece` tokens, so that a prefill's
 // activations stay those of one piece; returns the last forward's logits (under last_logits_only
 // each row's last token's, since every row ends in the last column).
-at::Tensor forward_in_pieces(Qwen3Model& model, const LeftPadded& batch, KVCache& cache,
+at::Tensor forward_in_pieces(Decoder& model, const LeftPadded& batch, KVCache& cache,
                              ForwardOptions options, std::int64_t piece);
 
 // One row to decode greedily: a prompt, after an optional starting KV cache.
@@ -299,7 +302,7 @@ struct DecoderStats {
 // what it would generate alone.
 class BatchDecoder {
  public:
-  BatchDecoder(Qwen3Model& model, DecoderOptions options, RowMemory* memory = nullptr);
+  BatchDecoder(Decoder& model, DecoderOptions options, RowMemory* memory = nullptr);
   // Decodes until `next` returns nothing and every row stopped; `done` receives each row as it
   // stops.
   void run(const std::function<std::optional<DecodeRow>()>& next,
@@ -317,7 +320,7 @@ class BatchDecoder {
   std::pair<std::vector<Live>, KVCache> prefill(const std::vector<DecodeRow>& requests);
   std::string stop_reason(const Live& row) const;
 
-  Qwen3Model& model_;
+  Decoder& model_;
   DecoderOptions options_;
   RowMemory* memory_;
   std::vector<std::int64_t> stop_ids_;

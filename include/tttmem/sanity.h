@@ -47,7 +47,7 @@ std::string sanity_text(const tokenizer::Tokenizer& tokenizer, std::int64_t n);
 
 // Runs every check on `model` with the graft `config` + `params` (not modified: zeroed variants
 // are copies). Each check's exception is caught and reported as its failure.
-SanityReport run_sanity(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
+SanityReport run_sanity(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
                         const ttt::TTTConfig& config, const ttt::TTTParams& params);
 
 }  // namespace tttmem::experiment

@@ -163,7 +163,7 @@ class Trainer {
  public:
   // `ttt_params` is moved in and owned; `ttt_config` null: no TTT (only `all` is then trainable).
   // The model must outlive the trainer; its trainable weights are replaced by the trainer's.
-  Trainer(model::Qwen3Model& model, std::optional<ttt::TTTConfig> ttt_config,
+  Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config,
           ttt::TTTParams ttt_params, TrainerOptions options);
   ~Trainer();
 
@@ -200,7 +200,7 @@ class Trainer {
   at::Tensor loss_of(const MemoryBatch& batch, bool training);
   double backward(const at::Tensor& loss, double weight);  // the accumulate step; the loss
 
-  model::Qwen3Model& model_;
+  model::Decoder& model_;
   std::optional<ttt::TTTConfig> ttt_config_;
   ttt::TTTParams ttt_params_;
   TrainerOptions options_;
@@ -298,7 +298,7 @@ class MemoryForward {
   // runs through (the conversations' factors then pass through its autograd nodes). This object
   // must outlive the backward pass of anything computed from the result: checkpointing reruns
   // its layers then, and the next call replaces them.
-  at::Tensor logits(model::Qwen3Model& model, const MemoryBatch& batch,
+  at::Tensor logits(model::Decoder& model, const MemoryBatch& batch,
                     CheckpointedLayers* checkpointing);
 
  private:

@@ -52,7 +52,9 @@ struct TTTConfig {
   std::int64_t max_low_rank = -1;
 
   // "paper": every 6th layer of the model, chunk 4096, lr 3. "seed": layers 0,6,...,30,
-  // chunk 64, lr 3.0. Validated against `model`.
+  // chunk 64, lr 3.0. "gemma3-study": every 6th layer, chunk 2048, lr 0.3 (the Gemma3 adapter
+  // study's). "gemma3-global": the same on the config's full-attention layers. Validated
+  // against `model`.
   static TTTConfig preset(const std::string& name, const ModelConfig& model);
   static TTTConfig preset_fields(const std::string& name, const ModelConfig& model);  // unvalidated
   // The config.json fields ttt_mode, ttt_layers, ttt_chunk, ttt_lr, ttt_target, ttt_proj (and
@@ -72,6 +74,7 @@ struct TTTConfig {
   bool is_ttt_layer(std::int64_t layer) const;
 };
 std::vector<std::int64_t> parse_layers(const std::string& csv);  // "0,6,12" (flags)
+const std::vector<std::string>& preset_names();  // TTTConfig::preset's names
 
 // The slow TTT parameters of one layer, as stored: proj [D, D] ([out, in]), conv [D, 1, 5].
 struct LayerParams {
@@ -86,7 +89,7 @@ Init parse_init(const std::string& name);
 // CKPT` needs no flags and a flag that contradicts it is caught (SPEC.md "TTT resolution").
 struct Recipe {
   TTTConfig config;
-  std::string preset;  // paper | seed; empty: none
+  std::string preset;  // one of preset_names(); empty: none
   std::string init;    // how tensors absent from the starting checkpoint were made; empty: none
   std::map<std::string, std::string> to_metadata() const;
   // std::nullopt when the checkpoint records no recipe (written before recipes, or converted
@@ -126,8 +129,6 @@ class TTTParams {
 // ---- the math (SPEC.md T3). Rows are tokens; every tensor has a leading batch dimension B, and
 // each batch row has its own fast weight.
 
-// Z = silu(X Wg^T) * (X Wu^T), in HF Qwen3MLP's op (and rounding) order. x: [B, L, D] -> [B, L, F].
-at::Tensor intermediate(const at::Tensor& x, const model::MlpWeights& weights);
 // Depthwise 5-tap cross-correlation along the sequence, each chunk of `chunk` rows on its own
 // with 2 zero rows of padding at both edges. t: [B, N*chunk, D] -> same shape. CUDA tensors
 // outside a gradient-recording pass go through kernels::chunked_conv5, the rest through
@@ -229,7 +230,7 @@ TTTRows stack(const std::vector<TTTRows>& parts);                    // concaten
 
 // One streaming step of one TTT layer (SPEC.md T4.2): prepends the tail, runs the chunk loop when
 // the stream reaches a chunk boundary, returns the new rows' output and keeps the new tail. `z`,
-// when given, is intermediate(x) already computed by the caller (it is not recomputed).
+// when given, is model::mlp_intermediate(x) already computed by the caller (it is not recomputed).
 at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
                           const model::MlpWeights& weights, LayerState& state,
                           const at::Tensor& x, const at::Tensor& t, bool frozen,

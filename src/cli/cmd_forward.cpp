@@ -111,10 +111,10 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
     const ModelConfig config = ModelConfig::load(options->model);
     check_sizes(token_ids.size(), config, options->hidden_states);
     const io::Checkpoint checkpoint = io::Checkpoint::open(options->model);
-    model::Qwen3Model qwen3(config, checkpoint, device, dtype,
+    model::Decoder decoder(config, checkpoint, device, dtype,
                             options->attention == "math" ? model::Attention::math
                                                          : model::Attention::sdpa);
-    if (options->attention_window > 0) qwen3.set_attention_window(options->attention_window);
+    if (options->attention_window > 0) decoder.set_attention_window(options->attention_window);
     const auto T = static_cast<std::int64_t>(token_ids.size());
     const at::Tensor input = at::tensor(token_ids, at::kLong).view({1, T});
     std::vector<at::Tensor> hidden;
@@ -138,7 +138,7 @@ Action add_forward(CLI::App& app, const GlobalOptions& global) {
       log::info("forward: TTT on ", ttt->config.layers.size(), " layers from ", ttt->source);
     }
     const c10::InferenceMode inference;
-    const at::Tensor logits = qwen3.forward(input, forward);
+    const at::Tensor logits = decoder.forward(input, forward);
 
     io::NamedTensors outputs{{"ids", input[0]},
                              {"logits", logits[0].to(at::kCPU, at::kFloat)}};

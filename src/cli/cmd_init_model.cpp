@@ -46,7 +46,7 @@ Action add_init_model(CLI::App& app, const GlobalOptions& global) {
             : io::ShardSplit::by_max_bytes(
                   io::parse_byte_size(options->max_shard_size, "--max-shard-size"));
     double bytes = 0;
-    for (const model::TensorSpec& spec : model::qwen3_tensor_specs(config))
+    for (const model::TensorSpec& spec : model::tensor_specs(config))
       bytes += static_cast<double>(spec.numel()) * (config.torch_dtype == "float32" ? 4 : 2);
     if (bytes > physical_memory_bytes()) {
       char message[256];
@@ -59,7 +59,7 @@ Action add_init_model(CLI::App& app, const GlobalOptions& global) {
     std::filesystem::create_directories(out);
     log::info("init-model: ", config.num_hidden_layers, " layers, hidden ", config.hidden_size,
               ", vocab ", config.vocab_size, ", seed ", global.seed, " -> ", out.string());
-    const auto tensors = model::init_qwen3_weights(config, global.seed);
+    const auto tensors = model::init_weights(config, global.seed);
     io::save_checkpoint(out, tensors, split);
     io::atomic_write_file(out / "config.json", config.to_json().dump(2) + "\n");
     log::info("init-model: wrote ", tensors.size(), " tensors to ", out.string());

@@ -187,8 +187,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
     const ModelConfig config = ModelConfig::load(o->model);
     const io::Checkpoint checkpoint = io::Checkpoint::open(o->model);
-    model::Qwen3Model qwen3(config, checkpoint, device, dtype);
-    if (o->attention_window > 0) qwen3.set_attention_window(o->attention_window);
+    model::Decoder decoder(config, checkpoint, device, dtype);
+    if (o->attention_window > 0) decoder.set_attention_window(o->attention_window);
     const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
     std::optional<TttSetup> ttt =
         o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
@@ -209,12 +209,12 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
         std::filesystem::weakly_canonical(o->tokenizer.empty() ? o->model : o->tokenizer).string();
     identity["protocol_options"] = protocol.to_json();
     identity["dtype"] = c10::toString(dtype);
-    identity["attention_windows"] = qwen3.attention_windows();
+    identity["attention_windows"] = decoder.attention_windows();
     if (sweep == protocol::Sweep::noise_scales) identity["noise_scales"] = o->noise_scales;
     if (sweep == protocol::Sweep::alphas) identity["alphas"] = o->alphas;
 
     experiment::EngineOptions engine_options{o->resume, o->out, protocol, identity};
-    experiment::Engine engine(qwen3, *tok, ttt ? &ttt->config : nullptr,
+    experiment::Engine engine(decoder, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
     // Each condition's samples, and the most one of its rows holds: the batch size is sized to
     // the worst (SPEC.md "run", batch size), checked before a long run starts.
@@ -260,7 +260,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["batch_rows_worst_case_bytes"] = rows_bytes;
     run["longest_ingest_tokens"] = longest.ingest_tokens;
     run["longest_answer_tokens"] = longest.answer_tokens;
-    run["attention_windows"] = qwen3.attention_windows();  // per layer, 0 = full attention
+    run["attention_windows"] = decoder.attention_windows();  // per layer, 0 = full attention
     run["limit"] = level_limit ? nlohmann::ordered_json(*level_limit) : nlohmann::ordered_json();
     run["samples"] = sample_ids;
     if (sweep == protocol::Sweep::noise_scales) run["noise_scales"] = o->noise_scales;

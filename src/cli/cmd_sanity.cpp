@@ -71,13 +71,13 @@ Action add_sanity(CLI::App& app, const GlobalOptions& global) {
       throw std::runtime_error(std::string(e.what()) +
                                "; give --tokenizer (e.g. configs/tokenizers/qwen3)");
     }
-    model::Qwen3Model qwen3(config, checkpoint, device, dtype);
-    if (o->attention_window > 0) qwen3.set_attention_window(o->attention_window);
+    model::Decoder decoder(config, checkpoint, device, dtype);
+    if (o->attention_window > 0) decoder.set_attention_window(o->attention_window);
     log::info("sanity: TTT on ", ttt->config.layers.size(), " layers, chunk ",
               ttt->config.chunk, ", from ", ttt->source);
 
     const experiment::SanityReport report =
-        experiment::run_sanity(qwen3, *tok, ttt->config, ttt->params);
+        experiment::run_sanity(decoder, *tok, ttt->config, ttt->params);
     std::size_t required = 0, passed = 0;
     for (const experiment::SanityCheck& check : report.checks) {
       print(check);

@@ -178,7 +178,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     at::manual_seed(global.seed);  // nothing stochastic runs but --shuffle; recorded in the state
     const ModelConfig config = ModelConfig::load(f->model);
     const io::Checkpoint checkpoint = io::Checkpoint::open(f->model);
-    model::Qwen3Model qwen3(config, checkpoint, device, dtype,
+    model::Decoder decoder(config, checkpoint, device, dtype,
                             f->attention == "math" ? model::Attention::math
                                                    : model::Attention::sdpa);
     std::optional<ttt::TTTConfig> ttt_config;
@@ -228,7 +228,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     if (objective != train::Objective::lm && !ttt_config)
       throw std::runtime_error("--objective " + f->objective + " needs TTT layers (give --ttt, a "
                                "TTT model, or --ttt-preset/--ttt-layers)");
-    train::Trainer trainer(qwen3, ttt_config, std::move(ttt_params), options);
+    train::Trainer trainer(decoder, ttt_config, std::move(ttt_params), options);
     std::int64_t count = 0;
     for (const auto& [name, master] : trainer.trainable()) count += master.numel();
     log::info("train: ", trainer.trainable().size(), " trainable tensors, ", count,

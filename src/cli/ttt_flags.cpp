@@ -17,8 +17,10 @@ void TttFlags::add_to(CLI::App& sub) {
                  "--ttt-* flags");
   sub.add_option("--ttt-preset", preset,
                  "TTT settings to start from instead of config.json: paper (every 6th layer, "
-                 "chunk 4096, lr 3) or seed (layers 0,6,...,30, chunk 64, lr 3)")
-      ->check(CLI::IsMember({"paper", "seed"}));
+                 "chunk 4096, lr 3), seed (layers 0,6,...,30, chunk 64, lr 3), gemma3-study "
+                 "(every 6th layer, chunk 2048, lr 0.3) or gemma3-global (the full-attention "
+                 "layers, chunk 2048, lr 0.3)")
+      ->check(CLI::IsMember(ttt::preset_names()));
   sub.add_option("--ttt-layers", layers, "TTT layers, e.g. 0,6,12 (each < num_hidden_layers)");
   sub.add_option("--ttt-chunk", chunk, "TTT chunk size C (tokens per fast-weight update)")
       ->check(whole_number(1, INT64_MAX));

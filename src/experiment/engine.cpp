@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 // The window a condition scrolls its ingested text out of: the model's, which must be one size
 // on every layer (a full-attention layer would never let the text go).
-std::int64_t scroll_window(const model::Qwen3Model& model, const protocol::Condition& condition) {
+std::int64_t scroll_window(const model::Decoder& model, const protocol::Condition& condition) {
   const std::vector<std::int64_t>& windows = model.attention_windows();
   const std::int64_t window = windows.front();
   if (window == 0 || std::count(windows.begin(), windows.end(), window) !=
@@ -44,7 +44,7 @@ std::int64_t scroll_window(const model::Qwen3Model& model, const protocol::Condi
 // a_prime (SPEC.md S3.2): each TTT layer's down_proj plus Gaussian noise of Frobenius norm
 // s * ||W||_F, drawn in layer order from one CPU fp32 generator seeded 0 for every scale (so every
 // scale has the same direction), cast to W's dtype and added. The model's weights stay as they are.
-std::map<std::int64_t, at::Tensor> noisy_down_proj(const model::Qwen3Model& model,
+std::map<std::int64_t, at::Tensor> noisy_down_proj(const model::Decoder& model,
                                                    const std::vector<std::int64_t>& layers,
                                                    double scale) {
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
@@ -117,7 +117,7 @@ struct Engine::Setup {
   }
 };
 
-Engine::Engine(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
+Engine::Engine(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
                const ttt::TTTConfig* ttt_config, const ttt::TTTParams* params,
                EngineOptions options)
     : model_(model),

@@ -79,7 +79,7 @@ double rel_max(const at::Tensor& a, const at::Tensor& b) {
 
 // What every check needs: the model, the graft and the texts' lengths.
 struct Context {
-  model::Qwen3Model& model;
+  model::Decoder& model;
   const tokenizer::Tokenizer& tok;
   const ttt::TTTConfig& config;
   const ttt::TTTParams& params;
@@ -524,7 +524,7 @@ std::string sanity_text(const tokenizer::Tokenizer& tokenizer, std::int64_t n) {
   return repeated(tokenizer, std::string(kSentence) + " ", n);
 }
 
-SanityReport run_sanity(model::Qwen3Model& model, const tokenizer::Tokenizer& tokenizer,
+SanityReport run_sanity(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
                         const ttt::TTTConfig& config, const ttt::TTTParams& params) {
   if (config.layers.empty()) throw std::invalid_argument("sanity: the TTT config has no layer");
   const c10::InferenceMode inference;

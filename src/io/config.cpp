@@ -1,6 +1,6 @@
-// config.json -> ModelConfig. Optional fields take the defaults transformers' Qwen3Config uses;
-// anything this implementation cannot run (other activations, rope scaling, other attention
-// layer types) is rejected rather than silently ignored.
+// config.json -> ModelConfig. Optional fields take the defaults transformers' Qwen3Config or
+// Gemma3TextConfig uses; anything this implementation cannot run (other activations, other rope
+// scalings, other attention layer types) is rejected rather than silently ignored.
 #include <algorithm>
 #include <filesystem>
 
@@ -96,8 +96,13 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   c.raw = j;
   c.model_type = r.string_or("model_type", "");
   if (c.model_type.empty()) r.fail("model_type", "missing (required)");
-  if (c.model_type != "qwen3")
-    r.fail("model_type", "unsupported model type '" + c.model_type + "' (supported: qwen3)");
+  if (c.model_type == "gemma3")
+    r.fail("model_type", "'gemma3' is the multimodal Gemma3 config; give the text model's "
+                         "(model_type gemma3_text, architectures Gemma3ForCausalLM)");
+  if (c.model_type != "qwen3" && c.model_type != "gemma3_text")
+    r.fail("model_type", "unsupported model type '" + c.model_type +
+                             "' (supported: qwen3, gemma3_text)");
+  const bool gemma = c.model_type == "gemma3_text";
   if (const json* a = r.find("architectures")) {
     if (!a->is_array()) r.fail("architectures", "expected a list of strings");
     for (const auto& s : *a) {
@@ -119,8 +124,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
                                       std::to_string(c.num_key_value_heads) + ")");
   // Qwen3 decouples head_dim from hidden_size / heads (e.g. Qwen3-0.6B: 16 x 128 != 1024), so
   // only its absence falls back to the quotient, which must then be exact.
-  if (r.find("head_dim")) {
-    c.head_dim = r.size("head_dim", 4096);
+  if (r.find("head_dim") || gemma) {
+    c.head_dim = r.size_or("head_dim", 256, 4096);  // Gemma3TextConfig's default
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       r.fail("head_dim", "missing and hidden_size (" + std::to_string(c.hidden_size) +
@@ -130,20 +135,48 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   }
   if (c.head_dim % 2 != 0)
     r.fail("head_dim", "must be even for rotary embeddings, got " + std::to_string(c.head_dim));
-  c.max_position_embeddings = r.size_or("max_position_embeddings", 32768, 1 << 24);
+  c.max_position_embeddings = r.size_or("max_position_embeddings", gemma ? 131072 : 32768, 1 << 24);
   c.rms_norm_eps = r.positive_real_or("rms_norm_eps", 1e-6);
-  c.rope_theta = r.positive_real_or("rope_theta", 10000.0);
-  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
+  c.rope_theta = r.positive_real_or("rope_theta", gemma ? 1e6 : 10000.0);
+  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", gemma);
   c.attention_bias = r.boolean_or("attention_bias", false);
-  c.hidden_act = r.string_or("hidden_act", "silu");
-  if (c.hidden_act != "silu")
-    r.fail("hidden_act", "unsupported activation '" + c.hidden_act + "' (supported: silu)");
-  if (const json* rs = r.find("rope_scaling"))
-    r.fail("rope_scaling", "rope scaling is not supported, got " + rs->dump());
+  if (c.attention_bias) r.fail("attention_bias", "attention biases are not supported");
+  const std::string act_field = gemma ? "hidden_activation" : "hidden_act";
+  const std::string act = gemma ? "gelu_pytorch_tanh" : "silu";
+  c.hidden_act = r.string_or(act_field, act);
+  if (c.hidden_act != act)
+    r.fail(act_field, "unsupported activation '" + c.hidden_act + "' (supported: " + act + ")");
+  if (gemma) {
+    c.query_pre_attn_scalar = r.positive_real_or("query_pre_attn_scalar", 256);
+    c.rope_local_base_freq = r.positive_real_or("rope_local_base_freq", 10000.0);
+    if (const json* cap = r.find("attn_logit_softcapping"))
+      r.fail("attn_logit_softcapping", "transformers' Gemma3 attention does not apply it, so "
+                                       "what it should mean is unclear; expected null, got " +
+                                           cap->dump());
+    if (r.find("final_logit_softcapping"))
+      c.final_logit_softcapping = r.positive_real_or("final_logit_softcapping", 0);
+    if (r.boolean_or("use_bidirectional_attention", false))
+      r.fail("use_bidirectional_attention", "bidirectional attention is not supported");
+  }
+  // Gemma3's 4B+ scale the full layers' RoPE linearly (the sliding layers keep theirs).
+  if (const json* rs = r.find("rope_scaling")) {
+    const std::string type = rs->is_object() ? rs->value("rope_type", rs->value("type", "")) : "";
+    if (gemma && type == "linear" && rs->contains("factor") && (*rs)["factor"].is_number() &&
+        (*rs)["factor"].get<double>() >= 1.0)
+      c.rope_linear_factor = (*rs)["factor"].get<double>();
+    else if (!(gemma && type == "default"))
+      r.fail("rope_scaling", std::string("unsupported rope scaling (supported: ") +
+                                 (gemma ? "none, default, linear with factor >= 1" : "none") +
+                                 "), got " + rs->dump());
+  }
   // Qwen3Config: sliding_window = sliding_window if use_sliding_window else None, the keyword's
   // default 4096 applying only when the field is absent (an explicit null means no window).
-  c.use_sliding_window = r.boolean_or("use_sliding_window", false);
-  if (c.use_sliding_window) {
+  // Gemma3TextConfig: every config has a window (4096 when absent) and layer_types defaults to
+  // the sliding_window_pattern (6): layer i is full when (i + 1) % pattern == 0.
+  c.use_sliding_window = gemma || r.boolean_or("use_sliding_window", false);
+  if (gemma) {
+    c.sliding_window = r.size_or("sliding_window", 4096, 1 << 24);
+  } else if (c.use_sliding_window) {
     if (!j.contains("sliding_window")) c.sliding_window = 4096;
     else if (r.find("sliding_window")) c.sliding_window = r.size("sliding_window", 1 << 24);
   }
@@ -162,6 +195,10 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
                                   " (supported: full_attention, sliding_attention)");
       c.layer_types.push_back(t.get<std::string>());
     }
+  } else if (gemma) {
+    const std::int64_t pattern = r.positive_or("sliding_window_pattern", 6);
+    for (std::int64_t i = 0; i < c.num_hidden_layers; ++i)
+      c.layer_types.push_back((i + 1) % pattern != 0 ? "sliding_attention" : "full_attention");
   } else {
     for (std::int64_t i = 0; i < c.num_hidden_layers; ++i)
       c.layer_types.push_back(c.sliding_window && i >= c.max_window_layers ? "sliding_attention"
@@ -173,6 +210,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     r.fail("layer_types", "names sliding_attention layers, but no sliding window is set "
                           "(use_sliding_window false or sliding_window null)");
   c.bos_token_id = r.token_or_none("bos_token_id");
+  if (gemma && !j.contains("bos_token_id")) c.bos_token_id = 2;  // Gemma3TextConfig's defaults
+  if (gemma && !j.contains("eos_token_id")) c.eos_token_ids = {1};
   if (const json* eos = r.find("eos_token_id")) {
     if (eos->is_array()) {
       for (const auto& id : *eos) c.eos_token_ids.push_back(r.integer(id, "eos_token_id"));
@@ -181,6 +220,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     }
   }
   c.pad_token_id = r.token_or_none("pad_token_id");
+  if (gemma && !j.contains("pad_token_id")) c.pad_token_id = 0;
   // transformers >= 4.56 writes "dtype"; older files say "torch_dtype".
   c.torch_dtype = r.string_or("torch_dtype", r.string_or("dtype", "bfloat16"));
   if (c.torch_dtype != "bfloat16" && c.torch_dtype != "float16" && c.torch_dtype != "float32")
@@ -214,16 +254,27 @@ json ModelConfig::to_json() const {
   j["rope_theta"] = rope_theta;
   j["tie_word_embeddings"] = tie_word_embeddings;
   j["attention_bias"] = attention_bias;
-  j["hidden_act"] = hidden_act;
+  const bool gemma = model_type == "gemma3_text";
+  j[gemma ? "hidden_activation" : "hidden_act"] = hidden_act;
   j["bos_token_id"] = bos_token_id ? json(*bos_token_id) : json(nullptr);
   j["eos_token_id"] = eos_token_ids.size() == 1 ? json(eos_token_ids[0]) : json(eos_token_ids);
   j["pad_token_id"] = pad_token_id ? json(*pad_token_id) : json(nullptr);
   j["torch_dtype"] = torch_dtype;
   j.erase("dtype");
   j["initializer_range"] = initializer_range;
-  j["use_sliding_window"] = use_sliding_window;
   j["sliding_window"] = sliding_window ? json(*sliding_window) : json(nullptr);
-  j["max_window_layers"] = max_window_layers;
+  if (gemma) {
+    j["query_pre_attn_scalar"] = query_pre_attn_scalar;
+    j["rope_local_base_freq"] = rope_local_base_freq;
+    j["rope_scaling"] = rope_linear_factor != 1.0
+                            ? json{{"rope_type", "linear"}, {"factor", rope_linear_factor}}
+                            : json(nullptr);
+    j["attn_logit_softcapping"] = nullptr;
+    j["final_logit_softcapping"] = final_logit_softcapping ? json(*final_logit_softcapping) : json(nullptr);
+  } else {
+    j["use_sliding_window"] = use_sliding_window;
+    j["max_window_layers"] = max_window_layers;
+  }
   json types = json::array();
   for (std::int64_t window : attention_windows())
     types.push_back(window > 0 ? "sliding_attention" : "full_attention");

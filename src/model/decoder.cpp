@@ -10,13 +10,6 @@
 
 namespace tttmem::model {
 
-std::vector<std::int64_t> default_stop_ids(const ModelConfig& config) {
-  std::vector<std::int64_t> ids = config.eos_token_ids;
-  for (std::int64_t id : {std::int64_t{151643}, std::int64_t{151645}})  // <|endoftext|>, <|im_end|>
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-  return ids;
-}
-
 LeftPadded left_pad(const std::vector<const std::vector<std::int64_t>*>& rows) {
   const auto n = static_cast<std::int64_t>(rows.size());
   std::int64_t width = 0;
@@ -33,7 +26,7 @@ LeftPadded left_pad(const std::vector<const std::vector<std::int64_t>*>& rows) {
   return {ids, padded ? mask : at::Tensor()};
 }
 
-at::Tensor forward_in_pieces(Qwen3Model& model, const LeftPadded& batch, KVCache& cache,
+at::Tensor forward_in_pieces(Decoder& model, const LeftPadded& batch, KVCache& cache,
                              ForwardOptions options, std::int64_t piece) {
   if (piece < 1)
     throw std::invalid_argument("prefill piece: " + std::to_string(piece) + " tokens, expected >= 1");
@@ -53,7 +46,7 @@ struct BatchDecoder::Live {
   std::vector<std::int64_t> generated;
 };
 
-BatchDecoder::BatchDecoder(Qwen3Model& model, DecoderOptions options, RowMemory* memory)
+BatchDecoder::BatchDecoder(Decoder& model, DecoderOptions options, RowMemory* memory)
     : model_(model),
       options_(std::move(options)),
       memory_(memory),

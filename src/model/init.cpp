@@ -1,4 +1,4 @@
-// The Qwen3 checkpoint layout (names, shapes) and HF-like random initialisation.
+// HF-like random initialisation of any family's checkpoint, and the CLI's device and dtype.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -14,30 +14,6 @@ std::int64_t TensorSpec::numel() const {
   return n;
 }
 
-std::vector<TensorSpec> qwen3_tensor_specs(const ModelConfig& c) {
-  const std::int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
-  const std::int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
-  std::vector<TensorSpec> specs;
-  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});
-  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    specs.push_back({p + "self_attn.q_proj.weight", {q_out, D}});
-    specs.push_back({p + "self_attn.k_proj.weight", {kv_out, D}});
-    specs.push_back({p + "self_attn.v_proj.weight", {kv_out, D}});
-    specs.push_back({p + "self_attn.o_proj.weight", {D, q_out}});
-    specs.push_back({p + "self_attn.q_norm.weight", {hd}, true});
-    specs.push_back({p + "self_attn.k_norm.weight", {hd}, true});
-    specs.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    specs.push_back({p + "mlp.up_proj.weight", {F, D}});
-    specs.push_back({p + "mlp.down_proj.weight", {D, F}});
-    specs.push_back({p + "input_layernorm.weight", {D}, true});
-    specs.push_back({p + "post_attention_layernorm.weight", {D}, true});
-  }
-  specs.push_back({"model.norm.weight", {D}, true});
-  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, D}});
-  return specs;
-}
-
 namespace {
 
 at::ScalarType checkpoint_dtype(const ModelConfig& config) {
@@ -50,15 +26,15 @@ at::ScalarType checkpoint_dtype(const ModelConfig& config) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, at::Tensor>> init_qwen3_weights(const ModelConfig& config,
-                                                                   std::uint64_t seed) {
+std::vector<std::pair<std::string, at::Tensor>> init_weights(const ModelConfig& config,
+                                                             std::uint64_t seed) {
   const at::ScalarType dtype = checkpoint_dtype(config);
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const TensorSpec& spec : qwen3_tensor_specs(config)) {
-    at::Tensor t = spec.is_norm
-                       ? at::ones(spec.shape, at::kFloat)
-                       : at::normal(0.0, config.initializer_range, spec.shape, generator);
+  for (const TensorSpec& spec : tensor_specs(config)) {
+    at::Tensor t = spec.init == Init::ones    ? at::ones(spec.shape, at::kFloat)
+                   : spec.init == Init::zeros ? at::zeros(spec.shape, at::kFloat)
+                                              : at::normal(0.0, config.initializer_range, spec.shape, generator);
     tensors.emplace_back(spec.name, t.to(dtype));
   }
   return tensors;

@@ -45,7 +45,7 @@ at::Tensor ttt_training_mlp(const ttt::TTTConfig& config, const ttt::LayerParams
                             const model::MlpWeights& weights, const at::Tensor& x,
                             const at::Tensor& target, TttForm form) {
   if (resolve_form(form, x.size(1), weights) == TttForm::low_rank)
-    return low_rank_output(config, ttt::intermediate(x, weights),
+    return low_rank_output(config, model::mlp_intermediate(x, weights),
                            ttt_values(config, params, target), weights.down_proj);
   // The training form computes in the model dtype whatever the inference precision mode says.
   ttt::TTTConfig upstream = config;

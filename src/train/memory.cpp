@@ -118,7 +118,7 @@ class MemoryForward::IngestGraft : public model::MlpOverride, public LayerExtras
   at::Tensor forward(const model::MlpContext& context) override {
     const ttt::LayerParams& params = params_.at(context.layer);
     const at::Tensor& w0 = context.weights.down_proj;
-    const at::Tensor z = ttt::intermediate(context.x, context.weights);
+    const at::Tensor z = model::mlp_intermediate(context.x, context.weights);
     // Padding rows zeroed before the conv: a flushed partial chunk sees zeros past the
     // conversation's end, as the inference stream's zero-padded flush does.
     const at::Tensor v = ttt_values(config_, params, target_of(config_, context) * real_);
@@ -165,7 +165,7 @@ class MemoryForward::ProbeGraft : public model::MlpOverride, public LayerExtras 
   at::Tensor forward(const model::MlpContext& context) override {
     const model::MlpWeights& weights = context.weights;
     const Factors& memory = factors_.at(context.layer);
-    const at::Tensor z = ttt::intermediate(context.x, weights);
+    const at::Tensor z = model::mlp_intermediate(context.x, weights);
     at::Tensor own;
     if (frozen_) {
       own = at::linear(z, weights.down_proj);
@@ -220,7 +220,7 @@ MemoryForward::MemoryForward(const ttt::TTTConfig& config, const ttt::TTTParams&
 
 MemoryForward::~MemoryForward() = default;
 
-at::Tensor MemoryForward::logits(model::Qwen3Model& model, const MemoryBatch& batch,
+at::Tensor MemoryForward::logits(model::Decoder& model, const MemoryBatch& batch,
                                  CheckpointedLayers* checkpointing) {
   const at::Device device = model.device();
   const at::Tensor mask = batch.ingest.attention_mask.defined()

@@ -85,7 +85,7 @@ double learning_rate(const OptimizerOptions& o, std::int64_t step) {
   return o.lr * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
 }
 
-Trainer::Trainer(model::Qwen3Model& model, std::optional<ttt::TTTConfig> ttt_config,
+Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config,
                  ttt::TTTParams ttt_params, TrainerOptions options)
     : model_(model), ttt_config_(std::move(ttt_config)), ttt_params_(std::move(ttt_params)),
       options_(std::move(options)) {

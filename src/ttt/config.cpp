@@ -98,6 +98,11 @@ void TTTConfig::set_layers(std::vector<std::int64_t> new_layers) {
   layers = std::move(new_layers);
 }
 
+const std::vector<std::string>& preset_names() {
+  static const std::vector<std::string> names{"paper", "seed", "gemma3-study", "gemma3-global"};
+  return names;
+}
+
 TTTConfig TTTConfig::preset(const std::string& name, const ModelConfig& model) {
   TTTConfig config = preset_fields(name, model);
   config.validate(model);
@@ -114,8 +119,18 @@ TTTConfig TTTConfig::preset_fields(const std::string& name, const ModelConfig& m
   } else if (name == "seed") {
     config.layers = {0, 6, 12, 18, 24, 30};
     config.chunk = 64;
+  } else if (name == "gemma3-study" || name == "gemma3-global") {
+    // The Gemma3 adapter study's training defaults: chunk 2048, lr 0.3. Its layers are every 6th
+    // from 0 (0, 6, 12, 18, 24 on the 1B: sliding layers, though its README calls them global);
+    // gemma3-global takes the config's full-attention layers (5, 11, 17, 23 on the 1B).
+    config.lr = 0.3;
+    config.chunk = 2048;
+    for (std::int64_t layer = 0; layer < model.num_hidden_layers; ++layer)
+      if (name == "gemma3-study" ? layer % 6 == 0
+                                 : model.attention_windows()[static_cast<std::size_t>(layer)] == 0)
+        config.layers.push_back(layer);
   } else {
-    fail("TTT preset: expected paper or seed, got '" + name + "'");
+    fail("TTT preset: expected paper, seed, gemma3-study or gemma3-global, got '" + name + "'");
   }
   return config;
 }
@@ -172,10 +187,16 @@ TTTConfig TTTConfig::fields_from_json(const nlohmann::json& raw, const std::stri
     if (!v->is_string()) bad("ttt_precision", "a string");
     config.precision = parse_precision(v->get<std::string>());
   }
-  if (const auto* v = field("ttt_mode")) {
-    if (!v->is_boolean()) bad("ttt_mode", "true or false");
-    if (!v->get<bool>()) layers.clear();  // upstream: a layer needs ttt_mode too
+  // ByteDance's switch is ttt_mode; the Gemma3 adapter study's (Gemma3TTTConfig) is use_ttt.
+  for (const char* name : {"ttt_mode", "use_ttt"}) {
+    if (const auto* v = field(name)) {
+      if (!v->is_boolean()) bad(name, "true or false");
+      if (!v->get<bool>()) layers.clear();  // upstream: a layer needs the switch too
+    }
   }
+  if (field("ttt_mode") && field("use_ttt") && *field("ttt_mode") != *field("use_ttt"))
+    fail(source + ": fields ttt_mode and use_ttt disagree (" + field("ttt_mode")->dump() + " vs " +
+         field("use_ttt")->dump() + ")");
   config.set_layers(std::move(layers));
   return config;
 }
@@ -239,8 +260,9 @@ std::optional<Recipe> Recipe::from_metadata(const io::Checkpoint& checkpoint) {
     Recipe recipe{TTTConfig::fields_from_json(raw, source), "", ""};
     for (auto [key, field] : {std::pair{kRecipePreset, &recipe.preset}, {kRecipeInit, &recipe.init}})
       if (const auto it = meta.find(key); it != meta.end()) *field = it->second;
-    if (!recipe.preset.empty() && recipe.preset != "paper" && recipe.preset != "seed")
-      fail(shard->path().string() + ": metadata " + kRecipePreset + ": expected paper, seed or "
+    if (!recipe.preset.empty() &&
+        std::find(preset_names().begin(), preset_names().end(), recipe.preset) == preset_names().end())
+      fail(shard->path().string() + ": metadata " + kRecipePreset + ": expected a preset name or "
            "empty, got '" + recipe.preset + "'");
     if (!recipe.init.empty()) parse_init(recipe.init);
     if (found && found->config.to_json() != recipe.config.to_json())

@@ -36,10 +36,6 @@ void check_rows(const at::Tensor& x, const at::Tensor& t, const model::MlpWeight
 
 }  // namespace
 
-at::Tensor intermediate(const at::Tensor& x, const model::MlpWeights& weights) {
-  return at::silu(at::linear(x, weights.gate_proj)) * at::linear(x, weights.up_proj);
-}
-
 at::Tensor chunk_conv(const at::Tensor& t, const at::Tensor& conv, std::int64_t chunk) {
   if (t.size(1) % chunk != 0)
     fail("chunk_conv: " + std::to_string(t.size(1)) + " rows are not a multiple of the chunk " +
@@ -118,7 +114,7 @@ ChunkedResult chunked_forward(const TTTConfig& config, const LayerParams& params
   check_rows(x, t, weights);
   const std::int64_t c = config.chunk, l = x.size(1);
   const at::Tensor& w0 = weights.down_proj;
-  const at::Tensor z = intermediate(x, weights);
+  const at::Tensor z = model::mlp_intermediate(x, weights);
   // Spec 3.7: a call shorter than a chunk is one plain product (M = L, as upstream).
   if (l < c && !flush_partial) return {weight.apply(z, w0), std::move(weight)};
 
@@ -147,7 +143,7 @@ ChunkedResult parallel_forward(const TTTConfig& config, const LayerParams& param
   const std::int64_t d = weights.down_proj.size(0), f = weights.down_proj.size(1);
   const std::int64_t n = (l + c - 1) / c, pad = n * c - l;
   const std::int64_t updating = (pad == 0 || flush_partial) ? n : n - 1;
-  const at::Tensor zc = pad_rows(intermediate(x, weights), pad).view({b, n, c, f});
+  const at::Tensor zc = pad_rows(model::mlp_intermediate(x, weights), pad).view({b, n, c, f});
   const at::Tensor tc = chunk_conv(pad_rows(t, pad), params.conv, c).view({b, n, c, d});
 
   // Every chunk's dW in one batched contraction: [B, M, D, C] x [B, M, C, F].

@@ -50,7 +50,7 @@ at::Tensor stream_forward(const TTTConfig& config, const LayerParams& params,
     fail("TTT state holds batch size " + std::to_string(have) + ", this call has batch size " +
          std::to_string(b) + " (reset the state or start a new one)");
   state.w0 = weights.down_proj;
-  const at::Tensor z_new = z.defined() ? z : intermediate(x, weights);
+  const at::Tensor z_new = z.defined() ? z : model::mlp_intermediate(x, weights);
   if (frozen) return state.weight.apply(z_new, weights.down_proj);
 
   const at::Tensor present_x = append_rows(state.tail_x, x);
@@ -456,7 +456,7 @@ at::Tensor Graft::forward_rows(const model::MlpContext& context, const at::Tenso
   const at::Tensor& w0 = weights.down_proj;
   const LayerParams& params = params_.at(context.layer);
   // One batched Z and one base product Z W0^T for every row.
-  const at::Tensor z = intermediate(x, weights);
+  const at::Tensor z = model::mlp_intermediate(x, weights);
   const at::Tensor base = at::linear(z, w0);
   const at::Tensor& valid = context.valid_host;  // decisions on the host: no device read
   // Rows that only read their fast weight in this call share one batched application: frozen

@@ -181,7 +181,7 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
 TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt) {
   const ModelConfig config = ModelConfig::load(path("model"));
   const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
-  model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
+  model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
   constexpr std::int64_t kWindow = 16;
   qwen3.set_attention_window(kWindow);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
@@ -254,7 +254,7 @@ TEST_F(RunCommand, PrefillPiecesDoNotChangeAnswers) {
   const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
   for (const std::string preset : {"seed", "fixed"}) {
     for (const std::string name : {"all", "scroll"}) {
-      model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
+      model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
       if (name == "scroll") qwen3.set_attention_window(16);
       protocol::ProtocolOptions protocol = protocol::ProtocolOptions::preset(preset);
       protocol.max_new_tokens = 8;
@@ -291,7 +291,7 @@ TEST_F(RunCommand, ScrollFillerPutsTheConversationOutOfEveryProbeQuerysWindow) {
                                     one_layer / "model.safetensors");
   const ModelConfig config = ModelConfig::load(one_layer);
   const io::Checkpoint checkpoint = io::Checkpoint::open(one_layer);
-  model::Qwen3Model qwen3(config, checkpoint, at::kCPU, at::kFloat);
+  model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
   constexpr std::int64_t kWindow = 12;
   qwen3.set_attention_window(kWindow);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
@@ -469,7 +469,7 @@ TEST_F(RunCommand, BenchmarkV1RowsAtQwen3_8bFitAnA100_40gbAtBatch16) {
   ASSERT_EQ(made.exit_code, 0) << made.output;
   const bench::Benchmark v1 = bench::load_benchmark(path("v1.json"));
   const ModelConfig tiny = ModelConfig::load(path("model"));
-  model::Qwen3Model qwen3(tiny, io::Checkpoint::open(path("model")), at::kCPU, at::kFloat);
+  model::Decoder qwen3(tiny, io::Checkpoint::open(path("model")), at::kCPU, at::kFloat);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
   ttt::TTTConfig ttt;
   ttt.set_layers({0, 6, 12, 18, 24, 30});

@@ -63,7 +63,7 @@ TEST(RunGpu, Bf16LogitsStayWithinTwiceTheCpuBf16Error) {
   const at::Tensor ids = at::randint(0, 151000, {2, 3 * ttt_config.chunk + 5}, at::kLong);
   const c10::InferenceMode inference;
   auto logits = [&](const at::Device& device, at::ScalarType dtype) {
-    model::Qwen3Model model(config, checkpoint, device, dtype);
+    model::Decoder model(config, checkpoint, device, dtype);
     const ttt::TTTParams params = ttt::TTTParams::load(checkpoint, ttt_config, config, device, dtype);
     ttt::TTTRows rows(2);
     ttt::Graft graft(ttt_config, params, rows);

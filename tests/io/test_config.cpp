@@ -137,7 +137,9 @@ TEST(Config, UnsupportedFeatures) {
   EXPECT_CONTAINS(config_error(j), "field 'hidden_act': unsupported activation 'gelu'");
   j = qwen3_8b();
   j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
-  EXPECT_CONTAINS(config_error(j), "field 'rope_scaling': rope scaling is not supported");
+  EXPECT_CONTAINS(config_error(j), "field 'rope_scaling': unsupported rope scaling (supported: none)");
+  j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 8.0}};  // Gemma3's, not Qwen3's
+  EXPECT_CONTAINS(config_error(j), "field 'rope_scaling': unsupported rope scaling");
   j = qwen3_8b();
   j["model_type"] = "llama";
   EXPECT_CONTAINS(config_error(j), "field 'model_type': unsupported model type 'llama'");
@@ -149,6 +151,58 @@ TEST(Config, UnsupportedFeatures) {
   j["torch_dtype"] = "int8";
   EXPECT_CONTAINS(config_error(j), "field 'torch_dtype'");
   EXPECT_CONTAINS(config_error(json::array()), "cfg/config.json: config must be a JSON object");
+}
+
+// transformers' Gemma3TextConfig: its defaults (tied head, window 4096, pattern 6, the token ids),
+// hidden_activation, and what this implementation refuses.
+TEST(Config, Gemma3TextAsTransformersReadsIt) {
+  const json minimal = {{"model_type", "gemma3_text"}, {"vocab_size", 262144},
+                        {"hidden_size", 1152}, {"intermediate_size", 6912},
+                        {"num_hidden_layers", 26}, {"num_attention_heads", 4},
+                        {"num_key_value_heads", 1}};
+  ModelConfig c = ModelConfig::from_json(minimal, "gemma");
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.query_pre_attn_scalar, 256);
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.rope_local_base_freq, 1e4);
+  EXPECT_EQ(c.hidden_act, "gelu_pytorch_tanh");
+  EXPECT_EQ(c.bos_token_id, 2);
+  EXPECT_EQ(c.eos_token_ids, std::vector<std::int64_t>{1});
+  EXPECT_EQ(c.pad_token_id, 0);
+  EXPECT_FALSE(c.final_logit_softcapping);
+  std::vector<std::int64_t> windows(26, 4096);
+  for (int full : {5, 11, 17, 23}) windows[full] = 0;  // (i + 1) % 6 == 0
+  EXPECT_EQ(c.attention_windows(), windows);
+  json j = minimal;
+  j["sliding_window"] = 512;
+  j["sliding_window_pattern"] = 2;
+  c = ModelConfig::from_json(j, "gemma");
+  EXPECT_EQ(c.attention_windows()[0], 512);
+  EXPECT_EQ(c.attention_windows()[1], 0);
+  const json written = c.to_json();
+  EXPECT_EQ(written.at("hidden_activation"), "gelu_pytorch_tanh");
+  EXPECT_FALSE(written.contains("hidden_act"));
+  EXPECT_EQ(ModelConfig::from_json(written, "round trip").to_json(), written);
+
+  j = minimal;
+  j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 8.0}};
+  EXPECT_EQ(ModelConfig::from_json(j, "gemma").rope_linear_factor, 8.0);
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 8.0}};
+  EXPECT_CONTAINS(config_error(j), "field 'rope_scaling': unsupported rope scaling (supported: "
+                                   "none, default, linear with factor >= 1)");
+  j = minimal;
+  j["hidden_activation"] = "gelu";
+  EXPECT_CONTAINS(config_error(j), "field 'hidden_activation': unsupported activation 'gelu'");
+  j = minimal;
+  j["attn_logit_softcapping"] = 50.0;
+  EXPECT_CONTAINS(config_error(j), "field 'attn_logit_softcapping': transformers' Gemma3 attention");
+  j = minimal;
+  j["use_bidirectional_attention"] = true;
+  EXPECT_CONTAINS(config_error(j), "field 'use_bidirectional_attention'");
+  j = minimal;
+  j["model_type"] = "gemma3";
+  EXPECT_CONTAINS(config_error(j), "'gemma3' is the multimodal Gemma3 config");
 }
 
 // transformers' Qwen3Config: sliding_window only under use_sliding_window (4096 when absent, none

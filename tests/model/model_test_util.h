@@ -24,11 +24,14 @@ inline std::filesystem::path qwen3_reference(const std::string& name = "") {
   return fixture("qwen3_reference") / name;
 }
 
-inline std::map<std::string, at::Tensor> load_reference() {
+inline std::filesystem::path gemma3_reference(const std::string& name = "") {
+  return fixture("gemma3_reference") / name;
+}
+
+inline std::map<std::string, at::Tensor> load_reference(
+    const std::filesystem::path& file = qwen3_reference("reference.safetensors")) {
   std::map<std::string, at::Tensor> out;
-  for (auto& [name, tensor] :
-       io::load_tensors(qwen3_reference("reference.safetensors"), at::Device(at::kCPU)))
-    out[name] = tensor;
+  for (auto& [name, tensor] : io::load_tensors(file, at::Device(at::kCPU))) out[name] = tensor;
   return out;
 }
 
@@ -36,21 +39,25 @@ inline nlohmann::json reference_meta() {
   return nlohmann::json::parse(io::read_file(qwen3_reference("reference.json")));
 }
 
-// A suite comparing against the transformers reference, read once per suite.
-class ReferenceTest : public ::testing::Test {
+// A suite comparing against a family's transformers reference, read once per suite.
+template <std::filesystem::path (*Dir)(const std::string&)>
+class ReferenceTestOf : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { reference_ = new std::map<std::string, at::Tensor>(load_reference()); }
+  static void SetUpTestSuite() {
+    reference_ = new std::map<std::string, at::Tensor>(load_reference(Dir("reference.safetensors")));
+  }
   static void TearDownTestSuite() { delete reference_; }
   static const at::Tensor& ref(const std::string& name) { return reference_->at(name); }
   c10::InferenceMode inference_;
   static inline std::map<std::string, at::Tensor>* reference_ = nullptr;
 };
+using ReferenceTest = ReferenceTestOf<qwen3_reference>;
 
 // A loaded reference model and its checkpoint (the model's tensors may view the mapped file).
 struct LoadedModel {
   ModelConfig config;
   io::Checkpoint checkpoint;
-  model::Qwen3Model model;
+  model::Decoder model;
   LoadedModel(const std::filesystem::path& dir, at::ScalarType dtype,
               model::Attention attention = model::Attention::sdpa)
       : config(ModelConfig::load(dir)),

@@ -189,13 +189,13 @@ TEST_F(Decoder, MlpOverrideSeesItsLayerAndReplacesTheMlp) {
 TEST(DecoderErrors, MissingTensorWrongShapeAndWrongVocabNameTheTensor) {
   ScratchDir dir;
   const ModelConfig config = ModelConfig::load(qwen3_reference("model"));
-  auto tensors = model::init_qwen3_weights(config, 1);
+  auto tensors = model::init_weights(config, 1);
   auto without = tensors;
   std::erase_if(without, [](const auto& t) { return t.first == "model.layers.0.self_attn.k_norm.weight"; });
   ASSERT_EQ(without.size() + 1, tensors.size());
   io::save_checkpoint(dir / "missing", without, 1);
   try {
-    model::Qwen3Model(config, io::Checkpoint::open(dir / "missing"), at::kCPU, at::kFloat);
+    model::Decoder(config, io::Checkpoint::open(dir / "missing"), at::kCPU, at::kFloat);
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("model.layers.0.self_attn.k_norm.weight"),
@@ -205,7 +205,7 @@ TEST(DecoderErrors, MissingTensorWrongShapeAndWrongVocabNameTheTensor) {
   wrong_vocab.vocab_size = 500;
   io::save_checkpoint(dir / "full", tensors, 1);
   try {
-    model::Qwen3Model(wrong_vocab, io::Checkpoint::open(dir / "full"), at::kCPU, at::kFloat);
+    model::Decoder(wrong_vocab, io::Checkpoint::open(dir / "full"), at::kCPU, at::kFloat);
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     const std::string what = e.what();
@@ -215,7 +215,7 @@ TEST(DecoderErrors, MissingTensorWrongShapeAndWrongVocabNameTheTensor) {
   }
   ModelConfig wrong_heads = config;
   wrong_heads.head_dim = 16;
-  EXPECT_THROW(model::Qwen3Model(wrong_heads, io::Checkpoint::open(dir / "full"), at::kCPU,
+  EXPECT_THROW(model::Decoder(wrong_heads, io::Checkpoint::open(dir / "full"), at::kCPU,
                                  at::kFloat), std::exception);
 }
 

@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "model_test_util.h"
@@ -13,7 +14,7 @@ namespace {
 
 TEST(Layout, Qwen3_8bTensorListMatchesTheRealCheckpoint) {
   const ModelConfig config = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
-  const auto specs = model::qwen3_tensor_specs(config);
+  const auto specs = model::tensor_specs(config);
   std::int64_t bytes = 0;
   std::set<std::string> names;
   for (const auto& spec : specs) {
@@ -31,14 +32,62 @@ TEST(Layout, Qwen3_8bTensorListMatchesTheRealCheckpoint) {
   EXPECT_FALSE(names.count("model.layers.36.mlp.down_proj.weight"));
   ModelConfig tied = config;
   tied.tie_word_embeddings = true;
-  EXPECT_EQ(model::qwen3_tensor_specs(tied).size(), 398u);
+  EXPECT_EQ(model::tensor_specs(tied).size(), 398u);
+}
+
+TEST(Layout, Gemma3_1bTensorListHasTheRealShapes) {
+  const ModelConfig config = ModelConfig::load(source_dir() / "configs/models/gemma3-1b.json");
+  const auto specs = model::tensor_specs(config);
+  std::int64_t params = 0;
+  for (const auto& spec : specs) params += spec.numel();
+  // 302.0M embeddings (tied: no lm_head) + 26 blocks of 26.84M + the final norm.
+  EXPECT_EQ(specs.size(), 1u + 26 * 13 + 1);
+  EXPECT_EQ(params, 262144LL * 1152 + 26 * 26'842'112LL + 1152);
+  EXPECT_EQ(specs.back().name, "model.norm.weight");
+  std::map<std::string, model::TensorSpec> by_name;
+  for (const auto& spec : specs) by_name.emplace(spec.name, spec);
+  EXPECT_EQ(by_name.at("model.layers.25.self_attn.q_proj.weight").shape,
+            (std::vector<std::int64_t>{1024, 1152}));
+  EXPECT_EQ(by_name.at("model.layers.25.self_attn.k_proj.weight").shape,
+            (std::vector<std::int64_t>{256, 1152}));
+  EXPECT_EQ(by_name.at("model.layers.0.mlp.down_proj.weight").shape,
+            (std::vector<std::int64_t>{1152, 6912}));
+  EXPECT_EQ(by_name.at("model.layers.0.post_feedforward_layernorm.weight").init, model::Init::zeros);
+  // Full attention on layers 5, 11, 17, 23; a 512-token window elsewhere.
+  const std::vector<std::int64_t> windows = config.attention_windows();
+  for (std::int64_t i = 0; i < 26; ++i)
+    EXPECT_EQ(windows[static_cast<std::size_t>(i)], (i + 1) % 6 == 0 ? 0 : 512) << i;
+}
+
+TEST(InitModel, TinyGemma3StartsFromZeroCentredNormsAndRuns) {
+  c10::InferenceMode inference;
+  ScratchDir dir;
+  const CommandResult run = run_tttmem("init-model --config " +
+                                       (source_dir() / "configs/models/tiny-gemma3.json").string() +
+                                       " --seed 3 --out " + (dir / "m").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const ModelConfig config = ModelConfig::load(dir / "m");
+  EXPECT_EQ(config.model_type, "gemma3_text");
+  const io::Checkpoint checkpoint = io::Checkpoint::open(dir / "m");
+  EXPECT_EQ(checkpoint.find("lm_head.weight"), nullptr);
+  for (const auto& spec : model::tensor_specs(config)) {
+    const at::Tensor t = io::as_tensor(checkpoint.get(spec.name)).to(at::kFloat);
+    if (spec.init == model::Init::zeros)  // (1 + w): HF's Gemma3 init
+      EXPECT_TRUE((t == 0).all().item<bool>()) << spec.name;
+    else
+      EXPECT_NEAR(t.std().item<double>(), 0.02, 0.002) << spec.name;
+  }
+  model::Decoder model(config, checkpoint, at::kCPU, at::kFloat);
+  const at::Tensor logits = model.forward(at::arange(300, at::kLong).unsqueeze(0));  // > window
+  EXPECT_EQ(logits.sizes(), (at::IntArrayRef{1, 300, 4096}));
+  EXPECT_TRUE(logits.isfinite().all().item<bool>());
 }
 
 TEST(Layout, Qwen3_8bFourGbShardsAreTheRealSplit) {
   // The real checkpoint: 5 shards, lm_head alone in the last, a layer split over two shards
   // (the Qwen/Qwen3-8B model card). save_pretrained's max_shard_size "4GB" reproduces it.
   const ModelConfig config = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
-  const auto specs = model::qwen3_tensor_specs(config);
+  const auto specs = model::tensor_specs(config);
   std::vector<std::uint64_t> bytes;
   for (const auto& spec : specs) bytes.push_back(static_cast<std::uint64_t>(spec.numel()) * 2);
   const auto first = io::plan_shards(bytes, io::ShardSplit::by_max_bytes(4'000'000'000));
@@ -76,7 +125,7 @@ TEST(InitModel, WritesAShardedLoadableDeterministicCheckpoint) {
   const io::Checkpoint b = io::Checkpoint::open(dir / "b");
   const io::Checkpoint c = io::Checkpoint::open(dir / "c");
   EXPECT_EQ(a.shards().size(), 3u);
-  const auto specs = model::qwen3_tensor_specs(expected);
+  const auto specs = model::tensor_specs(expected);
   EXPECT_EQ(a.size(), specs.size());
   for (const auto& spec : specs) {
     const io::TensorView& view = a.get(spec.name);
@@ -84,7 +133,8 @@ TEST(InitModel, WritesAShardedLoadableDeterministicCheckpoint) {
     EXPECT_EQ(view.dtype, io::DType::BF16) << spec.name;
     const at::Tensor t = io::as_tensor(view).to(at::kFloat);
     EXPECT_TRUE(at::equal(t, io::as_tensor(b.get(spec.name)).to(at::kFloat))) << spec.name;
-    if (spec.is_norm) {
+    if (spec.init != model::Init::normal) {
+      EXPECT_EQ(spec.init, model::Init::ones) << spec.name;  // Qwen3 norms: x * w
       EXPECT_TRUE((t == 1).all().item<bool>()) << spec.name;
     } else {
       EXPECT_NEAR(t.std().item<double>(), 0.02, 0.002) << spec.name;
@@ -92,7 +142,7 @@ TEST(InitModel, WritesAShardedLoadableDeterministicCheckpoint) {
       EXPECT_FALSE(at::equal(t, io::as_tensor(c.get(spec.name)).to(at::kFloat))) << spec.name;
     }
   }
-  model::Qwen3Model model(written, a, at::kCPU, at::kFloat);
+  model::Decoder model(written, a, at::kCPU, at::kFloat);
   const at::Tensor logits = model.forward(at::arange(10, at::kLong).unsqueeze(0));
   EXPECT_EQ(logits.sizes(), (at::IntArrayRef{1, 10, 151936}));
   EXPECT_TRUE(logits.isfinite().all().item<bool>());
@@ -108,7 +158,7 @@ TEST(InitModel, ShardsSplitConsecutiveTensorsAndCutThroughLayers) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const nlohmann::json index =
       nlohmann::json::parse(io::read_file(dir / "m" / "model.safetensors.index.json"));
-  const auto specs = model::qwen3_tensor_specs(ModelConfig::load(dir / "m"));
+  const auto specs = model::tensor_specs(ModelConfig::load(dir / "m"));
   ASSERT_EQ(index.at("weight_map").size(), specs.size());
   std::string previous = index.at("weight_map").at(specs.front().name);
   std::set<std::string> shards{previous}, split_layers;

@@ -41,7 +41,7 @@ class MemoryReference : public test_util::ReferenceFixture {
             {ref(p + "probe_ids"), ref(p + "probe_mask"), ref(p + "probe_labels")},
             ref(p + "conversation")};
   }
-  std::unique_ptr<Trainer> trainer(model::Qwen3Model& model, const std::string& protocol,
+  std::unique_ptr<Trainer> trainer(model::Decoder& model, const std::string& protocol,
                                    Trainable set, bool checkpointing, TttForm form) const {
     TrainerOptions options = trainer_options(set, checkpointing, form, kAccum);
     options.memory_protocol = protocol::ProtocolOptions::preset(protocol);
@@ -106,7 +106,7 @@ INSTANTIATE_TEST_SUITE_P(
 // The answer tokens' log-probabilities as `run --protocol seed|fixed` computes the stream:
 // ingestion through a TTTState (tails dropped, or flushed), then a fresh KV cache for the
 // probe's prompt and one decode step per answer token, the fast weights live or frozen.
-std::vector<double> inference_log_probs(model::Qwen3Model& model, const ttt::TTTConfig& base,
+std::vector<double> inference_log_probs(model::Decoder& model, const ttt::TTTConfig& base,
                                         const ttt::TTTParams& params,
                                         const protocol::ProtocolOptions& protocol,
                                         const at::Tensor& conversation, const at::Tensor& probe,

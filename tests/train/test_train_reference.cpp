@@ -36,7 +36,7 @@ class TrainReference : public test_util::ReferenceFixture {
     const std::string p = "batch_" + std::to_string(m) + "_";
     return {ref(p + "ids"), ref(p + "mask"), ref(p + "labels")};
   }
-  std::unique_ptr<Trainer> trainer(model::Qwen3Model& model, Trainable set, bool checkpointing,
+  std::unique_ptr<Trainer> trainer(model::Decoder& model, Trainable set, bool checkpointing,
                                    TttForm form) const {
     return ReferenceFixture::trainer(model, trainer_options(set, checkpointing, form, kAccum));
   }

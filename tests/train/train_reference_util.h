@@ -39,8 +39,8 @@ class ReferenceFixture {
   ttt::TTTParams ttt_params() const {
     return ttt::TTTParams::load(*checkpoint_, ttt_config(), config_, at::kCPU, at::kFloat);
   }
-  std::unique_ptr<model::Qwen3Model> model() const {
-    return std::make_unique<model::Qwen3Model>(config_, *checkpoint_, at::kCPU, at::kFloat);
+  std::unique_ptr<model::Decoder> model() const {
+    return std::make_unique<model::Decoder>(config_, *checkpoint_, at::kCPU, at::kFloat);
   }
   // The reference run's trainer options: the case's set, checkpointing and form, its
   // micro-batches per step and the optimizer settings from the metadata.
@@ -59,7 +59,7 @@ class ReferenceFixture {
     options.optimizer.clip = meta("clip");
     return options;
   }
-  std::unique_ptr<Trainer> trainer(model::Qwen3Model& model, const TrainerOptions& options) const {
+  std::unique_ptr<Trainer> trainer(model::Decoder& model, const TrainerOptions& options) const {
     return std::make_unique<Trainer>(model, ttt_config(), ttt_params(), options);
   }
 

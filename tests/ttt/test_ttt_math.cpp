@@ -45,7 +45,7 @@ TEST(TttMath, ZeroConvIsAnExactNoOp) {
       // dW is exactly zero, so W stays bitwise W0 (SPEC.md T2: conv = 0 is an exact no-op).
       EXPECT_TRUE(at::equal(state.weight.materialize(layer.mlp.down_proj)[0].to(dtype),
                             layer.mlp.down_proj));
-      const at::Tensor plain = at::linear(intermediate(x, layer.mlp), layer.mlp.down_proj);
+      const at::Tensor plain = at::linear(model::mlp_intermediate(x, layer.mlp), layer.mlp.down_proj);
       // Only the GEMM shapes differ (per chunk vs the whole call): last-ulp differences at most.
       EXPECT_LE(rel_error(out, plain), dtype == at::kFloat ? 1e-6 : 1e-2);
     }
@@ -95,11 +95,11 @@ TEST(TttMath, BoundariesPrefillEqualsPrefillPlusTokenDecode) {
     // Tokens before the first boundary always use W0 (SPEC.md T3.7).
     const std::int64_t early = std::min(l, c);
     EXPECT_LE(rel_error(expected.narrow(1, 0, early),
-                        at::linear(intermediate(xs.narrow(1, 0, early), layer.mlp),
+                        at::linear(model::mlp_intermediate(xs.narrow(1, 0, early), layer.mlp),
                                    layer.mlp.down_proj)), 1e-6);
     if (l > c) {  // and the first update does reach the tokens after it
       EXPECT_GT(rel_error(expected.narrow(1, c, l - c),
-                          at::linear(intermediate(xs.narrow(1, c, l - c), layer.mlp),
+                          at::linear(model::mlp_intermediate(xs.narrow(1, c, l - c), layer.mlp),
                                      layer.mlp.down_proj)), 1e-3);
     }
   }
@@ -251,7 +251,7 @@ TEST(TttMath, FrozenStateNeitherUpdatesNorGrowsItsTail) {
   EXPECT_TRUE(state.weight.full.is_same(before.weight.full));
   EXPECT_TRUE(state.tail_x.is_same(before.tail_x));
   EXPECT_EQ(state.weight.updates, 1);
-  EXPECT_TRUE(at::equal(out, state.weight.apply(intermediate(probe, layer.mlp), layer.mlp.down_proj)));
+  EXPECT_TRUE(at::equal(out, state.weight.apply(model::mlp_intermediate(probe, layer.mlp), layer.mlp.down_proj)));
   // Unfrozen, the same probe would have crossed a boundary and written into W.
   LayerState leaky = before;
   stream_forward(config, layer.params, layer.mlp, leaky, probe, probe, false);

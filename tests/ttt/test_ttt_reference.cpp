@@ -119,7 +119,7 @@ class TttReferenceModel : public TttReference {
  protected:
   void SetUp() override {
     TttReference::SetUp();
-    model_ = std::make_unique<model::Qwen3Model>(model_config_, *checkpoint_, at::kCPU,
+    model_ = std::make_unique<model::Decoder>(model_config_, *checkpoint_, at::kCPU,
                                                  at::kFloat, model::Attention::math);
   }
   at::Tensor run(const at::Tensor& ids, TTTState& state) {
@@ -128,7 +128,7 @@ class TttReferenceModel : public TttReference {
     options.mlp_override = &graft;
     return model_->forward(ids.unsqueeze(0), options)[0];
   }
-  std::unique_ptr<model::Qwen3Model> model_;
+  std::unique_ptr<model::Decoder> model_;
 };
 
 TEST_F(TttReferenceModel, PrefillLogitsMatchReference) {

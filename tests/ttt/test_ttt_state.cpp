@@ -63,7 +63,8 @@ TEST(TttConfig, Presets) {
   EXPECT_EQ(seed.partial_chunk, PartialChunk::drop);
   EXPECT_NE(error_of([&] { TTTConfig::preset("seed", model_config(12)); }).find("layer 12"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { TTTConfig::preset("nope", qwen3_8b); }).find("paper or seed"),
+  EXPECT_NE(error_of([&] { TTTConfig::preset("nope", qwen3_8b); })
+                .find("expected paper, seed, gemma3-study or gemma3-global"),
             std::string::npos);
 }
 
@@ -275,7 +276,7 @@ TEST(TttGraft, BatchedRowsOfEveryFormEqualEachRowsOwnApply) {
   const at::Tensor x = random_rows(static_cast<std::int64_t>(forms.size()), n, d, 52);
   Graft graft(config, params, rows);
   const auto expected = [&](std::size_t r) {
-    return rows[r].layers.at(0).weight.apply(intermediate(x.narrow(0, r, 1), layer.mlp), w0);
+    return rows[r].layers.at(0).weight.apply(model::mlp_intermediate(x.narrow(0, r, 1), layer.mlp), w0);
   };
   for (int call = 0; call < 2; ++call) {
     const at::Tensor out = graft.forward(model::MlpContext{0, x, x, layer.mlp});

@@ -1,0 +1,165 @@
+// The Gemma3 text family, written to follow Hugging Face transformers 4.57 (modeling_gemma3.py,
+// Gemma3ForCausalLM) op for op. What sets it apart from Qwen3:
+// - RMSNorm multiplies by (1 + w) in fp32 and casts back after (Qwen casts before the weight);
+// - embeddings times sqrt(hidden_size), the factor cast to the weight dtype (34.0 in bf16 for
+//   the 1B's 1152);
+// - four norms per block: the attention and MLP outputs are normed before their residual adds;
+// - scores scaled by query_pre_attn_scalar^-0.5 (never soft-capped: transformers' Gemma3
+//   ignores attn_logit_softcapping, so the config reader refuses it);
+// - sliding-window layers and full layers by layer_types, each kind with its own RoPE base
+//   (rope_local_base_freq; rope_theta with an optional linear scaling);
+// - GeGLU MLP (tanh GELU); lm_head tied to the embeddings; final logits soft-capped when set.
+#include <cmath>
+
+#include "family.h"
+
+namespace tttmem::model {
+
+std::vector<TensorSpec> gemma3_tensor_specs(const ModelConfig& c) {
+  const std::int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
+  const std::int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
+  std::vector<TensorSpec> specs;
+  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    specs.push_back({p + "self_attn.q_proj.weight", {q_out, D}});
+    specs.push_back({p + "self_attn.k_proj.weight", {kv_out, D}});
+    specs.push_back({p + "self_attn.v_proj.weight", {kv_out, D}});
+    specs.push_back({p + "self_attn.o_proj.weight", {D, q_out}});
+    specs.push_back({p + "self_attn.q_norm.weight", {hd}, Init::zeros});
+    specs.push_back({p + "self_attn.k_norm.weight", {hd}, Init::zeros});
+    specs.push_back({p + "mlp.gate_proj.weight", {F, D}});
+    specs.push_back({p + "mlp.up_proj.weight", {F, D}});
+    specs.push_back({p + "mlp.down_proj.weight", {D, F}});
+    for (const char* norm : {"input_layernorm", "post_attention_layernorm",
+                             "pre_feedforward_layernorm", "post_feedforward_layernorm"})
+      specs.push_back({p + norm + ".weight", {D}, Init::zeros});
+  }
+  specs.push_back({"model.norm.weight", {D}, Init::zeros});
+  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, D}});
+  return specs;
+}
+
+namespace {
+
+// Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w), all in fp32, cast back at the end.
+at::Tensor gemma_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::Tensor h = x.to(at::kFloat);
+  const at::Tensor normed = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return (normed * (weight.to(at::kFloat) + 1.0)).to(x.scalar_type());
+}
+
+at::Tensor soft_cap(const at::Tensor& x, double cap) { return at::tanh(x / cap) * cap; }
+
+constexpr std::size_t kGlobalRope = 0, kLocalRope = 1;  // rope_inv_freqs' order
+
+class Gemma3 final : public Family {
+ public:
+  Gemma3(const ModelConfig& config, const WeightLoader& load) : config_(config) {
+    embed_tokens_ = load("model.embed_tokens.weight");
+    for (std::int64_t i = 0; i < config.num_hidden_layers; ++i) {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      Layer layer;
+      layer.mlp.activation = Activation::gelu_tanh;
+      layer.sliding = config.layer_types.at(static_cast<std::size_t>(i)) == "sliding_attention";
+      for (auto& [name, tensor] : layer.named(p)) *tensor = load(name);
+      layers_.push_back(std::move(layer));
+    }
+    norm_ = load("model.norm.weight");
+    if (!config.tie_word_embeddings) lm_head_ = load("lm_head.weight");
+    // Gemma3TextScaledWordEmbedding: the fp32 factor cast to the weight's dtype.
+    embed_scale_ = at::scalar_tensor(std::sqrt(static_cast<double>(config.hidden_size)), at::kFloat)
+                       .to(embed_tokens_.scalar_type())
+                       .to(embed_tokens_.device());
+  }
+
+  std::vector<at::Tensor> rope_inv_freqs() const override {
+    return {rope_inv_freq(config_.rope_theta, config_.head_dim) / config_.rope_linear_factor,
+            rope_inv_freq(config_.rope_local_base_freq, config_.head_dim)};
+  }
+
+  at::Tensor embed(const at::Tensor& ids) const override {
+    return at::embedding(embed_tokens_, ids) * embed_scale_;
+  }
+
+  at::Tensor layer(std::int64_t i, const at::Tensor& x, const LayerContext& context) const override {
+    const std::int64_t B = x.size(0), L = x.size(1);
+    const std::int64_t H = config_.num_attention_heads, KV = config_.num_key_value_heads;
+    const std::int64_t hd = config_.head_dim;
+    const double eps = config_.rms_norm_eps;
+    const Layer& layer = layers_[static_cast<std::size_t>(i)];
+    const at::Tensor h = gemma_norm(x, layer.input_layernorm, eps);
+    const at::Tensor q = gemma_norm(at::linear(h, layer.q_proj).view({B, L, H, hd}).transpose(1, 2),
+                                    layer.q_norm, eps);
+    const at::Tensor k = gemma_norm(at::linear(h, layer.k_proj).view({B, L, KV, hd}).transpose(1, 2),
+                                    layer.k_norm, eps);
+    const at::Tensor v = at::linear(h, layer.v_proj).view({B, L, KV, hd}).transpose(1, 2);
+    const std::size_t table = layer.sliding ? kLocalRope : kGlobalRope;
+    const at::Tensor attn =
+        context.attend(i, context.rope(table, q), context.rope(table, k), v,
+                       1.0 / std::sqrt(config_.query_pre_attn_scalar));
+    const at::Tensor after_attention =
+        x + gemma_norm(at::linear(attn, layer.o_proj), layer.post_attention_layernorm, eps);
+    const at::Tensor mlp =
+        context.mlp(i, gemma_norm(after_attention, layer.pre_feedforward_layernorm, eps), layer.mlp);
+    return after_attention + gemma_norm(mlp, layer.post_feedforward_layernorm, eps);
+  }
+
+  at::Tensor final_norm(const at::Tensor& x) const override {
+    return gemma_norm(x, norm_, config_.rms_norm_eps);
+  }
+  at::Tensor logits(const at::Tensor& x) const override {
+    const at::Tensor logits = at::linear(x, config_.tie_word_embeddings ? embed_tokens_ : lm_head_);
+    return config_.final_logit_softcapping ? soft_cap(logits, *config_.final_logit_softcapping)
+                                           : logits;
+  }
+  const MlpWeights& mlp(std::int64_t layer) const override {
+    return layers_.at(static_cast<std::size_t>(layer)).mlp;
+  }
+
+  std::vector<std::pair<std::string, at::Tensor*>> named_weights() override {
+    std::vector<std::pair<std::string, at::Tensor*>> out{{"model.embed_tokens.weight", &embed_tokens_}};
+    for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
+      for (auto& named : layers_[static_cast<std::size_t>(i)].named("model.layers." + std::to_string(i) + "."))
+        out.push_back(std::move(named));
+    out.emplace_back("model.norm.weight", &norm_);
+    if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head_);
+    return out;
+  }
+
+ private:
+  struct Layer {
+    at::Tensor q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
+    at::Tensor input_layernorm, post_attention_layernorm, pre_feedforward_layernorm,
+        post_feedforward_layernorm;
+    MlpWeights mlp;
+    bool sliding = false;  // config.json's layer type (an --attention-window leaves it be)
+    // Checkpoint names under `prefix`, in gemma3_tensor_specs' order.
+    std::vector<std::pair<std::string, at::Tensor*>> named(const std::string& prefix) {
+      return prefix_names(prefix, {{"self_attn.q_proj.weight", &q_proj},
+                                   {"self_attn.k_proj.weight", &k_proj},
+                                   {"self_attn.v_proj.weight", &v_proj},
+                                   {"self_attn.o_proj.weight", &o_proj},
+                                   {"self_attn.q_norm.weight", &q_norm},
+                                   {"self_attn.k_norm.weight", &k_norm},
+                                   {"mlp.gate_proj.weight", &mlp.gate_proj},
+                                   {"mlp.up_proj.weight", &mlp.up_proj},
+                                   {"mlp.down_proj.weight", &mlp.down_proj},
+                                   {"input_layernorm.weight", &input_layernorm},
+                                   {"post_attention_layernorm.weight", &post_attention_layernorm},
+                                   {"pre_feedforward_layernorm.weight", &pre_feedforward_layernorm},
+                                   {"post_feedforward_layernorm.weight", &post_feedforward_layernorm}});
+    }
+  };
+  ModelConfig config_;
+  at::Tensor embed_tokens_, norm_, lm_head_, embed_scale_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Family> make_gemma3(const ModelConfig& config, const WeightLoader& load) {
+  return std::make_unique<Gemma3>(config, load);
+}
+
+}  // namespace tttmem::model
