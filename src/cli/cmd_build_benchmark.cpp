@@ -1,5 +1,7 @@
 // tttmem build-benchmark: generate the conversation-memory benchmark (v1 byte for byte, or v2),
-// or validate a benchmark file and print its counts.
+// or a RULER-style synthetic task (--format ruler), or validate a benchmark file and print its
+// counts.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -8,6 +10,7 @@
 #include "tttmem/bench.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
+#include "tttmem/ruler.h"
 #include "tttmem/tokenizer.h"
 
 namespace tttmem::cli {
@@ -24,7 +27,45 @@ struct BuildBenchmarkOptions {
   bool independent_levels = true;
   std::string tokenizer;
   std::string validate;
+  // --format ruler
+  std::string task;
+  std::int64_t length = 0;
+  int samples = 25;
 };
+
+// The flags given on the command line, among `names`, joined for a message.
+std::string given_flags(const CLI::App& sub, std::initializer_list<const char*> names) {
+  std::string given;
+  for (const char* name : names)
+    if (sub.get_option(name)->count() > 0) given += (given.empty() ? "" : ", ") + std::string(name);
+  return given;
+}
+
+// --format ruler: the task's samples, filled to --length tokens of --tokenizer, written as one
+// JSON document. The seed is the global --seed when given, else the study's 1337.
+int build_ruler(const BuildBenchmarkOptions& opts, const tokenizer::Tokenizer& tok,
+                std::uint64_t seed) {
+  ruler::GenerateOptions g;
+  g.task = ruler::parse_task(opts.task);
+  g.length = opts.length;
+  g.samples = opts.samples;
+  g.seed = seed;
+  g.count_tokens = bench::token_measure(tok).length;
+  g.tokenizer = opts.tokenizer;
+  const ruler::Benchmark b = ruler::generate(g);
+  io::atomic_write_file(opts.out, ruler::to_json(b));
+  const auto [shortest, longest] = std::minmax_element(
+      b.samples.begin(), b.samples.end(), [](const ruler::Sample& x, const ruler::Sample& y) {
+        return x.input_tokens < y.input_tokens;
+      });
+  std::printf(
+      "%s: %zu %s samples at %lld tokens (seed %llu): input %lld..%lld tokens + %d for "
+      "the answer\n",
+      opts.out.c_str(), b.samples.size(), b.task.c_str(), static_cast<long long>(b.length),
+      static_cast<unsigned long long>(b.seed), static_cast<long long>(shortest->input_tokens),
+      static_cast<long long>(longest->input_tokens), b.tokens_to_generate);
+  return 0;
+}
 
 }  // namespace
 
@@ -33,15 +74,34 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand(
       "build-benchmark",
       "Generate the conversation-memory benchmark (v1: the published file byte for byte; v2: "
-      "fixed), or --validate a benchmark file. The seed is the global --seed.");
+      "fixed), a RULER-style synthetic task (--format ruler), or --validate a benchmark file. The "
+      "seed is the global --seed (default 42; 1337, the RULER study's, for --format ruler).");
   sub->add_option("--out", opts->out, "Output JSON file")->check(output_file())->capture_default_str();
   sub->add_option("--samples-per-level,--n-per-level", opts->samples_per_level,
                   "Samples per level (L2/L3 derive from the L1 samples)")
       ->check(whole_number(1, bench::kMaxSamplesPerLevel))
       ->capture_default_str();
   sub->add_option("--format", opts->format,
-                  "v1 (the published benchmark) or v2 (the fixes in DECISIONS.md)")
-      ->check(CLI::IsMember({"v1", "v2"}))
+                  "v1 (the published benchmark), v2 (the fixes in DECISIONS.md) or ruler (a "
+                  "RULER-style synthetic task: --task, --length, --samples, --tokenizer)")
+      ->check(CLI::IsMember({"v1", "v2", "ruler"}))
+      ->capture_default_str();
+  std::string task_list;
+  for (const std::string& name : ruler::task_names())
+    task_list += (task_list.empty() ? "" : ", ") + name;
+  sub->add_option("--task", opts->task, "ruler: the task, one of " + task_list)
+      ->check(CLI::Validator(
+          [task_list](const std::string& v) -> std::string {
+            const auto names = ruler::task_names();
+            if (std::find(names.begin(), names.end(), v) != names.end()) return {};
+            return "unknown task '" + v + "': expected one of " + task_list;
+          },
+          "TASK"));
+  sub->add_option("--length", opts->length,
+                  "ruler: tokens of --tokenizer for the input plus the task's RULER answer budget")
+      ->check(whole_number(ruler::kMinLength, ruler::kMaxLength));
+  sub->add_option("--samples", opts->samples, "ruler: samples to generate")
+      ->check(whole_number(1, ruler::kMaxSamples))
       ->capture_default_str();
   sub->add_option("--levels", opts->levels, "v2: levels to emit, e.g. 1,3")
       ->delimiter(',')
@@ -62,12 +122,29 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
                 "builds them from level 1's, as v1 does");
   sub->add_option("--tokenizer", opts->tokenizer,
                   "Tokenizer (.tiktoken, tokenizer.json, tokenizer.model or a model dir): v2 "
-                  "distractor lengths in its tokens; with --validate, token-length statistics");
+                  "distractor lengths and ruler lengths in its tokens; with --validate, "
+                  "token-length statistics");
   sub->add_option("--validate", opts->validate,
                   "Validate this benchmark file and print its counts instead of generating")
       ->check(CLI::ExistingFile);
 
-  return [opts, &global]() -> int {
+  const CLI::Option* seed_flag = app.get_option("--seed");
+  return [opts, &global, sub, seed_flag]() -> int {
+    if (opts->format == "ruler") {
+      const std::string v1v2 = given_flags(
+          *sub, {"--samples-per-level", "--levels", "--distractor-tokens", "--split",
+                 "--independent-levels", "--validate"});
+      if (!v1v2.empty())
+        throw bench::BenchError(v1v2 + ": not used by --format ruler (its flags: --task, "
+                                "--length, --samples, --tokenizer, --out)");
+      for (const char* flag : {"--task", "--length", "--tokenizer", "--out"})
+        if (sub->get_option(flag)->count() == 0)
+          throw bench::BenchError(std::string("--format ruler needs ") + flag +
+                                  " (ruler lengths are tokens of --tokenizer)");
+    } else if (const std::string r = given_flags(*sub, {"--task", "--length", "--samples"});
+               !r.empty()) {
+      throw bench::BenchError(r + ": need --format ruler");
+    }
     std::unique_ptr<tokenizer::Tokenizer> tok;
     if (!opts->tokenizer.empty()) tok = tokenizer::Tokenizer::load(opts->tokenizer);
     if (!opts->validate.empty()) {
@@ -78,6 +155,8 @@ Action add_build_benchmark(CLI::App& app, const GlobalOptions& global) {
                   bench::validation_report(b, token_lengths).c_str());
       return 0;
     }
+    if (opts->format == "ruler")
+      return build_ruler(*opts, *tok, seed_flag->count() > 0 ? global.seed : ruler::kStudySeed);
     if (opts->format == "v1" && (opts->levels != std::vector<int>{1, 2, 3} ||
                                  opts->distractor_lengths != std::vector<std::int64_t>{2048} ||
                                  opts->split != "all" || !opts->independent_levels))

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,7 +86,27 @@ std::unique_ptr<Family> make_gemma3(const ModelConfig& config, const WeightLoade
 
 // Shared by the families' files.
 at::Tensor rope_inv_freq(double theta, std::int64_t head_dim);  // HF's default RoPE, fp32
-std::vector<std::pair<std::string, at::Tensor*>> prefix_names(
-    const std::string& prefix, std::initializer_list<std::pair<const char*, at::Tensor*>> names);
+
+// What every family's block holds besides its norms: attention projections, per-head q/k norms
+// and the gated MLP.
+struct BlockWeights {
+  at::Tensor q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
+  MlpWeights mlp;
+};
+
+// A family's checkpoint layout: blocks of BlockWeights plus the [D] norms `block_norms` (HF
+// names, in state-dict order after the MLP), norms initialised to `norm_init`.
+struct Layout {
+  std::vector<std::string> block_norms;
+  Init norm_init = Init::ones;
+  // Every tensor in HF state-dict order: embed, each block, the final norm, lm_head unless tied.
+  std::vector<TensorSpec> specs(const ModelConfig& config) const;
+  // The same names bound to a family's tensors; `block(i)` gives layer i's BlockWeights and its
+  // norms in block_norms' order.
+  std::vector<std::pair<std::string, at::Tensor*>> bind(
+      const ModelConfig& config, at::Tensor& embed_tokens, at::Tensor& norm, at::Tensor& lm_head,
+      const std::function<std::pair<BlockWeights*, std::vector<at::Tensor*>>(std::int64_t)>& block)
+      const;
+};
 
 }  // namespace tttmem::model

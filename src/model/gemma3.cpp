@@ -15,32 +15,15 @@
 
 namespace tttmem::model {
 
-std::vector<TensorSpec> gemma3_tensor_specs(const ModelConfig& c) {
-  const std::int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
-  const std::int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
-  std::vector<TensorSpec> specs;
-  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});
-  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    specs.push_back({p + "self_attn.q_proj.weight", {q_out, D}});
-    specs.push_back({p + "self_attn.k_proj.weight", {kv_out, D}});
-    specs.push_back({p + "self_attn.v_proj.weight", {kv_out, D}});
-    specs.push_back({p + "self_attn.o_proj.weight", {D, q_out}});
-    specs.push_back({p + "self_attn.q_norm.weight", {hd}, Init::zeros});
-    specs.push_back({p + "self_attn.k_norm.weight", {hd}, Init::zeros});
-    specs.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    specs.push_back({p + "mlp.up_proj.weight", {F, D}});
-    specs.push_back({p + "mlp.down_proj.weight", {D, F}});
-    for (const char* norm : {"input_layernorm", "post_attention_layernorm",
-                             "pre_feedforward_layernorm", "post_feedforward_layernorm"})
-      specs.push_back({p + norm + ".weight", {D}, Init::zeros});
-  }
-  specs.push_back({"model.norm.weight", {D}, Init::zeros});
-  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, D}});
-  return specs;
-}
-
 namespace {
+
+// Four norms per block: around attention and around the MLP; (1 + w) norms start at zero.
+const Layout& layout() {
+  static const Layout gemma3{{"input_layernorm", "post_attention_layernorm",
+                              "pre_feedforward_layernorm", "post_feedforward_layernorm"},
+                             Init::zeros};
+  return gemma3;
+}
 
 // Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w), all in fp32, cast back at the end.
 at::Tensor gemma_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
@@ -55,18 +38,13 @@ constexpr std::size_t kGlobalRope = 0, kLocalRope = 1;  // rope_inv_freqs' order
 
 class Gemma3 final : public Family {
  public:
-  Gemma3(const ModelConfig& config, const WeightLoader& load) : config_(config) {
-    embed_tokens_ = load("model.embed_tokens.weight");
-    for (std::int64_t i = 0; i < config.num_hidden_layers; ++i) {
-      const std::string p = "model.layers." + std::to_string(i) + ".";
-      Layer layer;
-      layer.mlp.activation = Activation::gelu_tanh;
-      layer.sliding = config.layer_types.at(static_cast<std::size_t>(i)) == "sliding_attention";
-      for (auto& [name, tensor] : layer.named(p)) *tensor = load(name);
-      layers_.push_back(std::move(layer));
+  Gemma3(const ModelConfig& config, const WeightLoader& load)
+      : config_(config), layers_(static_cast<std::size_t>(config.num_hidden_layers)) {
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i].mlp.activation = Activation::gelu_tanh;
+      layers_[i].sliding = config.layer_types.at(i) == "sliding_attention";
     }
-    norm_ = load("model.norm.weight");
-    if (!config.tie_word_embeddings) lm_head_ = load("lm_head.weight");
+    for (auto& [name, tensor] : named_weights()) *tensor = load(name);
     // Gemma3TextScaledWordEmbedding: the fp32 factor cast to the weight's dtype.
     embed_scale_ = at::scalar_tensor(std::sqrt(static_cast<double>(config.hidden_size)), at::kFloat)
                        .to(embed_tokens_.scalar_type())
@@ -118,38 +96,20 @@ class Gemma3 final : public Family {
   }
 
   std::vector<std::pair<std::string, at::Tensor*>> named_weights() override {
-    std::vector<std::pair<std::string, at::Tensor*>> out{{"model.embed_tokens.weight", &embed_tokens_}};
-    for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
-      for (auto& named : layers_[static_cast<std::size_t>(i)].named("model.layers." + std::to_string(i) + "."))
-        out.push_back(std::move(named));
-    out.emplace_back("model.norm.weight", &norm_);
-    if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head_);
-    return out;
+    return layout().bind(config_, embed_tokens_, norm_, lm_head_, [this](std::int64_t i) {
+      Layer& layer = layers_[static_cast<std::size_t>(i)];
+      return std::pair<BlockWeights*, std::vector<at::Tensor*>>{
+          &layer,
+          {&layer.input_layernorm, &layer.post_attention_layernorm,
+           &layer.pre_feedforward_layernorm, &layer.post_feedforward_layernorm}};
+    });
   }
 
  private:
-  struct Layer {
-    at::Tensor q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
+  struct Layer : BlockWeights {
     at::Tensor input_layernorm, post_attention_layernorm, pre_feedforward_layernorm,
         post_feedforward_layernorm;
-    MlpWeights mlp;
     bool sliding = false;  // config.json's layer type (an --attention-window leaves it be)
-    // Checkpoint names under `prefix`, in gemma3_tensor_specs' order.
-    std::vector<std::pair<std::string, at::Tensor*>> named(const std::string& prefix) {
-      return prefix_names(prefix, {{"self_attn.q_proj.weight", &q_proj},
-                                   {"self_attn.k_proj.weight", &k_proj},
-                                   {"self_attn.v_proj.weight", &v_proj},
-                                   {"self_attn.o_proj.weight", &o_proj},
-                                   {"self_attn.q_norm.weight", &q_norm},
-                                   {"self_attn.k_norm.weight", &k_norm},
-                                   {"mlp.gate_proj.weight", &mlp.gate_proj},
-                                   {"mlp.up_proj.weight", &mlp.up_proj},
-                                   {"mlp.down_proj.weight", &mlp.down_proj},
-                                   {"input_layernorm.weight", &input_layernorm},
-                                   {"post_attention_layernorm.weight", &post_attention_layernorm},
-                                   {"pre_feedforward_layernorm.weight", &pre_feedforward_layernorm},
-                                   {"post_feedforward_layernorm.weight", &post_feedforward_layernorm}});
-    }
   };
   ModelConfig config_;
   at::Tensor embed_tokens_, norm_, lm_head_, embed_scale_;
@@ -157,6 +117,10 @@ class Gemma3 final : public Family {
 };
 
 }  // namespace
+
+std::vector<TensorSpec> gemma3_tensor_specs(const ModelConfig& config) {
+  return layout().specs(config);
+}
 
 std::unique_ptr<Family> make_gemma3(const ModelConfig& config, const WeightLoader& load) {
   return std::make_unique<Gemma3>(config, load);

@@ -8,44 +8,19 @@
 
 namespace tttmem::model {
 
-std::vector<TensorSpec> qwen3_tensor_specs(const ModelConfig& c) {
-  const std::int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
-  const std::int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
-  std::vector<TensorSpec> specs;
-  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});
-  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    specs.push_back({p + "self_attn.q_proj.weight", {q_out, D}});
-    specs.push_back({p + "self_attn.k_proj.weight", {kv_out, D}});
-    specs.push_back({p + "self_attn.v_proj.weight", {kv_out, D}});
-    specs.push_back({p + "self_attn.o_proj.weight", {D, q_out}});
-    specs.push_back({p + "self_attn.q_norm.weight", {hd}, Init::ones});
-    specs.push_back({p + "self_attn.k_norm.weight", {hd}, Init::ones});
-    specs.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    specs.push_back({p + "mlp.up_proj.weight", {F, D}});
-    specs.push_back({p + "mlp.down_proj.weight", {D, F}});
-    specs.push_back({p + "input_layernorm.weight", {D}, Init::ones});
-    specs.push_back({p + "post_attention_layernorm.weight", {D}, Init::ones});
-  }
-  specs.push_back({"model.norm.weight", {D}, Init::ones});
-  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, D}});
-  return specs;
-}
-
 namespace {
+
+// Two norms per block: before attention, before the MLP.
+const Layout& layout() {
+  static const Layout qwen3{{"input_layernorm", "post_attention_layernorm"}, Init::ones};
+  return qwen3;
+}
 
 class Qwen3 final : public Family {
  public:
-  Qwen3(const ModelConfig& config, const WeightLoader& load) : config_(config) {
-    embed_tokens_ = load("model.embed_tokens.weight");
-    for (std::int64_t i = 0; i < config.num_hidden_layers; ++i) {
-      const std::string p = "model.layers." + std::to_string(i) + ".";
-      Layer layer;
-      for (auto& [name, tensor] : layer.named(p)) *tensor = load(name);
-      layers_.push_back(std::move(layer));
-    }
-    norm_ = load("model.norm.weight");
-    if (!config.tie_word_embeddings) lm_head_ = load("lm_head.weight");
+  Qwen3(const ModelConfig& config, const WeightLoader& load)
+      : config_(config), layers_(static_cast<std::size_t>(config.num_hidden_layers)) {
+    for (auto& [name, tensor] : named_weights()) *tensor = load(name);
   }
 
   std::vector<at::Tensor> rope_inv_freqs() const override {
@@ -84,34 +59,16 @@ class Qwen3 final : public Family {
   }
 
   std::vector<std::pair<std::string, at::Tensor*>> named_weights() override {
-    std::vector<std::pair<std::string, at::Tensor*>> out{{"model.embed_tokens.weight", &embed_tokens_}};
-    for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
-      for (auto& named : layers_[static_cast<std::size_t>(i)].named("model.layers." + std::to_string(i) + "."))
-        out.push_back(std::move(named));
-    out.emplace_back("model.norm.weight", &norm_);
-    if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head_);
-    return out;
+    return layout().bind(config_, embed_tokens_, norm_, lm_head_, [this](std::int64_t i) {
+      Layer& layer = layers_[static_cast<std::size_t>(i)];
+      return std::pair<BlockWeights*, std::vector<at::Tensor*>>{
+          &layer, {&layer.input_layernorm, &layer.post_attention_layernorm}};
+    });
   }
 
  private:
-  struct Layer {
-    at::Tensor q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
+  struct Layer : BlockWeights {
     at::Tensor input_layernorm, post_attention_layernorm;
-    MlpWeights mlp;
-    // Checkpoint names under `prefix`, in qwen3_tensor_specs' order.
-    std::vector<std::pair<std::string, at::Tensor*>> named(const std::string& prefix) {
-      return prefix_names(prefix, {{"self_attn.q_proj.weight", &q_proj},
-                                   {"self_attn.k_proj.weight", &k_proj},
-                                   {"self_attn.v_proj.weight", &v_proj},
-                                   {"self_attn.o_proj.weight", &o_proj},
-                                   {"self_attn.q_norm.weight", &q_norm},
-                                   {"self_attn.k_norm.weight", &k_norm},
-                                   {"mlp.gate_proj.weight", &mlp.gate_proj},
-                                   {"mlp.up_proj.weight", &mlp.up_proj},
-                                   {"mlp.down_proj.weight", &mlp.down_proj},
-                                   {"input_layernorm.weight", &input_layernorm},
-                                   {"post_attention_layernorm.weight", &post_attention_layernorm}});
-    }
   };
   ModelConfig config_;
   at::Tensor embed_tokens_, norm_, lm_head_;
@@ -119,6 +76,10 @@ class Qwen3 final : public Family {
 };
 
 }  // namespace
+
+std::vector<TensorSpec> qwen3_tensor_specs(const ModelConfig& config) {
+  return layout().specs(config);
+}
 
 std::unique_ptr<Family> make_qwen3(const ModelConfig& config, const WeightLoader& load) {
   return std::make_unique<Qwen3>(config, load);

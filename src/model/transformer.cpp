@@ -91,10 +91,52 @@ at::Tensor rope_inv_freq(double theta, std::int64_t head_dim) {
   return at::reciprocal(at::pow(theta, exponent));
 }
 
-std::vector<std::pair<std::string, at::Tensor*>> prefix_names(
-    const std::string& prefix, std::initializer_list<std::pair<const char*, at::Tensor*>> names) {
-  std::vector<std::pair<std::string, at::Tensor*>> out;
-  for (const auto& [name, tensor] : names) out.emplace_back(prefix + name, tensor);
+std::vector<TensorSpec> Layout::specs(const ModelConfig& c) const {
+  const std::int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
+  const std::int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
+  std::vector<TensorSpec> specs;
+  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    specs.push_back({p + "self_attn.q_proj.weight", {q_out, D}});
+    specs.push_back({p + "self_attn.k_proj.weight", {kv_out, D}});
+    specs.push_back({p + "self_attn.v_proj.weight", {kv_out, D}});
+    specs.push_back({p + "self_attn.o_proj.weight", {D, q_out}});
+    specs.push_back({p + "self_attn.q_norm.weight", {hd}, norm_init});
+    specs.push_back({p + "self_attn.k_norm.weight", {hd}, norm_init});
+    specs.push_back({p + "mlp.gate_proj.weight", {F, D}});
+    specs.push_back({p + "mlp.up_proj.weight", {F, D}});
+    specs.push_back({p + "mlp.down_proj.weight", {D, F}});
+    for (const std::string& norm : block_norms) specs.push_back({p + norm + ".weight", {D}, norm_init});
+  }
+  specs.push_back({"model.norm.weight", {D}, norm_init});
+  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, D}});
+  return specs;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> Layout::bind(
+    const ModelConfig& c, at::Tensor& embed_tokens, at::Tensor& norm, at::Tensor& lm_head,
+    const std::function<std::pair<BlockWeights*, std::vector<at::Tensor*>>(std::int64_t)>& block)
+    const {
+  std::vector<std::pair<std::string, at::Tensor*>> out{{"model.embed_tokens.weight", &embed_tokens}};
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    auto [weights, norms] = block(i);
+    for (auto [name, tensor] : {std::pair{"self_attn.q_proj.weight", &weights->q_proj},
+                                {"self_attn.k_proj.weight", &weights->k_proj},
+                                {"self_attn.v_proj.weight", &weights->v_proj},
+                                {"self_attn.o_proj.weight", &weights->o_proj},
+                                {"self_attn.q_norm.weight", &weights->q_norm},
+                                {"self_attn.k_norm.weight", &weights->k_norm},
+                                {"mlp.gate_proj.weight", &weights->mlp.gate_proj},
+                                {"mlp.up_proj.weight", &weights->mlp.up_proj},
+                                {"mlp.down_proj.weight", &weights->mlp.down_proj}})
+      out.emplace_back(p + name, tensor);
+    for (std::size_t n = 0; n < block_norms.size(); ++n)
+      out.emplace_back(p + block_norms[n] + ".weight", norms.at(n));
+  }
+  out.emplace_back("model.norm.weight", &norm);
+  if (!c.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head);
   return out;
 }
 

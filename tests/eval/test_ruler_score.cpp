@@ -1,0 +1,63 @@
+// RULER scoring (include/tttmem/ruler.h): the study's any-of containment and RULER's
+// string_match_all on hand-made predictions.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tttmem/ruler.h"
+
+namespace {
+
+using tttmem::ruler::any_of_match;
+using tttmem::ruler::normalize_answer;
+using tttmem::ruler::string_match_all;
+
+TEST(RulerScore, NormalisationLowercasesAndStripsOuterPunctuationOnly) {
+  EXPECT_EQ(normalize_answer("  The Answer.  "), "the answer");
+  EXPECT_EQ(normalize_answer("\"1903152\"!\n"), "1903152");
+  EXPECT_EQ(normalize_answer("U.S.A."), "u.s.a");  // interior dots stay
+  EXPECT_EQ(normalize_answer("(urgent-partner)"), "urgent-partner");
+  EXPECT_EQ(normalize_answer("\u00c9COLE \u00bb"),
+            "\u00e9cole \u00bb");  // Unicode lowercase; » is not ASCII
+  EXPECT_EQ(normalize_answer(" ... "), "");
+}
+
+TEST(RulerScore, AnyOfContainmentNeedsOneNonEmptyReference) {
+  const std::vector<std::string> value{"1903152"};
+  EXPECT_TRUE(any_of_match("The special magic number is 1903152.", value));
+  EXPECT_TRUE(any_of_match("1903152", value));
+  EXPECT_FALSE(any_of_match("190315", value));  // the prediction must hold the reference
+  EXPECT_FALSE(any_of_match("", value));
+  // vt: one of the five names earns the whole credit, case-insensitively.
+  const std::vector<std::string> names{"KJBIN", "KKWCU", "RYSIR", "IBKBE", "NPPUZ"};
+  EXPECT_TRUE(any_of_match("they are: rysir", names));
+  EXPECT_FALSE(any_of_match("they are: ABCDE", names));
+  // References empty after normalisation are skipped, not matched by everything.
+  const std::vector<std::string> empty{"", " ... "};
+  EXPECT_FALSE(any_of_match("anything ...", empty));
+  const std::vector<std::string> punctuated{"\"Paris.\""};
+  EXPECT_TRUE(any_of_match("it is paris, france", punctuated));
+}
+
+TEST(RulerScore, StringMatchAllIsTheFractionFound) {
+  const std::vector<std::string> names{"KJBIN", "KKWCU", "RYSIR", "IBKBE", "NPPUZ"};
+  EXPECT_DOUBLE_EQ(string_match_all("KJBIN, kkwcu and RySiR", names), 0.6);
+  EXPECT_DOUBLE_EQ(string_match_all("KJBIN KKWCU RYSIR IBKBE NPPUZ", names), 1.0);
+  EXPECT_DOUBLE_EQ(string_match_all("none of them", names), 0.0);
+  // No normalisation beyond lowercase: a reference with punctuation must appear as written.
+  const std::vector<std::string> with_dot{"paris."};
+  EXPECT_DOUBLE_EQ(string_match_all("Paris", with_dot), 0.0);
+  EXPECT_THROW(string_match_all("x", std::vector<std::string>{}), tttmem::ruler::RulerError);
+}
+
+TEST(RulerScore, AnyOfHidesWhatStringMatchAllCounts) {
+  // cwe: a 16-token answer names only a few of the ten words.
+  const std::vector<std::string> words{"outcome", "article", "surprise", "rub",  "improved",
+                                       "lemon",   "stage",   "omit",     "ride", "obliged"};
+  const std::string prediction = " 1. outcome 2. article 3. surprise";
+  EXPECT_TRUE(any_of_match(prediction, words));
+  EXPECT_DOUBLE_EQ(string_match_all(prediction, words), 0.3);
+}
+
+}  // namespace
