@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -104,6 +105,11 @@ Benchmark generate(const GenerateOptions& options);
 // {"format": "ruler", "task", "length", "seed", "tokenizer", "tokens_to_generate", "samples":
 // [...]} with two-space indentation and a final newline.
 std::string to_json(const Benchmark& benchmark);
+// The inverse of to_json, strict: every field present and of its type, a known task, samples of
+// the file's task and length with unique ids, a non-empty answer that is the first alias.
+// Throws RulerError naming `source`, the sample and the field.
+Benchmark parse_benchmark(std::string_view json_text, const std::string& source);
+Benchmark load_benchmark(const std::filesystem::path& path);
 
 // ---- Scoring
 // -------------------------------------------------------------------------------------

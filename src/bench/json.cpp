@@ -193,6 +193,10 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
   } catch (const J::parse_error& e) {
     throw BenchError(source + ": not valid JSON: " + e.what());
   }
+  if (root.is_object() && root.contains("format") && root["format"] == "ruler")
+    throw BenchError(source + ": is a RULER benchmark (\"format\": \"ruler\", from "
+                     "build-benchmark --format ruler); run and evaluate read conversation "
+                     "benchmarks (v1, v2) only");
   const Fields f(root, source);
   Benchmark b;
   b.version = f.str("version");

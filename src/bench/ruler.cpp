@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <numbers>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "tttmem/log.h"
 #include "tttmem/pycompat.h"
@@ -688,6 +690,76 @@ std::string to_json(const Benchmark& b) {
       {"seed", b.seed},    {"tokenizer", b.tokenizer}, {"tokens_to_generate", b.tokens_to_generate},
       {"samples", samples}};
   return doc.dump(2) + "\n";
+}
+
+Benchmark parse_benchmark(std::string_view json_text, const std::string& source) {
+  using J = nlohmann::ordered_json;  // keeps metadata's key order: a file reads back as written
+  J root;
+  try {
+    root = J::parse(json_text);
+  } catch (const J::parse_error& e) {
+    throw RulerError(source + ": not valid JSON: " + e.what());
+  }
+  // Field readers that name where a field is missing or mistyped.
+  auto field = [](const J& object, const char* name, const std::string& where,
+                  bool (J::*is_type)() const noexcept, const char* expected) -> const J& {
+    const auto it = object.find(name);
+    if (it == object.end() || !((*it).*is_type)())
+      throw RulerError(where + ": field '" + name + "' must be " + expected +
+                       (it == object.end() ? ", missing" : ", got " + it->dump()));
+    return *it;
+  };
+  if (!root.is_object()) throw RulerError(source + ": expected a JSON object");
+  if (field(root, "format", source, &J::is_string, "a string") != "ruler")
+    throw RulerError(source + ": field 'format' must be \"ruler\", got " + root["format"].dump());
+  Benchmark b;
+  b.task = field(root, "task", source, &J::is_string, "a string").get<std::string>();
+  parse_task(b.task);
+  b.length = field(root, "length", source, &J::is_number_integer, "an integer").get<std::int64_t>();
+  if (b.length < kMinLength || b.length > kMaxLength)
+    throw RulerError(source + ": field 'length' must be from " + std::to_string(kMinLength) +
+                     " to " + std::to_string(kMaxLength) + ", got " + std::to_string(b.length));
+  b.seed = field(root, "seed", source, &J::is_number_unsigned, "an integer >= 0").get<std::uint64_t>();
+  b.tokenizer = field(root, "tokenizer", source, &J::is_string, "a string").get<std::string>();
+  b.tokens_to_generate = field(root, "tokens_to_generate", source, &J::is_number_integer,
+                               "an integer").get<int>();
+  std::set<std::string> ids;
+  for (const J& item : field(root, "samples", source, &J::is_array, "an array")) {
+    const std::string where = source + ": sample " + std::to_string(b.samples.size());
+    if (!item.is_object()) throw RulerError(where + ": expected a JSON object");
+    Sample s;
+    s.id = field(item, "id", where, &J::is_string, "a string").get<std::string>();
+    if (!ids.insert(s.id).second) throw RulerError(where + ": duplicate id '" + s.id + "'");
+    s.task = field(item, "task", where, &J::is_string, "a string").get<std::string>();
+    s.context_length_target = field(item, "context_length_target", where, &J::is_number_integer,
+                                    "an integer").get<std::int64_t>();
+    if (s.task != b.task || s.context_length_target != b.length)
+      throw RulerError(where + " ('" + s.id + "'): task and context_length_target must be the "
+                       "file's (" + b.task + ", " + std::to_string(b.length) + ")");
+    for (auto [name, out] : {std::pair{"document", &s.document}, {"question", &s.question},
+                             {"answer", &s.answer}})
+      *out = field(item, name, where, &J::is_string, "a string").get<std::string>();
+    for (const J& alias : field(item, "answer_aliases", where, &J::is_array, "an array")) {
+      if (!alias.is_string()) throw RulerError(where + ": field 'answer_aliases' must hold strings");
+      s.answer_aliases.push_back(alias.get<std::string>());
+    }
+    if (s.answer.empty() || s.answer_aliases.empty() || s.answer_aliases.front() != s.answer)
+      throw RulerError(where + " ('" + s.id + "'): 'answer' must be non-empty and the first of "
+                       "'answer_aliases'");
+    s.input_tokens = field(item, "input_tokens", where, &J::is_number_integer, "an integer")
+                         .get<std::int64_t>();
+    s.metadata = field(item, "metadata", where, &J::is_object, "an object");
+    b.samples.push_back(std::move(s));
+  }
+  return b;
+}
+
+Benchmark load_benchmark(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RulerError(path.string() + ": cannot open for reading");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_benchmark(text.str(), path.string());
 }
 
 }  // namespace tttmem::ruler

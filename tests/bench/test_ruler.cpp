@@ -14,6 +14,7 @@
 #include "test_support.h"
 #include "tttmem/io.h"
 #include "tttmem/ruler.h"
+#include "tttmem/bench.h"
 #include "tttmem/tokenizer.h"
 
 namespace {
@@ -349,6 +350,11 @@ TEST_P(RulerEveryTask, SameSeedSameBytesOtherSeedOtherSamples) {
   EXPECT_EQ(b["seed"], 7);
 }
 
+TEST_P(RulerEveryTask, FileReadsBackAsWritten) {
+  const std::string text = ruler::to_json(generate(GetParam(), 1024, 2, 1337));
+  EXPECT_EQ(ruler::to_json(ruler::parse_benchmark(text, "b.json")), text);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tasks, RulerEveryTask,
                          ::testing::Values(Task::vt, Task::cwe, Task::fwe, Task::niah_single,
                                            Task::niah_multi, Task::niah_multivalue,
@@ -359,6 +365,40 @@ INSTANTIATE_TEST_SUITE_P(Tasks, RulerEveryTask,
 
 // ---- Library edges
 // -------------------------------------------------------------------------------
+
+// A damaged file names itself, the sample and the field; run and evaluate refuse it by name.
+TEST(RulerFile, DamagedFilesNameTheSampleAndField) {
+  const nlohmann::json good = nlohmann::json::parse(ruler::to_json(generate(Task::niah_single, 1024, 2)));
+  auto error = [](const nlohmann::json& doc) {
+    try {
+      ruler::parse_benchmark(doc.dump(), "b.json");
+    } catch (const ruler::RulerError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  nlohmann::json doc = good;
+  doc["samples"][1].erase("answer");
+  EXPECT_EQ(error(doc), "b.json: sample 1: field 'answer' must be a string, missing");
+  doc = good;
+  doc["samples"][1]["id"] = doc["samples"][0]["id"];
+  EXPECT_NE(error(doc).find("sample 1: duplicate id"), std::string::npos);
+  doc = good;
+  doc["samples"][0]["answer_aliases"] = nlohmann::json::array({"other"});
+  EXPECT_NE(error(doc).find("must be non-empty and the first of 'answer_aliases'"), std::string::npos);
+  doc = good;
+  doc["samples"][0]["context_length_target"] = 2048;
+  EXPECT_NE(error(doc).find("must be the file's (niah_single, 1024)"), std::string::npos);
+  doc = good;
+  doc["task"] = "qa";
+  EXPECT_NE(error(doc).find("qa"), std::string::npos);
+  try {
+    bench::parse_benchmark(good.dump(), "b.json");
+    FAIL() << "a RULER file read as a conversation benchmark";
+  } catch (const bench::BenchError& e) {
+    EXPECT_NE(std::string(e.what()).find("b.json: is a RULER benchmark"), std::string::npos);
+  }
+}
 
 TEST(RulerTasks, NamesBudgetsAndTooShortLengths) {
   for (const std::string& name : ruler::task_names())
