@@ -35,10 +35,11 @@ struct Fact {
 };
 
 struct Probe {
-  std::string probe_id;  // P<k> (L1/L3) or C<j> (L2)
+  std::string probe_id;  // P<k> (L1/L3) or C<j> (L2); "Q" for a RULER sample's one question
   std::string question;
   std::string gold_answer;
   std::vector<std::string> required_facts;
+  std::vector<std::string> aliases;  // RULER: every reference, gold_answer first; else empty
 };
 
 struct Sample {
@@ -51,10 +52,14 @@ struct Sample {
   std::optional<std::string> distractor;          // level 3 only
   std::optional<std::int64_t> distractor_target;  // v2, level 3: the requested length
   std::optional<std::int64_t> distractor_length;  // v2, level 3: the length reached
+  // A RULER sample (a file of build-benchmark --format ruler, read as a benchmark): its task and
+  // context length; `conversation` holds its document, its one probe the question. Level 0.
+  std::string task;
+  std::int64_t context_length = 0;
 };
 
 struct Benchmark {
-  std::string version;  // "v1" or "v2"
+  std::string version;  // "v1", "v2", or "ruler" (build-benchmark --format ruler's file)
   std::uint64_t seed = 0;
   int n_samples_per_level = 0;
   std::string distractor_unit;  // v2: "tokens" or "chars"; v1: "" (chars, implicitly)

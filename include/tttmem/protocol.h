@@ -52,6 +52,10 @@ inline constexpr std::string_view kNoise = "a_prime";       // C with noise on d
 inline constexpr std::string_view kScaled = "b_scaled";     // B, TTT parameters times alpha
 inline constexpr std::string_view kTttPaper = "ttt_paper";  // A with the trained TTT live
 inline constexpr std::string_view kScroll = "scroll";       // B forgotten by the window
+// The Gemma3 adapter study's modes: its icl (A's prompt, TTT off) and its ttt_strict (B with the
+// partial chunk flushed and the fast weights frozen while answering). Its ttt_paper is kTttPaper.
+inline constexpr std::string_view kInContext = "in_context";
+inline constexpr std::string_view kStrict = "ttt_strict";
 inline constexpr std::string_view kAll = "all";             // --condition all: the kinds in_all
 
 // One row of the condition table: a kind under the seed protocol, and which of the protocol's
@@ -73,6 +77,9 @@ struct ConditionKind {
   bool affected_by_trained_ttt_in_a_c = false;
   // --freeze-while-answering freezes the fast weights while answering (they hold a memory).
   bool affected_by_freeze_while_answering = false;
+  // Whatever the protocol: the ingestion writes its partial last chunk into the fast weights and
+  // they stay frozen while answering (the study's strict snapshot).
+  bool flush_and_freeze = false;
 };
 
 // The table, one row per kind. Reports list the unswept kinds in this order, then the sweeps.
@@ -96,6 +103,7 @@ struct Condition {
   double alpha = 1.0;                 // trained parameters times alpha
   std::optional<double> noise_scale;  // a_prime: relative Gaussian noise on the TTT layers' down_proj
   bool frozen = false;                // fast weights frozen while answering
+  bool flush_partial_chunk = false;   // ingestion flushes its partial chunk (also --flush-partial-chunk)
   bool level3_only = false;
   // The ingested text is followed by scroll_filler(): filler until it has left the model's
   // attention window (needs a sliding window on every layer).
@@ -124,12 +132,15 @@ std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchma
                                                  std::optional<std::int64_t> limit,
                                                  bool level3_only);
 
-// The prompt of one probe and the text ingested first, under a condition and protocol.
+// The prompt of one probe and the text ingested first, under a condition and protocol. A RULER
+// sample takes the adapter study's prompts: with its document ("You are given a document and a
+// question. ...") when the condition puts it in the prompt, else the strict answer prompt.
 std::string probe_prompt(const Condition& condition, const ProtocolOptions& protocol,
                          const bench::Sample& sample, const bench::Probe& probe);
 std::optional<std::string> ingest_text(const Condition& condition, const bench::Sample& sample);
-// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1.
-std::size_t ingest_limit(Ingest ingest);
+// SPEC.md S2.6: ingestion truncates at 4096 tokens (B) or 8192 (D); never reached by v1. A RULER
+// document is ingested whole (the study truncates nothing).
+std::size_t ingest_limit(Ingest ingest, const bench::Sample& sample);
 
 // The filler that scrolls an ingested text out of an attention window of `window` tokens (SPEC.md
 // `run`, scroll): window - 1 tokens, so that the first token after it sees only the filler and

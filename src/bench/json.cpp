@@ -6,6 +6,7 @@
 #include "tttmem/bench.h"
 #include "tttmem/io.h"
 #include "tttmem/pycompat.h"
+#include "tttmem/ruler.h"
 
 namespace tttmem::bench {
 
@@ -166,6 +167,30 @@ Sample parse_sample(const J& js, std::size_t index, const std::string& source, b
   return s;
 }
 
+// A RULER file as the runner's samples: the document where a conversation stands, one probe.
+Benchmark from_ruler(std::string_view json_text, const std::string& source) {
+  ruler::Benchmark r;
+  try {
+    r = ruler::parse_benchmark(json_text, source);
+  } catch (const ruler::RulerError& e) {
+    throw BenchError(e.what());
+  }
+  Benchmark b;
+  b.version = "ruler";
+  b.seed = r.seed;
+  b.n_samples_per_level = static_cast<int>(r.samples.size());
+  for (ruler::Sample& s : r.samples) {
+    Sample sample;
+    sample.sample_id = s.id;
+    sample.conversation = std::move(s.document);
+    sample.task = s.task;
+    sample.context_length = s.context_length_target;
+    sample.probes.push_back({"Q", std::move(s.question), s.answer, {}, std::move(s.answer_aliases)});
+    b.samples.push_back(std::move(sample));
+  }
+  return b;
+}
+
 }  // namespace
 
 std::string to_json(const Benchmark& b) {
@@ -194,9 +219,7 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
     throw BenchError(source + ": not valid JSON: " + e.what());
   }
   if (root.is_object() && root.contains("format") && root["format"] == "ruler")
-    throw BenchError(source + ": is a RULER benchmark (\"format\": \"ruler\", from "
-                     "build-benchmark --format ruler); run and evaluate read conversation "
-                     "benchmarks (v1, v2) only");
+    return from_ruler(json_text, source);
   const Fields f(root, source);
   Benchmark b;
   b.version = f.str("version");

@@ -86,6 +86,9 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
     const nlohmann::ordered_json run = read_run_info(results);
     const std::string benchmark_file = benchmark_path(*o, run);
     const bench::Benchmark benchmark = bench::load_benchmark(benchmark_file);
+    if (benchmark.version == "ruler")
+      throw eval::EvalError(benchmark_file + ": a RULER benchmark; evaluate scores conversation "
+                            "benchmarks (v1, v2) only, a RULER report is not written yet");
 
     std::vector<eval::ConditionResult> loaded;
     for (const std::string& name : names) {

@@ -195,9 +195,10 @@ Engine::Stream Engine::ingest_ids(const protocol::Condition& condition,
   if (!text) fail("condition " + condition.name + " ingests nothing");
   Stream stream{encode(*text), 0};
   std::vector<std::int64_t>& ids = stream.ids;
-  if (ids.size() > protocol::ingest_limit(condition.ingest)) {
+  const std::size_t limit = protocol::ingest_limit(condition.ingest, sample);
+  if (ids.size() > limit) {
     stream.truncated_from = static_cast<std::int64_t>(ids.size());
-    ids.resize(protocol::ingest_limit(condition.ingest));
+    ids.resize(limit);
   }
   if (condition.filler_until_out_of_window) {
     const std::vector<std::int64_t> filler =
@@ -377,7 +378,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
          "model has no TTT layers");
   if (setup.graft_on) {
     setup.config = *ttt_config_;
-    if (protocol.flush_partial_chunk) setup.config.partial_chunk = ttt::PartialChunk::flush;
+    if (condition.flush_partial_chunk) setup.config.partial_chunk = ttt::PartialChunk::flush;
     setup.params = params_;
     if (condition.params == protocol::Params::zero || condition.alpha != 1.0) {
       setup.params = &setup.own_params.emplace(params_->snapshot());

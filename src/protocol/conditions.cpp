@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -64,6 +65,16 @@ constexpr ConditionKind kKinds[] = {
      .filler_until_out_of_window = true,
      .continue_stream = true,
      .affected_by_freeze_while_answering = true},
+    {.name = kInContext,
+     .description = "the document (or conversation) in context, TTT off: the Gemma3 adapter "
+                    "study's icl",
+     .conversation_in_prompt = true},
+    {.name = kStrict,
+     .description = "the document ingested alone (its partial chunk flushed), answered from the "
+                    "frozen fast weights: the Gemma3 adapter study's ttt_strict",
+     .ingest = Ingest::conversation,
+     .params = Params::trained,
+     .flush_and_freeze = true},
 };
 
 // "a, b or c"
@@ -82,7 +93,9 @@ Condition condition_of(const ConditionKind& kind, const ProtocolOptions& protoco
   c.ingest = kind.ingest;
   c.params = kind.affected_by_trained_ttt_in_a_c && protocol.trained_ttt_in_a_c ? Params::trained
                                                                                : kind.params;
-  c.frozen = kind.affected_by_freeze_while_answering && protocol.freeze_while_answering;
+  c.frozen = kind.flush_and_freeze ||
+             (kind.affected_by_freeze_while_answering && protocol.freeze_while_answering);
+  c.flush_partial_chunk = kind.flush_and_freeze || protocol.flush_partial_chunk;
   c.level3_only = kind.level3_only;
   c.filler_until_out_of_window = kind.filler_until_out_of_window;
   c.continue_stream = kind.continue_stream;
@@ -214,6 +227,14 @@ std::vector<const bench::Sample*> select_samples(const bench::Benchmark& benchma
 
 std::string probe_prompt(const Condition& condition, const ProtocolOptions& protocol,
                          const bench::Sample& sample, const bench::Probe& probe) {
+  if (!sample.task.empty()) {  // the Gemma3 adapter study's two prompts
+    if (condition.conversation_in_prompt)
+      return "You are given a document and a question. Answer with just the value, no "
+             "explanation.\n\nDocument:\n" + sample.conversation + "\n\nQuestion: " +
+             probe.question + "\nAnswer:";
+    return "Answer the following question with just the value, no explanation.\n\nQuestion: " +
+           probe.question + "\nAnswer:";
+  }
   std::optional<std::string> context;
   if (condition.conversation_in_prompt) context = sample.conversation;
   if (condition.distractor_in_prompt && sample.distractor)
@@ -244,7 +265,8 @@ std::optional<std::string> ingest_text(const Condition& condition, const bench::
   return std::nullopt;
 }
 
-std::size_t ingest_limit(Ingest ingest) {
+std::size_t ingest_limit(Ingest ingest, const bench::Sample& sample) {
+  if (!sample.task.empty()) return std::numeric_limits<std::size_t>::max();
   return ingest == Ingest::conversation_and_distractor ? 8192 : 4096;
 }
 

@@ -58,6 +58,9 @@ std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& fil
                                                 const protocol::ProtocolOptions& protocol) {
   const bench::Benchmark benchmark = bench::load_benchmark(file);
   if (benchmark.samples.empty()) throw std::runtime_error(file.string() + ": no samples");
+  if (benchmark.version == "ruler")
+    throw std::runtime_error(file.string() + ": a RULER benchmark; the memory objective trains on "
+                             "conversation benchmarks (v1, v2)");
   // Condition B's prompt (no conversation); B's ingestion, D's for level 3 (SPEC.md S3.2).
   const protocol::Condition b = protocol::make_condition(protocol::kMemory, protocol);
   const protocol::Condition d = protocol::make_condition(protocol::kDistracted, protocol);
@@ -69,7 +72,7 @@ std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& fil
   for (const bench::Sample& sample : benchmark.samples) {
     const protocol::Condition& ingest = sample.level == 3 ? d : b;
     MemoryExample example{sample.sample_id, encode(*protocol::ingest_text(ingest, sample)), {}};
-    const std::size_t limit = protocol::ingest_limit(ingest.ingest);
+    const std::size_t limit = protocol::ingest_limit(ingest.ingest, sample);
     if (example.ingest.size() > limit) example.ingest.resize(limit);
     for (const bench::Probe& probe : sample.probes) {
       Row row;

@@ -366,7 +366,7 @@ INSTANTIATE_TEST_SUITE_P(Tasks, RulerEveryTask,
 // ---- Library edges
 // -------------------------------------------------------------------------------
 
-// A damaged file names itself, the sample and the field; run and evaluate refuse it by name.
+// A damaged file names itself, the sample and the field.
 TEST(RulerFile, DamagedFilesNameTheSampleAndField) {
   const nlohmann::json good = nlohmann::json::parse(ruler::to_json(generate(Task::niah_single, 1024, 2)));
   auto error = [](const nlohmann::json& doc) {
@@ -392,11 +392,28 @@ TEST(RulerFile, DamagedFilesNameTheSampleAndField) {
   doc = good;
   doc["task"] = "qa";
   EXPECT_NE(error(doc).find("qa"), std::string::npos);
-  try {
-    bench::parse_benchmark(good.dump(), "b.json");
-    FAIL() << "a RULER file read as a conversation benchmark";
-  } catch (const bench::BenchError& e) {
-    EXPECT_NE(std::string(e.what()).find("b.json: is a RULER benchmark"), std::string::npos);
+  EXPECT_THROW(bench::parse_benchmark(doc.dump(), "b.json"), bench::BenchError);
+}
+
+// The runner reads a RULER file as samples: the document where a conversation stands, one probe
+// with every reference.
+TEST(RulerFile, ReadsAsTheRunnersSamples) {
+  const ruler::Benchmark r = generate(Task::niah_multivalue, 1024, 2);
+  const bench::Benchmark b = bench::parse_benchmark(ruler::to_json(r), "b.json");
+  EXPECT_EQ(b.version, "ruler");
+  ASSERT_EQ(b.samples.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const bench::Sample& s = b.samples[i];
+    EXPECT_EQ(s.sample_id, r.samples[i].id);
+    EXPECT_EQ(s.level, 0);
+    EXPECT_EQ(s.task, "niah_multivalue");
+    EXPECT_EQ(s.context_length, 1024);
+    EXPECT_EQ(s.conversation, r.samples[i].document);
+    ASSERT_EQ(s.probes.size(), 1u);
+    EXPECT_EQ(s.probes[0].question, r.samples[i].question);
+    EXPECT_EQ(s.probes[0].gold_answer, r.samples[i].answer);
+    EXPECT_EQ(s.probes[0].aliases, r.samples[i].answer_aliases);
+    EXPECT_EQ(s.probes[0].aliases.size(), 4u);
   }
 }
 

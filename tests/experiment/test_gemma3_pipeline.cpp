@@ -22,34 +22,42 @@ std::map<std::pair<std::string, std::string>, std::string> answers(const std::fi
   return out;
 }
 
-TEST(Gemma3Pipeline, TrainsTheStudysSetAndRunsEveryCondition) {
-  if (test::run_command("command -v spm_train >/dev/null").exit_code != 0)
-    GTEST_SKIP() << "spm_train not installed (Debian package sentencepiece)";
-  test::ScratchDir dir;
-  const auto path = [&](const std::string& name) { return (dir / name).string(); };
-  auto tttmem = [&](const std::string& args) {
+// A tiny random Gemma3 and a Gemma-style sentencepiece tokenizer (pad 0, eos 1, bos 2, unk 3,
+// byte fallback) trained on a small conversation benchmark's texts.
+class Gemma3Pipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test::run_command("command -v spm_train >/dev/null").exit_code != 0)
+      GTEST_SKIP() << "spm_train not installed (Debian package sentencepiece)";
+    tttmem("build-benchmark --format v2 --samples-per-level 2 --seed 5 --out " + path("bench.json"));
+    const nlohmann::json bench = nlohmann::json::parse(io::read_file(dir / "bench.json"));
+    {
+      std::ofstream corpus(dir / "corpus.txt"), data(dir / "train.jsonl");
+      for (const auto& sample : bench.at("samples")) {
+        corpus << sample.at("conversation").get<std::string>() << "\n";
+        data << nlohmann::json{{"text", sample.at("conversation")}}.dump() << "\n";
+      }
+    }
+    ASSERT_EQ(test::run_command("spm_train --input=" + path("corpus.txt") + " --model_prefix=" +
+                                path("spm") + " --vocab_size=600 --model_type=bpe --pad_id=0 "
+                                "--eos_id=1 --bos_id=2 --unk_id=3 --byte_fallback=true "
+                                "--num_threads=1 --minloglevel=2 >/dev/null 2>&1")
+                  .exit_code,
+              0);
+    tttmem("init-model --config " +
+           (test::source_dir() / "configs/models/tiny-gemma3.json").string() + " --seed 1 --out " +
+           path("base"));
+  }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+  test::CommandResult tttmem(const std::string& args) const {
     const test::CommandResult result = test::run_tttmem(args);
     EXPECT_EQ(result.exit_code, 0) << "tttmem " << args << "\n" << result.output;
     return result;
-  };
-  tttmem("build-benchmark --format v2 --samples-per-level 2 --seed 5 --out " + path("bench.json"));
-  // A Gemma-style tokenizer: pad 0, eos 1, bos 2, unk 3, byte fallback.
-  const nlohmann::json bench = nlohmann::json::parse(io::read_file(dir / "bench.json"));
-  {
-    std::ofstream corpus(dir / "corpus.txt"), data(dir / "train.jsonl");
-    for (const auto& sample : bench.at("samples")) {
-      corpus << sample.at("conversation").get<std::string>() << "\n";
-      data << nlohmann::json{{"text", sample.at("conversation")}}.dump() << "\n";
-    }
   }
-  ASSERT_EQ(test::run_command("spm_train --input=" + path("corpus.txt") + " --model_prefix=" +
-                              path("spm") + " --vocab_size=600 --model_type=bpe --pad_id=0 "
-                              "--eos_id=1 --bos_id=2 --unk_id=3 --byte_fallback=true "
-                              "--num_threads=1 --minloglevel=2 >/dev/null 2>&1")
-                .exit_code,
-            0);
-  tttmem("init-model --config " + (test::source_dir() / "configs/models/tiny-gemma3.json").string() +
-         " --seed 1 --out " + path("base"));
+  test::ScratchDir dir;
+};
+
+TEST_F(Gemma3Pipeline, TrainsTheStudysSetAndRunsEveryCondition) {
   const std::string common = " --tokenizer " + path("spm.model") + " --benchmark " +
                              path("bench.json") + " --condition all --limit 1 --batch-size 4";
   // Fresh adapter: the study's diagonal ttt_proj and zero conv make the graft an exact no-op, so
@@ -75,6 +83,43 @@ TEST(Gemma3Pipeline, TrainsTheStudysSetAndRunsEveryCondition) {
     EXPECT_EQ(answers(dir / "trained_run" / ("condition_" + std::string(condition) + ".jsonl")).size(),
               answers(dir / "fresh" / ("condition_" + std::string(condition) + ".jsonl")).size())
         << condition;
+}
+
+// The study's three modes on a RULER file counted in the model's own tokens.
+TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
+  tttmem("build-benchmark --format ruler --task niah_single --length 1024 --samples 3 --tokenizer " +
+         path("spm.model") + " --out " + path("ruler.json"));
+  for (const char* mode : {"in_context", "ttt_paper", "ttt_strict"})
+    tttmem("run --model " + path("base") + " --tokenizer " + path("spm.model") + " --benchmark " +
+           path("ruler.json") + " --condition " + mode + " --max-new-tokens 16 --batch-size 2 " +
+           "--ttt-preset gemma3-study --ttt-chunk 64 --ttt-init diagonal --out " + path("modes"));
+  const nlohmann::json ruler = nlohmann::json::parse(io::read_file(dir / "ruler.json"));
+  std::map<std::string, std::map<std::string, Record>> by_mode;
+  for (const char* mode : {"in_context", "ttt_paper", "ttt_strict"})
+    for (Record& r : read_records(dir / "modes" / ("condition_" + std::string(mode) + ".jsonl")))
+      by_mode[mode][r.sample_id] = std::move(r);
+  for (const auto& sample : ruler.at("samples")) {
+    const std::string id = sample.at("id");
+    SCOPED_TRACE(id);
+    const Record& in_context = by_mode.at("in_context").at(id);
+    const Record& paper = by_mode.at("ttt_paper").at(id);
+    const Record& strict = by_mode.at("ttt_strict").at(id);
+    EXPECT_EQ(in_context.gold, sample.at("answer"));
+    // The document is in the prompt of the first two and ingested, whole, by the third.
+    EXPECT_EQ(paper.prompt_tokens, in_context.prompt_tokens);
+    EXPECT_GT(strict.ingested_tokens, 400);
+    EXPECT_GT(in_context.prompt_tokens - strict.prompt_tokens, strict.ingested_tokens / 2);
+    EXPECT_EQ(strict.ingest_truncated_from, 0);
+    // A fresh adapter (zero conv) is an exact no-op: the study's untrained ttt_paper is its icl.
+    EXPECT_EQ(paper.output_ids, in_context.output_ids);
+    EXPECT_LE(in_context.generated_tokens, 16);
+  }
+  // No RULER report yet: evaluate says so instead of scoring it as conversations.
+  const test::CommandResult evaluate = test::run_tttmem(
+      "evaluate --results " + path("modes") + " --benchmark " + path("ruler.json") + " --out " +
+      path("report"));
+  EXPECT_NE(evaluate.exit_code, 0);
+  EXPECT_NE(evaluate.output.find("a RULER benchmark"), std::string::npos) << evaluate.output;
 }
 
 }  // namespace

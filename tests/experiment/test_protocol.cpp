@@ -3,6 +3,7 @@
 // scale suffixes and Python's strip.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ TEST(Protocol, TableRowsGiveTheDesignedConditions) {
     Ingest ingest;
     Params params;
     bool level3_only, scrolls;
+    bool strict = false;  // flushes and freezes whatever the protocol
   };
   const std::vector<Seed> seed{
       {"a", true, Ingest::nothing, Params::zero, false, false},
@@ -33,7 +35,9 @@ TEST(Protocol, TableRowsGiveTheDesignedConditions) {
       {"a_prime", false, Ingest::nothing, Params::zero, false, false},
       {"b_scaled", false, Ingest::conversation, Params::trained, false, false},
       {"ttt_paper", true, Ingest::nothing, Params::trained, false, false},
-      {"scroll", false, Ingest::conversation, Params::trained, false, true}};
+      {"scroll", false, Ingest::conversation, Params::trained, false, true},
+      {"in_context", true, Ingest::nothing, Params::zero, false, false},
+      {"ttt_strict", false, Ingest::conversation, Params::trained, false, false, true}};
   ASSERT_EQ(condition_kinds().size(), seed.size());
   ProtocolOptions flush_and_formats;  // options that change no condition
   flush_and_formats.flush_partial_chunk = flush_and_formats.chat_template =
@@ -46,7 +50,7 @@ TEST(Protocol, TableRowsGiveTheDesignedConditions) {
     SCOPED_TRACE(want.kind);
     EXPECT_EQ(condition_kinds()[i].name, want.kind);  // the table's order is the reports' order
     const bool a_or_c = want.kind == "a" || want.kind == "c";
-    const bool ingests = want.ingest != Ingest::nothing;
+    const bool ingests = want.ingest != Ingest::nothing && !want.strict;
     for (const ProtocolOptions& options : {ProtocolOptions::preset("seed"), flush_and_formats,
                                            distractor, trained, freeze, fixed}) {
       const Condition got = make_condition(want.kind, options);
@@ -57,7 +61,8 @@ TEST(Protocol, TableRowsGiveTheDesignedConditions) {
       EXPECT_EQ(got.ingest, want.ingest);
       EXPECT_EQ(got.params,
                 a_or_c && options.trained_ttt_in_a_c ? Params::trained : want.params);
-      EXPECT_EQ(got.frozen, ingests && options.freeze_while_answering);
+      EXPECT_EQ(got.frozen, want.strict || (ingests && options.freeze_while_answering));
+      EXPECT_EQ(got.flush_partial_chunk, want.strict || options.flush_partial_chunk);
       EXPECT_EQ(got.level3_only, want.level3_only);
       EXPECT_EQ(got.filler_until_out_of_window, want.scrolls);
       EXPECT_EQ(got.continue_stream, want.scrolls);
@@ -75,7 +80,7 @@ TEST(Protocol, EveryAcceptedConditionValueRoundTrips) {
   std::vector<std::string> names;
   for (const ConditionValue& value : condition_values()) names.push_back(value.name);
   EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c", "d", "all", "a_prime", "b_scaled",
-                                             "ttt_paper", "scroll"}));
+                                             "ttt_paper", "scroll", "in_context", "ttt_strict"}));
   EXPECT_EQ(condition_values()[4].description, "a, b, c, d");
   const ProtocolOptions seed = ProtocolOptions::preset("seed");
   for (const std::string& name : names) {
@@ -104,9 +109,34 @@ TEST(Protocol, EveryAcceptedConditionValueRoundTrips) {
     ADD_FAILURE() << "no error for an unknown condition";
   } catch (const std::invalid_argument& e) {
     EXPECT_STREQ(e.what(),
-                 "--condition: expected a, b, c, d, all, a_prime, b_scaled, ttt_paper or scroll, "
-                 "got 'e'");
+                 "--condition: expected a, b, c, d, all, a_prime, b_scaled, ttt_paper, scroll, "
+                 "in_context or ttt_strict, got 'e'");
   }
+}
+
+// A RULER sample takes the Gemma3 adapter study's prompts (its benchmark/eval/predictor.py):
+// the document in the prompt for in_context and ttt_paper, the strict answer prompt otherwise;
+// its document is ingested whole.
+TEST(Protocol, RulerSamplesTakeTheStudysPrompts) {
+  bench::Sample sample;
+  sample.sample_id = "vt_1024_0000";
+  sample.task = "vt";
+  sample.context_length = 1024;
+  sample.conversation = std::string(20000, 'x');
+  const bench::Probe probe{"Q", "Question: Find all variables. Answer: they are:", "AB", {}, {"AB"}};
+  const ProtocolOptions seed = ProtocolOptions::preset("seed");
+  const std::string with = "You are given a document and a question. Answer with just the value, "
+                           "no explanation.\n\nDocument:\n" + sample.conversation +
+                           "\n\nQuestion: " + probe.question + "\nAnswer:";
+  const std::string without = "Answer the following question with just the value, no "
+                              "explanation.\n\nQuestion: " + probe.question + "\nAnswer:";
+  EXPECT_EQ(probe_prompt(make_condition("in_context", seed), seed, sample, probe), with);
+  EXPECT_EQ(probe_prompt(make_condition("ttt_paper", seed), seed, sample, probe), with);
+  EXPECT_EQ(probe_prompt(make_condition("ttt_strict", seed), seed, sample, probe), without);
+  EXPECT_EQ(*ingest_text(make_condition("ttt_strict", seed), sample), sample.conversation);
+  EXPECT_EQ(ingest_limit(Ingest::conversation, sample), std::numeric_limits<std::size_t>::max());
+  sample.task.clear();  // a conversation: the seed's 4096-token cut
+  EXPECT_EQ(ingest_limit(Ingest::conversation, sample), 4096u);
 }
 
 TEST(Protocol, ScaleSuffixIsPythonReprWithP) {
