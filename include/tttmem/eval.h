@@ -54,6 +54,7 @@ struct Prediction {
   std::string probe_id, question, gold, predicted;
   std::optional<std::string> stop_reason;  // JSONL only
   std::optional<std::int64_t> generated_tokens;
+  std::optional<double> seconds;  // JSONL only: the probe's wall time in the engine
 };
 struct SampleResult {
   std::size_t sample_index = 0;         // into Benchmark::samples
@@ -208,5 +209,32 @@ std::string results_markdown(const Report& report);
 // Writes figures/<name>.gp, .png and .svg with gnuplot. Returns false (after a warning) when
 // gnuplot is not installed; throws EvalError when it fails on a script.
 bool write_figures(const Report& report, const std::filesystem::path& figures_dir);
+
+// ---- RULER report (SPEC.md `ruler`) ------------------------------------------------------------
+
+// One (task, context length, condition) cell of RULER results: the study's any-of containment
+// and RULER's string_match_all, means over samples with 95% percentile-bootstrap intervals (each
+// sample its own unit: every sample has its own haystack and needles), and the mean seconds a
+// probe took in the engine (rows of a batch share the device; absent from the seed's files).
+struct RulerCell {
+  std::string task, condition;
+  std::int64_t length = 0, n = 0;
+  double any_of = 0, string_match_all = 0;
+  std::optional<Interval> any_of_ci, string_match_all_ci;
+  std::optional<double> mean_seconds;
+};
+// Cells in task, length, then report order of the conditions. Throws EvalError unless
+// `benchmark` is a RULER benchmark.
+std::vector<RulerCell> ruler_cells(const std::vector<ConditionResult>& results,
+                                   const bench::Benchmark& benchmark,
+                                   const BootstrapOptions& options);
+nlohmann::ordered_json ruler_report_json(const std::vector<RulerCell>& cells,
+                                         const BootstrapOptions& options,
+                                         const std::string& command);
+std::string ruler_markdown(const std::vector<RulerCell>& cells, const std::string& command);
+// accuracy_vs_context__<task> (any-of and string_match_all by length, a line per condition) and
+// latency_vs_context (mean seconds by length, a line per condition), as write_figures.
+bool write_ruler_figures(const std::vector<RulerCell>& cells,
+                         const std::filesystem::path& figures_dir);
 
 }  // namespace tttmem::eval

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <tuple>
 
 #include "commands.h"
 #include "flag_checks.h"
@@ -18,6 +19,7 @@ namespace {
 
 struct EvaluateOptions {
   std::string results, out, benchmark;
+  std::vector<std::string> also;  // more RULER results folders (other tasks and lengths)
   int resamples = 10000;
   std::string ci_unit = "conversation";
 };
@@ -60,6 +62,9 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--out", o->out, "Folder for report.json, results.md and figures/")->required();
   sub->add_option("--benchmark", o->benchmark,
                   "Benchmark JSON the results were run on (default: the one run.json names)");
+  sub->add_option("--also", o->also,
+                  "RULER only: more results folders (other tasks or lengths), each scored "
+                  "against the benchmark its run.json names, into the same report");
   sub->add_option("--bootstrap", o->resamples,
                   "Bootstrap resamples for the 95% intervals (0: no intervals)")
       ->check(whole_number(0, 10'000'000))
@@ -86,31 +91,53 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
     const nlohmann::ordered_json run = read_run_info(results);
     const std::string benchmark_file = benchmark_path(*o, run);
     const bench::Benchmark benchmark = bench::load_benchmark(benchmark_file);
-    if (benchmark.version == "ruler")
-      throw eval::EvalError(benchmark_file + ": a RULER benchmark; evaluate scores conversation "
-                            "benchmarks (v1, v2) only, a RULER report is not written yet");
 
     std::vector<eval::ConditionResult> loaded;
     for (const std::string& name : names) {
       loaded.push_back(eval::load_condition(results, name, benchmark));
       log::info("evaluate: condition ", name, " from ", loaded.back().source.string());
     }
-    for (const protocol::ConditionKind& kind : protocol::condition_kinds())
-      if (kind.in_all && std::find(names.begin(), names.end(), kind.name) == names.end())
-        log::warn("evaluate: condition ", kind.name, " is missing from ", o->results);
-
     eval::BootstrapOptions boot;
     boot.resamples = o->resamples;
     boot.seed = global.seed;
     boot.unit = eval::parse_ci_unit(o->ci_unit);
+    std::string command = "tttmem evaluate --results " + o->results + " --out " + o->out +
+                          " --benchmark " + benchmark_file;
+    for (const std::string& folder : o->also) command += " --also " + folder;
+    std::filesystem::create_directories(out);
+    if (!o->also.empty() && benchmark.version != "ruler")
+      throw eval::EvalError("--also: only RULER results combine into one report; " +
+                            benchmark_file + " is a " + benchmark.version + " benchmark");
+    if (benchmark.version == "ruler") {  // by task, length and condition (SPEC.md `ruler`)
+      std::vector<eval::RulerCell> cells = eval::ruler_cells(loaded, benchmark, boot);
+      for (const std::string& folder : o->also) {
+        const std::string file = benchmark_path(EvaluateOptions{}, read_run_info(folder));
+        const bench::Benchmark more = bench::load_benchmark(file);
+        std::vector<eval::ConditionResult> results_more;
+        for (const std::string& name : eval::discover_conditions(folder))
+          results_more.push_back(eval::load_condition(folder, name, more));
+        for (eval::RulerCell& cell : eval::ruler_cells(results_more, more, boot))
+          cells.push_back(std::move(cell));
+      }
+      std::stable_sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.task, a.length) < std::tie(b.task, b.length);
+      });
+      io::atomic_write_file(out / "report.json",
+                            eval::ruler_report_json(cells, boot, command).dump(2) + "\n");
+      const std::string markdown = eval::ruler_markdown(cells, command);
+      io::atomic_write_file(out / "results.md", markdown);
+      eval::write_ruler_figures(cells, out / "figures");
+      std::fputs(markdown.c_str(), stdout);
+      return 0;
+    }
+    for (const protocol::ConditionKind& kind : protocol::condition_kinds())
+      if (kind.in_all && std::find(names.begin(), names.end(), kind.name) == names.end())
+        log::warn("evaluate: condition ", kind.name, " is missing from ", o->results);
     eval::Report report = eval::build_report(loaded, benchmark, boot);
     report.run_info = run;
-    report.command = "tttmem evaluate --results " + o->results + " --out " + o->out +
-                     " --benchmark " + benchmark_file +
-                     (boot.unit == eval::CiUnit::sample ? " --ci-unit sample" : "");
+    report.command = command + (boot.unit == eval::CiUnit::sample ? " --ci-unit sample" : "");
     for (const std::string& w : report.warnings) log::warn("evaluate: ", w);
 
-    std::filesystem::create_directories(out);
     io::atomic_write_file(out / "report.json", py::dumps(eval::report_json(report), 2));
     io::atomic_write_file(out / "results.md", eval::results_markdown(report));
     eval::write_figures(report, out / "figures");

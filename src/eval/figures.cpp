@@ -230,20 +230,14 @@ std::string script(const Figure& f) {
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
-}  // namespace
-
-bool write_figures(const Report& report, const std::filesystem::path& figures_dir) {
+// Renders `figures` into figures_dir with gnuplot (see write_figures).
+bool render(const std::vector<Figure>& figures, const std::filesystem::path& figures_dir) {
   if (!have_gnuplot()) {
     log::warn(
         "gnuplot is not installed: no figures written (report.json and results.md are "
         "complete; install gnuplot-nox, see scripts/setup.sh)");
     return false;
   }
-  std::vector<Figure> figures;
-  for (auto make :
-       {em_by_condition_level, em_heatmap, position_decay, distractor_effect, distractor_decay})
-    if (auto f = make(report)) figures.push_back(std::move(*f));
-
   // Render in a scratch folder next to the target, then move the finished files in, so a failed
   // gnuplot leaves no half-written figure set behind.
   std::filesystem::create_directories(figures_dir);
@@ -274,6 +268,91 @@ bool write_figures(const Report& report, const std::filesystem::path& figures_di
   }
   std::filesystem::remove_all(scratch);
   return true;
+}
+
+}  // namespace
+
+bool write_figures(const Report& report, const std::filesystem::path& figures_dir) {
+  std::vector<Figure> figures;
+  for (auto make :
+       {em_by_condition_level, em_heatmap, position_decay, distractor_effect, distractor_decay})
+    if (auto f = make(report)) figures.push_back(std::move(*f));
+  return render(figures, figures_dir);
+}
+
+bool write_ruler_figures(const std::vector<RulerCell>& cells,
+                         const std::filesystem::path& figures_dir) {
+  std::vector<std::string> tasks, conditions;
+  std::vector<std::int64_t> lengths;
+  for (const RulerCell& c : cells) {
+    if (std::find(tasks.begin(), tasks.end(), c.task) == tasks.end()) tasks.push_back(c.task);
+    if (std::find(conditions.begin(), conditions.end(), c.condition) == conditions.end())
+      conditions.push_back(c.condition);
+    if (std::find(lengths.begin(), lengths.end(), c.length) == lengths.end())
+      lengths.push_back(c.length);
+  }
+  std::sort(lengths.begin(), lengths.end());
+  auto find = [&](const std::string& task, std::int64_t length, const std::string& condition) {
+    for (const RulerCell& c : cells)
+      if (c.task == task && c.length == length && c.condition == condition) return &c;
+    return static_cast<const RulerCell*>(nullptr);
+  };
+  auto plot_lines = [&](std::size_t columns_per_condition, const char* style) {
+    std::ostringstream s;
+    s << "plot ";
+    for (std::size_t i = 0; i < conditions.size(); ++i) {
+      const std::size_t col = 2 + columns_per_condition * i;
+      s << (i ? ", \\\n     " : "") << "$data using 1:" << col;
+      if (columns_per_condition == 3) s << ":" << col + 1 << ":" << col + 2;
+      s << " with " << style << " pt 7 title " << quoted(label(conditions[i]));
+    }
+    return s.str() + "\n";
+  };
+  std::vector<Figure> figures;
+  for (const std::string& task : tasks) {
+    std::ostringstream s;
+    s << "$data << EOD\n";  // length, then any-of and its interval per condition (NaN: no cell)
+    for (std::int64_t length : lengths) {
+      s << length;
+      for (const std::string& condition : conditions) {
+        const RulerCell* c = find(task, length, condition);
+        if (c == nullptr) {
+          s << " NaN NaN NaN";
+        } else {
+          const Interval ci = c->any_of_ci.value_or(Interval{c->any_of, c->any_of});
+          s << " " << num(c->any_of) << " " << num(ci.lo) << " " << num(ci.hi);
+        }
+      }
+      s << "\n";
+    }
+    s << "EOD\nset title " << quoted("RULER " + task + ": accuracy (any-of) vs context")
+      << "\nset xlabel 'Context length (tokens)'\nset ylabel 'Accuracy'\nset logscale x 2\n"
+      << "set yrange [0:1]\nset grid ytics lc rgb '#dddddd'\nset key outside right top\n"
+      << plot_lines(3, "yerrorlines");
+    figures.push_back(Figure{"accuracy_vs_context__" + task, 960, 600, s.str()});
+  }
+  std::ostringstream s;
+  s << "$data << EOD\n";  // length, then mean seconds per condition over the tasks
+  for (std::int64_t length : lengths) {
+    s << length;
+    for (const std::string& condition : conditions) {
+      double sum = 0;
+      int count = 0;
+      for (const std::string& task : tasks)
+        if (const RulerCell* c = find(task, length, condition); c && c->mean_seconds) {
+          sum += *c->mean_seconds;
+          ++count;
+        }
+      s << " " << (count ? num(sum / count) : std::string("NaN"));
+    }
+    s << "\n";
+  }
+  s << "EOD\nset title 'RULER: seconds per example vs context (mean over tasks)'\n"
+    << "set xlabel 'Context length (tokens)'\nset ylabel 'Seconds'\nset logscale xy 2\n"
+    << "set grid ytics lc rgb '#dddddd'\nset key outside right top\n"
+    << plot_lines(1, "linespoints");
+  figures.push_back(Figure{"latency_vs_context", 960, 600, s.str()});
+  return render(figures, figures_dir);
 }
 
 }  // namespace tttmem::eval

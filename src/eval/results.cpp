@@ -71,6 +71,12 @@ class Record {
       throw EvalError(where_ + ": field '" + key + "' must be a string, got " + v.type_name());
     return v.get<std::string>();
   }
+  double number(const char* key) const {
+    const J& v = get(key);
+    if (!v.is_number())
+      throw EvalError(where_ + ": field '" + key + "' must be a number, got " + v.type_name());
+    return v.get<double>();
+  }
   std::int64_t integer(const char* key) const {
     const J& v = get(key);
     if (!v.is_number_integer())
@@ -253,6 +259,7 @@ ConditionResult parse_jsonl(std::string_view text, const std::string& source,
     Prediction p = prediction_of(r);
     if (r.has("stop_reason")) p.stop_reason = r.str("stop_reason");
     if (r.has("generated_tokens")) p.generated_tokens = r.integer("generated_tokens");
+    if (r.has("seconds")) p.seconds = r.number("seconds");
     collector.add(where, r.str("sample_id"), r.integer("level"), std::move(p));
   }
   return std::move(collector).finish();

@@ -3,6 +3,7 @@
 // adapter study's preset and trainable set, then `run` in every condition of `all`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -12,6 +13,7 @@
 #include "test_support.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
+#include "tttmem/ruler.h"
 
 namespace tttmem::experiment {
 namespace {
@@ -114,12 +116,42 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
     EXPECT_EQ(paper.output_ids, in_context.output_ids);
     EXPECT_LE(in_context.generated_tokens, 16);
   }
-  // No RULER report yet: evaluate says so instead of scoring it as conversations.
-  const test::CommandResult evaluate = test::run_tttmem(
-      "evaluate --results " + path("modes") + " --benchmark " + path("ruler.json") + " --out " +
-      path("report"));
-  EXPECT_NE(evaluate.exit_code, 0);
-  EXPECT_NE(evaluate.output.find("a RULER benchmark"), std::string::npos) << evaluate.output;
+  // The report: a cell per (task, length, mode), each scored both ways from the records.
+  tttmem("evaluate --results " + path("modes") + " --benchmark " + path("ruler.json") +
+         " --bootstrap 200 --out " + path("report"));
+  const nlohmann::json report = nlohmann::json::parse(io::read_file(dir / "report" / "report.json"));
+  ASSERT_EQ(report.at("cells").size(), 3u);
+  for (const auto& cell : report.at("cells")) {
+    SCOPED_TRACE(cell.dump());
+    EXPECT_EQ(cell.at("task"), "niah_single");
+    EXPECT_EQ(cell.at("length"), 1024);
+    EXPECT_EQ(cell.at("n"), 3);
+    double any_of = 0;
+    for (const auto& [id, r] : by_mode.at(cell.at("condition").get<std::string>())) {
+      const auto& sample = *std::find_if(ruler.at("samples").begin(), ruler.at("samples").end(),
+                                         [&](const auto& s) { return s.at("id") == id; });
+      any_of += ruler::any_of_match(r.predicted,
+                                    sample.at("answer_aliases").get<std::vector<std::string>>());
+    }
+    EXPECT_DOUBLE_EQ(cell.at("any_of").get<double>(), any_of / 3);
+    EXPECT_LE(cell.at("any_of_ci95")[0].get<double>(), cell.at("any_of").get<double>());
+    EXPECT_GT(cell.at("mean_seconds").get<double>(), 0);
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir / "report" / "results.md"));
+
+  // Another length joins the same report (its folder's run.json names its benchmark).
+  tttmem("build-benchmark --format ruler --task niah_single --length 1536 --samples 2 --tokenizer " +
+         path("spm.model") + " --out " + path("ruler_1536.json"));
+  tttmem("run --model " + path("base") + " --tokenizer " + path("spm.model") + " --benchmark " +
+         path("ruler_1536.json") + " --condition in_context --max-new-tokens 16 --out " +
+         path("modes_1536"));
+  tttmem("evaluate --results " + path("modes") + " --also " + path("modes_1536") +
+         " --bootstrap 0 --out " + path("report2"));
+  const nlohmann::json both = nlohmann::json::parse(io::read_file(dir / "report2" / "report.json"));
+  ASSERT_EQ(both.at("cells").size(), 4u);
+  EXPECT_EQ(both.at("cells")[3].at("length"), 1536);
+  EXPECT_EQ(both.at("cells")[3].at("n"), 2);
+  EXPECT_TRUE(both.at("cells")[3].at("any_of_ci95").is_null());  // --bootstrap 0
 }
 
 }  // namespace
