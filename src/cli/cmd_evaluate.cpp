@@ -35,17 +35,50 @@ nlohmann::ordered_json read_run_info(const std::filesystem::path& results) {
   }
 }
 
-// --benchmark, else the benchmark run.json names ("benchmark": path or {"path": ...}).
-std::string benchmark_path(const EvaluateOptions& o, const nlohmann::ordered_json& run) {
-  if (!o.benchmark.empty()) return o.benchmark;
+// `given` (--benchmark), else the benchmark run.json names ("benchmark": path or {"path": ...}).
+std::string benchmark_path(const std::string& given, const std::string& results,
+                           const nlohmann::ordered_json& run) {
+  if (!given.empty()) return given;
   if (run.is_object() && run.contains("benchmark")) {
     const auto& b = run["benchmark"];
     if (b.is_string()) return b.get<std::string>();
     if (b.is_object() && b.contains("path") && b["path"].is_string())
       return b["path"].get<std::string>();
   }
-  throw eval::EvalError("no --benchmark given and " + (o.results + "/run.json") +
+  throw eval::EvalError("no --benchmark given and " + (results + "/run.json") +
                         " names none: pass --benchmark FILE (the file the results were run on)");
+}
+
+// One results folder: its conditions' files, each read against its benchmark.
+struct Folder {
+  std::vector<std::string> names;  // condition names, report order
+  nlohmann::ordered_json run;      // run.json, null when absent
+  std::string benchmark_file;
+  bench::Benchmark benchmark;
+  std::vector<eval::ConditionResult> loaded;
+};
+
+Folder load_folder(const std::string& results, const std::string& given_benchmark) {
+  Folder f;
+  f.names = eval::discover_conditions(results);
+  if (f.names.empty()) {
+    std::vector<std::string> stems = eval::main_condition_names();
+    for (const protocol::ConditionKind& kind : protocol::condition_kinds())
+      if (kind.sweep != protocol::Sweep::none) stems.push_back(std::string(kind.name) + "_<s>");
+    std::string expected;
+    for (const std::string& stem : stems) expected += (expected.empty() ? "" : ", ") + stem;
+    throw eval::EvalError(results +
+                          ": no result files (expected condition_<x>.jsonl or condition_<x>.json "
+                          "for x in " + expected + ")");
+  }
+  f.run = read_run_info(results);
+  f.benchmark_file = benchmark_path(given_benchmark, results, f.run);
+  f.benchmark = bench::load_benchmark(f.benchmark_file);
+  for (const std::string& name : f.names) {
+    f.loaded.push_back(eval::load_condition(results, name, f.benchmark));
+    log::info("evaluate: condition ", name, " from ", f.loaded.back().source.string());
+  }
+  return f;
 }
 
 }  // namespace
@@ -76,27 +109,14 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
 
   return [o, &global]() -> int {
-    const std::filesystem::path results(o->results), out(o->out);
-    const std::vector<std::string> names = eval::discover_conditions(results);
-    if (names.empty()) {
-      std::vector<std::string> stems = eval::main_condition_names();
-      for (const protocol::ConditionKind& kind : protocol::condition_kinds())
-        if (kind.sweep != protocol::Sweep::none) stems.push_back(std::string(kind.name) + "_<s>");
-      std::string expected;
-      for (const std::string& stem : stems) expected += (expected.empty() ? "" : ", ") + stem;
-      throw eval::EvalError(o->results +
-                            ": no result files (expected condition_<x>.jsonl or condition_<x>.json "
-                            "for x in " + expected + ")");
-    }
-    const nlohmann::ordered_json run = read_run_info(results);
-    const std::string benchmark_file = benchmark_path(*o, run);
-    const bench::Benchmark benchmark = bench::load_benchmark(benchmark_file);
-
-    std::vector<eval::ConditionResult> loaded;
-    for (const std::string& name : names) {
-      loaded.push_back(eval::load_condition(results, name, benchmark));
-      log::info("evaluate: condition ", name, " from ", loaded.back().source.string());
-    }
+    const std::filesystem::path out(o->out);
+    const Folder main = load_folder(o->results, o->benchmark);
+    const std::vector<std::string>& names = main.names;
+    const std::string& benchmark_file = main.benchmark_file;
+    const bench::Benchmark& benchmark = main.benchmark;
+    if (!o->also.empty() && benchmark.version != "ruler")
+      throw eval::EvalError("--also: only RULER results combine into one report; " +
+                            benchmark_file + " is a " + benchmark.version + " benchmark");
     eval::BootstrapOptions boot;
     boot.resamples = o->resamples;
     boot.seed = global.seed;
@@ -105,18 +125,11 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
                           " --benchmark " + benchmark_file;
     for (const std::string& folder : o->also) command += " --also " + folder;
     std::filesystem::create_directories(out);
-    if (!o->also.empty() && benchmark.version != "ruler")
-      throw eval::EvalError("--also: only RULER results combine into one report; " +
-                            benchmark_file + " is a " + benchmark.version + " benchmark");
     if (benchmark.version == "ruler") {  // by task, length and condition (SPEC.md `ruler`)
-      std::vector<eval::RulerCell> cells = eval::ruler_cells(loaded, benchmark, boot);
+      std::vector<eval::RulerCell> cells = eval::ruler_cells(main.loaded, benchmark, boot);
       for (const std::string& folder : o->also) {
-        const std::string file = benchmark_path(EvaluateOptions{}, read_run_info(folder));
-        const bench::Benchmark more = bench::load_benchmark(file);
-        std::vector<eval::ConditionResult> results_more;
-        for (const std::string& name : eval::discover_conditions(folder))
-          results_more.push_back(eval::load_condition(folder, name, more));
-        for (eval::RulerCell& cell : eval::ruler_cells(results_more, more, boot))
+        const Folder more = load_folder(folder, "");
+        for (eval::RulerCell& cell : eval::ruler_cells(more.loaded, more.benchmark, boot))
           cells.push_back(std::move(cell));
       }
       std::stable_sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) {
@@ -133,8 +146,8 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
     for (const protocol::ConditionKind& kind : protocol::condition_kinds())
       if (kind.in_all && std::find(names.begin(), names.end(), kind.name) == names.end())
         log::warn("evaluate: condition ", kind.name, " is missing from ", o->results);
-    eval::Report report = eval::build_report(loaded, benchmark, boot);
-    report.run_info = run;
+    eval::Report report = eval::build_report(main.loaded, benchmark, boot);
+    report.run_info = main.run;
     report.command = command + (boot.unit == eval::CiUnit::sample ? " --ci-unit sample" : "");
     for (const std::string& w : report.warnings) log::warn("evaluate: ", w);
 

@@ -7,7 +7,6 @@
 #include <tuple>
 
 #include "tttmem/eval.h"
-#include "tttmem/protocol.h"
 #include "tttmem/ruler.h"
 
 namespace tttmem::eval {
@@ -24,8 +23,7 @@ std::vector<RulerCell> ruler_cells(const std::vector<ConditionResult>& results,
     std::int64_t timed = 0;
   };
   std::vector<RulerCell> cells;
-  for (std::size_t order = 0; order < results.size(); ++order) {
-    const ConditionResult& result = results[order];
+  for (const ConditionResult& result : results) {
     std::map<std::pair<std::string, std::int64_t>, Sums> by_task_length;
     for (const SampleResult& s : result.samples) {
       const bench::Sample& sample = benchmark.samples.at(s.sample_index);

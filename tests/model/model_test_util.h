@@ -65,4 +65,25 @@ struct LoadedModel {
         model(config, checkpoint, at::Device(at::kCPU), dtype, attention) {}
 };
 
+// The sequences short, medium and long of a reference fixture through the model at `dir` in
+// bf16, on both attention paths: the error against transformers' fp32 logits must stay within
+// twice transformers' own bf16 error (its reference.json `hf_bf16_rel_err`). Each error is
+// recorded as a test property.
+template <class Ref>
+void expect_bf16_within_twice_transformers(const std::filesystem::path& dir,
+                                           const nlohmann::json& meta, const Ref& ref) {
+  for (model::Attention attention : {model::Attention::sdpa, model::Attention::math}) {
+    LoadedModel m(dir, at::kBFloat16, attention);
+    for (const char* name : {"short", "medium", "long"}) {
+      const at::Tensor logits = m.model.forward(ref(std::string(name) + ".ids").unsqueeze(0))[0];
+      ASSERT_EQ(logits.scalar_type(), at::kBFloat16);
+      const double ours = rel_error(logits, ref(std::string(name) + ".logits"));
+      const double theirs = meta.at("hf_bf16_rel_err").at(name).template get<double>();
+      EXPECT_LE(ours, 2.0 * theirs) << name << " attention " << static_cast<int>(attention)
+                                    << ": ours " << ours << ", transformers " << theirs;
+      ::testing::Test::RecordProperty(std::string("bf16_rel_err_") + name, std::to_string(ours));
+    }
+  }
+}
+
 }  // namespace tttmem::test

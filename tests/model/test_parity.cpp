@@ -44,19 +44,7 @@ TEST_F(Parity, TiedEmbeddingsMatchTransformers) {
 }
 
 TEST_F(Parity, Bf16ErrorWithinTwiceTransformersOwn) {
-  const nlohmann::json meta = reference_meta();
-  for (Attention attention : {Attention::sdpa, Attention::math}) {
-    LoadedModel m(qwen3_reference("model"), at::kBFloat16, attention);
-    for (const char* name : {"short", "medium", "long"}) {
-      const at::Tensor logits = m.model.forward(ref(std::string(name) + ".ids").unsqueeze(0))[0];
-      ASSERT_EQ(logits.scalar_type(), at::kBFloat16);
-      const double ours = rel_error(logits, ref(std::string(name) + ".logits"));
-      const double theirs = meta.at("hf_bf16_rel_err").at(name).get<double>();
-      EXPECT_LE(ours, 2.0 * theirs) << name << " attention " << static_cast<int>(attention)
-                                    << ": ours " << ours << ", transformers " << theirs;
-      RecordProperty(std::string("bf16_rel_err_") + name, std::to_string(ours));
-    }
-  }
+  expect_bf16_within_twice_transformers(qwen3_reference("model"), reference_meta(), ref);
 }
 
 TEST_F(Parity, PaddedBatchesMatchTransformersAndUnpaddedRuns) {

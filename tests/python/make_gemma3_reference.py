@@ -21,12 +21,16 @@ import argparse
 import copy
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_qwen3_reference import logits, rel_err  # noqa: E402  (the same HF calls)
 
 SEED = 20261204
 VOCAB = 512
@@ -51,15 +55,6 @@ def build(config) -> Gemma3ForCausalLM:
         for name, p in model.named_parameters():
             p.copy_((0.2 if name.endswith("norm.weight") else 0.08) * torch.randn_like(p))
     return model
-
-
-def logits(model, ids, mask=None):
-    with torch.no_grad():
-        kwargs = {}
-        if mask is not None:
-            kwargs["attention_mask"] = mask
-            kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
-        return model(input_ids=ids, use_cache=False, **kwargs).logits.float()
 
 
 TTT = {"use_ttt": True, "ttt_layers": [0, 3], "ttt_chunk": 8, "ttt_lr": 0.3, "ttt_proj": True,
@@ -156,10 +151,6 @@ def training_references(ref, params, g, tensors):
     tensors["train.loss"] = loss.detach().float().reshape(1)
     for name, leaf in leaves.items():
         tensors[f"train.grad.{name}"] = leaf.grad.float()
-
-
-def rel_err(a, b):
-    return float((a - b).abs().max() / b.abs().max())
 
 
 def main():
