@@ -52,4 +52,12 @@ std::int64_t device_peak_allocated(int index) {
 #endif
 }
 
+void reset_device_peak(int index) {
+#ifdef TTTMEM_HAVE_CUDA
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index));
+#else
+  no_cuda(index, "reset its allocator's peak");
+#endif
+}
+
 }  // namespace tttmem::kernels

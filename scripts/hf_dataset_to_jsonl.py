@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write a Hugging Face dataset split as the JSONL `tttmem train-minimal --data` reads (SPEC.md
 `train`): one {"messages": [{"role", "content"}, ...]} per row when the row has a non-empty
-`messages` list (chat, e.g. HuggingFaceH4/no_robots), else {"text": ...} from the first string
+`messages` list (chat, e.g. HuggingFaceH4/no_robots), {"instruction", "input", "output"} when the
+row has string `instruction` and `output` (e.g. Yukang/LongAlpaca-12k), else {"text": ...} from the first string
 field among text, prompt, input, content (the seed's rule, seed-experiment.md 4.2); rows with
 neither are skipped. --min-chars/--max-chars filter on the text length (the seed kept
 200 < len < 6 * seq_len, measured on the chat-template rendering; here on the joined contents).
@@ -23,6 +24,10 @@ def record(row):
     if isinstance(messages, list) and messages:
         chat = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
         return {"messages": chat}, "".join(m["content"] for m in chat)
+    if isinstance(row.get("instruction"), str) and isinstance(row.get("output"), str):
+        # LongAlpaca-style: train-minimal formats it as the Gemma3 adapter study did.
+        fields = {k: str(row.get(k) or "") for k in ("instruction", "input", "output")}
+        return fields, "".join(fields.values())
     for field in TEXT_FIELDS:
         value = row.get(field)
         if isinstance(value, str):

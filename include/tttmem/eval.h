@@ -55,6 +55,7 @@ struct Prediction {
   std::optional<std::string> stop_reason;  // JSONL only
   std::optional<std::int64_t> generated_tokens;
   std::optional<double> seconds;  // JSONL only: the probe's wall time in the engine
+  std::optional<double> ingest_seconds;  // JSONL only: its sample's share of the ingestion
 };
 struct SampleResult {
   std::size_t sample_index = 0;         // into Benchmark::samples
@@ -64,6 +65,8 @@ struct ConditionResult {
   std::string name;                   // a, b, c, ..., a_prime_0p01 (set by load_condition)
   std::filesystem::path source;       // the file read
   std::vector<SampleResult> samples;  // benchmark order; samples absent from the file left out
+  // The device's peak while the condition ran, from run.json (CUDA runs only).
+  std::optional<std::int64_t> peak_device_bytes;
 };
 
 // The conditions reported by name, in report order: the condition table's kinds without a sweep
@@ -214,14 +217,16 @@ bool write_figures(const Report& report, const std::filesystem::path& figures_di
 
 // One (task, context length, condition) cell of RULER results: the study's any-of containment
 // and RULER's string_match_all, means over samples with 95% percentile-bootstrap intervals (each
-// sample its own unit: every sample has its own haystack and needles), and the mean seconds a
-// probe took in the engine (rows of a batch share the device; absent from the seed's files).
+// sample its own unit: every sample has its own haystack and needles), the mean seconds an
+// example took in the engine, split into its share of the ingestion and its answer (rows of a
+// batch share the device; absent from the seed's files), and the condition's device peak.
 struct RulerCell {
   std::string task, condition;
   std::int64_t length = 0, n = 0;
   double any_of = 0, string_match_all = 0;
   std::optional<Interval> any_of_ci, string_match_all_ci;
-  std::optional<double> mean_seconds;
+  std::optional<double> mean_seconds, mean_ingest_seconds, mean_answer_seconds;
+  std::optional<std::int64_t> peak_device_bytes;
 };
 // Cells in task, length, then report order of the conditions. Throws EvalError unless
 // `benchmark` is a RULER benchmark.

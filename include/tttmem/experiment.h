@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -36,7 +37,9 @@ struct Record {
   // when ingest_limit cut it (0: not cut).
   std::int64_t ingested_tokens = 0, ingest_truncated_from = 0;
   std::string stop_reason;  // stop_token | max_new_tokens | newline
-  double seconds = 0;
+  // Wall time from the decoder taking the probe to its last token (rows of a batch share the
+  // device), and its sample's share of the ingestion forward that built its memory (0: none).
+  double seconds = 0, ingest_seconds = 0;
   nlohmann::ordered_json to_json() const;
   static Record from_json(const nlohmann::json& line, const std::string& where);
 };
@@ -65,6 +68,8 @@ struct ConditionStats {
   std::int64_t probes = 0, skipped = 0, generated_tokens = 0, samples_ingested = 0;
   std::int64_t kv_compactions = 0;  // KVCache::compact() calls (continuous batching's padding)
   double seconds = 0;
+  // The device allocator's peak while the condition ran (CUDA only; weights included).
+  std::optional<std::int64_t> peak_device_bytes;
   nlohmann::ordered_json to_json() const;
 };
 
@@ -97,7 +102,8 @@ class Engine {
   struct Stream;
   struct Memory;
   struct Setup;
-  std::vector<std::int64_t> encode(const std::string& text) const;
+  // with_bos: the model's sequence BOS first, when its family has one (model::sequence_bos).
+  std::vector<std::int64_t> encode(const std::string& text, bool with_bos) const;
   // Zero TTT parameters leave every fast weight at W0: such a condition runs the plain MLP unless
   // an ablation perturbs W0.
   bool graft_on(const protocol::Condition& condition) const;
@@ -123,6 +129,7 @@ class Engine {
   const ttt::TTTParams* params_;
   EngineOptions options_;
   std::vector<std::int64_t> stop_ids_;
+  std::optional<std::int64_t> bos_;
   std::set<std::int64_t> special_ids_;
 };
 

@@ -233,6 +233,11 @@ constexpr std::int64_t kPrefillPiece = 1024;
 // 151643 and <|im_end|> 151645; Gemma3: <end_of_turn> 106).
 std::vector<std::int64_t> default_stop_ids(const ModelConfig& config);
 
+// The token a prompt or training row starts with, where the family's Hugging Face tokenizer adds
+// one (add_special_tokens): Gemma3's config bos_token_id; Qwen3: none. Ingested documents do not
+// get it unless --ingest-bos (DECISIONS.md `## model`).
+std::optional<std::int64_t> sequence_bos(const ModelConfig& config);
+
 // Rows of ids as one left-padded [n, width] batch on the host (pad id 0; each row's last token
 // at the end), and its mask, true on real tokens: undefined when no row is padded.
 struct LeftPadded {
@@ -268,6 +273,8 @@ class RowMemory {
   virtual ~RowMemory() = default;
   virtual MlpOverride* bind(const std::vector<std::int64_t>& rows) = 0;
   virtual void unbind() {}
+  // The rows' prompts have been read (their first token is chosen); decoding follows.
+  virtual void prefilled(const std::vector<std::int64_t>& rows) { (void)rows; }
 };
 
 // One override for every row, e.g. a TTT graft over one state that a single row streams through.

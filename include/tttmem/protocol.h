@@ -31,6 +31,12 @@ struct ProtocolOptions {
   bool trained_ttt_in_a_c = false;
   bool chat_template = false;           // Qwen3 chat template, thinking off
   bool stop_at_newline = false;         // stop at the first generated newline
+  // Ingested texts start with the model's BOS too, like its prompts (model::sequence_bos); the
+  // seed's Qwen3 has none, the adapter study ingests its documents without one.
+  bool ingest_bos = false;
+  // ttt_paper decodes its answer with the model's own down_proj, the prompt's fast weights
+  // dropped after the prefill: what the adapter study's generate did (DECISIONS.md `## model`).
+  bool paper_decode_base_down = false;
   std::int64_t max_new_tokens = 32;
   static ProtocolOptions preset(const std::string& protocol);  // "seed" | "fixed"
   nlohmann::ordered_json to_json() const;
@@ -80,6 +86,8 @@ struct ConditionKind {
   // Whatever the protocol: the ingestion writes its partial last chunk into the fast weights and
   // they stay frozen while answering (the study's strict snapshot).
   bool flush_and_freeze = false;
+  // --paper-decode-base-down decodes with the base down_proj after the prefill.
+  bool affected_by_paper_decode_base_down = false;
 };
 
 // The table, one row per kind. Reports list the unswept kinds in this order, then the sweeps.
@@ -104,6 +112,9 @@ struct Condition {
   std::optional<double> noise_scale;  // a_prime: relative Gaussian noise on the TTT layers' down_proj
   bool frozen = false;                // fast weights frozen while answering
   bool flush_partial_chunk = false;   // ingestion flushes its partial chunk (also --flush-partial-chunk)
+  // After the prefill the fast weights are reset to W0 and frozen: the answer's tokens are
+  // decoded with the model's own down_proj.
+  bool decode_with_base_weights = false;
   bool level3_only = false;
   // The ingested text is followed by scroll_filler(): filler until it has left the model's
   // attention window (needs a sliding window on every layer).

@@ -38,6 +38,9 @@ enum class Task {
 std::vector<std::string> task_names();
 Task parse_task(std::string_view name);  // throws RulerError listing the valid names
 std::string task_name(Task task);
+// The tasks a RULER-format file may hold: task_names() and those other builders write in this
+// format from local files (helmet_rag, helmet_icl: include/tttmem/helmet.h).
+std::vector<std::string> readable_task_names();
 
 // Generation budgets: RULER reserves `ruler` tokens for the answer when it fits a sample to its
 // length (vt 30, cwe 120, fwe 50, niah 128); the study generates at most `study` (16) tokens.
@@ -105,7 +108,7 @@ Benchmark generate(const GenerateOptions& options);
 // {"format": "ruler", "task", "length", "seed", "tokenizer", "tokens_to_generate", "samples":
 // [...]} with two-space indentation and a final newline.
 std::string to_json(const Benchmark& benchmark);
-// The inverse of to_json, strict: every field present and of its type, a known task, samples of
+// The inverse of to_json, strict: every field present and of its type, a readable task, samples of
 // the file's task and length with unique ids, a non-empty answer that is the first alias.
 // Throws RulerError naming `source`, the sample and the field.
 Benchmark parse_benchmark(std::string_view json_text, const std::string& source);

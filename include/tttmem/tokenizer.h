@@ -61,7 +61,7 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   // path: a .tiktoken file, a tokenizer.json, a tokenizer.model (sentencepiece), or a model dir
-  // holding one of them (tried in that order: tokenizer.json, tokenizer.model, *.tiktoken).
+  // holding one of them (tried in that order: tokenizer.model, tokenizer.json, *.tiktoken).
   static std::unique_ptr<Tokenizer> load(const std::filesystem::path& path,
                                          const LoadOptions& options = {});
 

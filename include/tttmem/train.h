@@ -230,14 +230,22 @@ struct CorpusOptions {
   std::int64_t seq_len = 512;
   Packing packing = Packing::pack;
   LossOn loss_on = LossOn::all;
+  // Each document starts with it, never a label (model::sequence_bos: Gemma3's BOS, as the
+  // adapter study's training rows; Qwen3 none).
+  std::optional<std::int64_t> bos;
+  // Text and instruction documents end with <|endoftext|> (the seed); false: with nothing, as
+  // the adapter study's rows (a chat keeps its template's <|im_end|> either way).
+  bool end_documents = true;
 };
 
 // <|endoftext|> (Qwen's document end and pad), else the tokenizer's eos; throws if neither.
 std::int64_t end_of_text(const tokenizer::Tokenizer& tok);
 
 // A JSONL file, one document per line: {"messages": [{"role", "content"}, ...]} rendered with the
-// Qwen3 chat template, or {"text": "..."}. pack: documents (each followed by <|endoftext|> for
-// text, the template's own <|im_end|> for chats) are concatenated and cut into seq_len rows, the
+// Qwen3 chat template, {"text": "..."} (TinyStories' rows), or {"instruction", "input",
+// "output"} in the adapter study's LongAlpaca format (the response is the assistant part for
+// --loss-on assistant). pack: documents (each followed by <|endoftext|> unless !end_documents,
+// the template's own <|im_end|> for chats) are concatenated and cut into seq_len rows, the
 // remainder dropped. truncate: one row per document, cut to seq_len. Errors name file and line.
 std::vector<Row> load_corpus(const std::filesystem::path& file, const tokenizer::Tokenizer& tok,
                              const CorpusOptions& options);
@@ -268,12 +276,14 @@ struct MemoryExample {
 std::int64_t answer_end(const ModelConfig& config, const tokenizer::Tokenizer& tok);
 
 // Every sample of a v1/v2 benchmark (bench::load_benchmark) in file order. The prompt follows
-// `protocol` (probe_prompt of condition b); the probe row's ids are encode(prompt) followed by
-// encode(gold) and `end_id`, so the prompt's ids are the ones `run` feeds.
+// `protocol` (probe_prompt of condition b); the probe row's ids are `bos`, encode(prompt),
+// encode(gold) and `end_id`, so the prompt's ids are the ones `run` feeds (the ingestion gets
+// `bos` only under protocol.ingest_bos, as in `run`).
 std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& file,
                                                 const tokenizer::Tokenizer& tok,
                                                 std::int64_t end_id,
-                                                const protocol::ProtocolOptions& protocol);
+                                                const protocol::ProtocolOptions& protocol,
+                                                std::optional<std::int64_t> bos);
 
 // `count` conversations from `first` (modulo, in order) and all their probes.
 struct MemoryBatch {

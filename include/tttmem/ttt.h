@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -292,14 +293,18 @@ class DecoderMemory : public model::RowMemory {
   DecoderMemory(const TTTConfig& config, const TTTParams& params);
   DecoderMemory(const DecoderMemory&) = delete;  // the graft holds bound_
   DecoderMemory& operator=(const DecoderMemory&) = delete;
-  void add(std::int64_t row, TTTState state);
+  // base_after_prefill: once the row's prompt is read its fast weights go back to W0 and freeze,
+  // so its answer is decoded with the model's own down_proj (the adapter study's ttt_paper).
+  void add(std::int64_t row, TTTState state, bool base_after_prefill = false);
   void erase(std::int64_t row);
   Graft& graft() { return graft_; }
   model::MlpOverride* bind(const std::vector<std::int64_t>& rows) override;
   void unbind() override;
+  void prefilled(const std::vector<std::int64_t>& rows) override;
 
  private:
   std::map<std::int64_t, TTTState> states_;
+  std::set<std::int64_t> base_after_prefill_;
   std::vector<std::int64_t> bound_ids_;
   TTTRows bound_;
   Graft graft_;

@@ -275,7 +275,8 @@ Draft make_l1(py::Random& rng, const std::vector<SkeletonDef>& skeletons, int i,
     s.probes.push_back({"P" + id,
                         v2 ? v2_question(row, d.values) : fill(row.question, d.values),
                         gold,
-                        {"F" + id}});
+                        {"F" + id},
+                        {}});
   }
   return d;
 }
@@ -302,7 +303,8 @@ Sample make_l2(const Draft& d, int i) {
     s.probes.push_back({"C" + std::to_string(j + 1),
                         fill(c.question, known),
                         fill(c.gold, known),
-                        {a->second, b->second}});
+                        {a->second, b->second},
+                        {}});
   }
   return s;
 }

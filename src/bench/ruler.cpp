@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "tttmem/helmet.h"
 #include "tttmem/log.h"
 #include "tttmem/pycompat.h"
 
@@ -535,6 +536,13 @@ std::string task_name(Task task) {
   return std::string(kTaskNames.at(static_cast<std::size_t>(task)));
 }
 
+std::vector<std::string> readable_task_names() {
+  std::vector<std::string> names = task_names();
+  names.emplace_back(helmet::kRagTask);
+  names.emplace_back(helmet::kIclTask);
+  return names;
+}
+
 GenerationBudget generation_budget(Task task) {
   constexpr int kStudy = 16;  // the study's max_new_tokens for every task (spec 3)
   switch (task) {
@@ -714,7 +722,12 @@ Benchmark parse_benchmark(std::string_view json_text, const std::string& source)
     throw RulerError(source + ": field 'format' must be \"ruler\", got " + root["format"].dump());
   Benchmark b;
   b.task = field(root, "task", source, &J::is_string, "a string").get<std::string>();
-  parse_task(b.task);
+  if (const auto readable = readable_task_names();
+      std::find(readable.begin(), readable.end(), b.task) == readable.end()) {
+    std::string valid;
+    for (const std::string& name : readable) valid += (valid.empty() ? "" : ", ") + name;
+    throw RulerError(source + ": field 'task' must be one of " + valid + ", got '" + b.task + "'");
+  }
   b.length = field(root, "length", source, &J::is_number_integer, "an integer").get<std::int64_t>();
   if (b.length < kMinLength || b.length > kMaxLength)
     throw RulerError(source + ": field 'length' must be from " + std::to_string(kMinLength) +

@@ -76,6 +76,11 @@ Folder load_folder(const std::string& results, const std::string& given_benchmar
   f.benchmark = bench::load_benchmark(f.benchmark_file);
   for (const std::string& name : f.names) {
     f.loaded.push_back(eval::load_condition(results, name, f.benchmark));
+    if (f.run.is_object() && f.run.contains("conditions") && f.run["conditions"].is_array())
+      for (const auto& timing : f.run["conditions"])
+        if (timing.is_object() && timing.value("condition", "") == name &&
+            timing.contains("peak_device_bytes") && timing["peak_device_bytes"].is_number_integer())
+          f.loaded.back().peak_device_bytes = timing["peak_device_bytes"].get<std::int64_t>();
     log::info("evaluate: condition ", name, " from ", f.loaded.back().source.string());
   }
   return f;

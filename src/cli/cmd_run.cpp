@@ -82,7 +82,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     std::int64_t max_new_tokens = 32, attention_window = 0;
     bool resume = false;
     bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
-         trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false;
+         trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false,
+         ingest_bos = false, paper_decode_base_down = false;
     std::vector<double> noise_scales{0.01, 0.05, 0.1, 0.2, 0.5};
     std::vector<double> alphas{0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
     TttFlags ttt_flags;
@@ -129,6 +130,13 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--trained-ttt-in-a-c", o->trained_ttt_in_a_c,
                 "A and C keep the trained TTT parameters (live) instead of zeroing them");
   sub->add_flag("--chat-template", o->chat_template, "Qwen3 chat template, thinking off");
+  sub->add_flag("--ingest-bos", o->ingest_bos,
+                "Ingested texts start with the model's BOS, as its prompts do (Gemma3; Qwen3 has "
+                "none)");
+  sub->add_flag("--paper-decode-base-down", o->paper_decode_base_down,
+                std::string(protocol::kTttPaper) +
+                    ": decode the answer with the model's own down_proj after the prefill, as "
+                    "the Gemma3 adapter study did");
   sub->add_flag("--stop-at-newline", o->stop_at_newline, "Stop at the first generated newline");
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Greedy tokens per probe")
       ->check(whole_number(1, 1 << 20))
@@ -169,6 +177,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     protocol.trained_ttt_in_a_c |= o->trained_ttt_in_a_c;
     protocol.chat_template = o->chat_template;
     protocol.stop_at_newline = o->stop_at_newline;
+    protocol.ingest_bos = o->ingest_bos;
+    protocol.paper_decode_base_down = o->paper_decode_base_down;
     protocol.max_new_tokens = o->max_new_tokens;
     const std::vector<protocol::Condition> conditions =
         protocol::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);

@@ -28,6 +28,7 @@ struct Flags {
   std::int64_t steps = 100, warmup = 0, batch_size = 1, grad_accum = 4, seq_len = 512;
   std::int64_t eval_every = 0, save_every = 100;
   double lr = 1e-5, clip = 1.0, weight_decay = 0.01;
+  bool no_document_end = false;
   std::vector<double> betas{0.9, 0.95};
   bool grad_checkpointing = false, resume = false, shuffle = false;
   TttFlags ttt_flags;
@@ -73,6 +74,7 @@ std::map<std::string, std::string> run_identity(const Flags& f, const GlobalOpti
     id["memory_protocol"] = f.memory_protocol;
   }
   if (f.objective == "mixed") id["memory_weight"] = number(f.memory_weight);
+  if (f.no_document_end) id["document_end"] = "none";
   return id;
 }
 
@@ -84,8 +86,9 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
   auto f = std::make_shared<Flags>();
   sub->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
   sub->add_option("--data", f->data,
-                  "Training JSONL: one {\"messages\": [...]} (Qwen3 chat template) or "
-                  "{\"text\": ...} per line (objectives lm and mixed)");
+                  "Training JSONL: one {\"messages\": [...]} (Qwen3 chat template), "
+                  "{\"text\": ...} or {\"instruction\", \"input\", \"output\"} (LongAlpaca, "
+                  "formatted as the Gemma3 adapter study did) per line (objectives lm and mixed)");
   sub->add_option("--out", f->out,
                   "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt), "
                   "state.safetensors (resume), loss.png/svg")->required();
@@ -109,6 +112,9 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str()->check(CLI::IsMember({"pack", "truncate"}));
   sub->add_option("--loss-on", f->loss_on, "all tokens (the seed) or assistant tokens only")
       ->capture_default_str()->check(CLI::IsMember({"all", "assistant"}));
+  sub->add_flag("--no-document-end", f->no_document_end,
+                "Text and instruction documents end without <|endoftext|> (the Gemma3 adapter "
+                "study's rows)");
   sub->add_option("--clip", f->clip, "Max global grad norm (<= 0: none)")->capture_default_str();
   sub->add_option("--weight-decay", f->weight_decay, "AdamW weight decay")->capture_default_str();
   sub->add_option("--betas", f->betas, "AdamW betas")->expected(2)->capture_default_str();
@@ -193,8 +199,10 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     }
 
     const auto tok = tokenizer::Tokenizer::load(f->tokenizer.empty() ? f->model : f->tokenizer);
+    const std::optional<std::int64_t> bos = model::sequence_bos(config);
     const train::CorpusOptions corpus{f->seq_len, train::parse_packing(f->packing),
-                                      train::parse_loss_on(f->loss_on)};
+                                      train::parse_loss_on(f->loss_on), bos,
+                                      !f->no_document_end};
     const auto protocol = protocol::ProtocolOptions::preset(f->memory_protocol);
     train::TrainingData data;
     if (!f->data.empty()) {
@@ -204,15 +212,16 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     if (!f->eval_data.empty()) data.eval_rows = train::load_corpus(f->eval_data, *tok, corpus);
     if (!f->memory_data.empty()) {
       data.memory =
-          train::load_memory_examples(f->memory_data, *tok, train::answer_end(config, *tok), protocol);
+          train::load_memory_examples(f->memory_data, *tok, train::answer_end(config, *tok), protocol,
+                                      bos);
       std::size_t probes = 0;
       for (const auto& example : data.memory) probes += example.probes.size();
       log::info("train: ", data.memory.size(), " conversations, ", probes, " probes from ",
                 f->memory_data, " (--memory-protocol ", f->memory_protocol, ")");
     }
     if (!f->memory_eval_data.empty())
-      data.memory_eval = train::load_memory_examples(f->memory_eval_data, *tok,
-                                                     train::answer_end(config, *tok), protocol);
+      data.memory_eval = train::load_memory_examples(
+          f->memory_eval_data, *tok, train::answer_end(config, *tok), protocol, bos);
 
     if (f->shuffle) train::shuffle_training_order(data, global.seed);
 

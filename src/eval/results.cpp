@@ -260,6 +260,7 @@ ConditionResult parse_jsonl(std::string_view text, const std::string& source,
     if (r.has("stop_reason")) p.stop_reason = r.str("stop_reason");
     if (r.has("generated_tokens")) p.generated_tokens = r.integer("generated_tokens");
     if (r.has("seconds")) p.seconds = r.number("seconds");
+    if (r.has("ingest_seconds")) p.ingest_seconds = r.number("ingest_seconds");
     collector.add(where, r.str("sample_id"), r.integer("level"), std::move(p));
   }
   return std::move(collector).finish();

@@ -19,7 +19,7 @@ std::vector<RulerCell> ruler_cells(const std::vector<ConditionResult>& results,
                     "got a " + benchmark.version + " benchmark");
   struct Sums {
     Bucket bucket;  // em carries any-of, f1 string_match_all: the bootstrap resamples both
-    double seconds = 0;
+    double ingest_seconds = 0, answer_seconds = 0;
     std::int64_t timed = 0;
   };
   std::vector<RulerCell> cells;
@@ -38,7 +38,8 @@ std::vector<RulerCell> ruler_cells(const std::vector<ConditionResult>& results,
         sums.bucket.strict_sum += any;
         sums.bucket.clusters.push_back({s.sample_index, s.sample_index, 1, any, all, any});
         if (p.seconds) {
-          sums.seconds += *p.seconds;
+          sums.answer_seconds += *p.seconds;
+          sums.ingest_seconds += p.ingest_seconds.value_or(0.0);
           ++sums.timed;
         }
       }
@@ -56,7 +57,13 @@ std::vector<RulerCell> ruler_cells(const std::vector<ConditionResult>& results,
         cell.any_of_ci = ci.em;
         cell.string_match_all_ci = ci.f1;
       }
-      if (sums.timed > 0) cell.mean_seconds = sums.seconds / static_cast<double>(sums.timed);
+      if (sums.timed > 0) {
+        const auto timed = static_cast<double>(sums.timed);
+        cell.mean_ingest_seconds = sums.ingest_seconds / timed;
+        cell.mean_answer_seconds = sums.answer_seconds / timed;
+        cell.mean_seconds = *cell.mean_ingest_seconds + *cell.mean_answer_seconds;
+      }
+      cell.peak_device_bytes = result.peak_device_bytes;
       cells.push_back(std::move(cell));
     }
   }
@@ -74,6 +81,11 @@ namespace {
 nlohmann::ordered_json interval_json(const std::optional<Interval>& ci) {
   if (!ci) return nullptr;
   return nlohmann::ordered_json::array({ci->lo, ci->hi});
+}
+
+template <typename T>
+nlohmann::ordered_json optional_json(const std::optional<T>& value) {
+  return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
 }
 
 std::string percent(double v) {
@@ -101,8 +113,10 @@ nlohmann::ordered_json ruler_report_json(const std::vector<RulerCell>& cells,
                     {"any_of_ci95", interval_json(c.any_of_ci)},
                     {"string_match_all", c.string_match_all},
                     {"string_match_all_ci95", interval_json(c.string_match_all_ci)},
-                    {"mean_seconds", c.mean_seconds ? nlohmann::ordered_json(*c.mean_seconds)
-                                                    : nlohmann::ordered_json(nullptr)}});
+                    {"mean_seconds", optional_json(c.mean_seconds)},
+                    {"mean_ingest_seconds", optional_json(c.mean_ingest_seconds)},
+                    {"mean_answer_seconds", optional_json(c.mean_answer_seconds)},
+                    {"peak_device_bytes", optional_json(c.peak_device_bytes)}});
   return {{"benchmark_format", "ruler"},
           {"ci_unit", "sample"},
           {"bootstrap_resamples", options.resamples},
@@ -115,16 +129,23 @@ std::string ruler_markdown(const std::vector<RulerCell>& cells, const std::strin
   std::ostringstream s;
   s << "`" << command << "`\n\n"
     << "| task | length | condition | n | any-of % [95% CI] | string_match_all % [95% CI] | "
-       "mean s |\n|---|---|---|---|---|---|---|\n";
+       "mean s (ingest + answer) | peak MiB |\n|---|---|---|---|---|---|---|---|\n";
   for (const RulerCell& c : cells) {
-    char seconds[32] = "not measured";
-    if (c.mean_seconds) std::snprintf(seconds, sizeof seconds, "%.3f", *c.mean_seconds);
+    char seconds[64] = "not measured", peak[32] = "not measured";
+    if (c.mean_seconds)
+      std::snprintf(seconds, sizeof seconds, "%.3f (%.3f + %.3f)", *c.mean_seconds,
+                    *c.mean_ingest_seconds, *c.mean_answer_seconds);
+    if (c.peak_device_bytes)
+      std::snprintf(peak, sizeof peak, "%.0f", static_cast<double>(*c.peak_device_bytes) / (1 << 20));
     s << "| " << c.task << " | " << c.length << " | " << c.condition << " | " << c.n << " | "
       << with_interval(c.any_of, c.any_of_ci) << " | "
-      << with_interval(c.string_match_all, c.string_match_all_ci) << " | " << seconds << " |\n";
+      << with_interval(c.string_match_all, c.string_match_all_ci) << " | " << seconds << " | "
+      << peak << " |\n";
   }
   s << "\nIntervals: percentile bootstrap over samples (each RULER sample has its own haystack "
-       "and needles).\n";
+       "and needles). Seconds: an example's share of its ingestion forward plus its answer, "
+       "under the run's batching. Peak: the device allocator's peak over the condition, weights "
+       "included (CUDA runs only).\n";
   return s.str();
 }
 

@@ -17,6 +17,7 @@
 #include "tttmem/experiment.h"
 #include "tttmem/host_read.h"
 #include "tttmem/io.h"
+#include "tttmem/kernels.h"
 #include "tttmem/log.h"
 
 namespace tttmem::experiment {
@@ -102,6 +103,7 @@ struct Engine::Memory {
   ttt::TTTState state;
   std::shared_ptr<const model::KVCache> cache;  // null unless the stream continues
   std::int64_t cache_row = 0;
+  double seconds = 0;  // this sample's share of the ingestion forward's wall time
 };
 
 // One condition's TTT: its config and its own parameter values and ablation weights (the
@@ -125,7 +127,8 @@ Engine::Engine(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
       ttt_config_(ttt_config),
       params_(params),
       options_(std::move(options)),
-      stop_ids_(model::default_stop_ids(model.config())) {
+      stop_ids_(model::default_stop_ids(model.config())),
+      bos_(model::sequence_bos(model.config())) {
   if ((ttt_config_ == nullptr) != (params_ == nullptr))
     throw std::invalid_argument("Engine: a TTT config needs its parameters and vice versa");
   if (options_.protocol.max_new_tokens < 1)
@@ -134,9 +137,13 @@ Engine::Engine(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
     if (token.special) special_ids_.insert(token.id);
 }
 
-std::vector<std::int64_t> Engine::encode(const std::string& text) const {
+std::vector<std::int64_t> Engine::encode(const std::string& text, bool with_bos) const {
   const auto ids = tokenizer_.encode(text);
-  return {ids.begin(), ids.end()};
+  std::vector<std::int64_t> out;
+  out.reserve(ids.size() + 1);
+  if (with_bos && bos_) out.push_back(*bos_);
+  out.insert(out.end(), ids.begin(), ids.end());
+  return out;
 }
 
 bool Engine::graft_on(const protocol::Condition& condition) const {
@@ -154,7 +161,8 @@ std::vector<std::int64_t> Engine::probe_prompt(const protocol::Condition& condit
                                                const bench::Probe& probe,
                                                std::int64_t streamed) const {
   std::vector<std::int64_t> prompt =
-      encode(protocol::probe_prompt(condition, options_.protocol, sample, probe));
+      encode(protocol::probe_prompt(condition, options_.protocol, sample, probe),
+             !condition.continue_stream);
   // Positions the prompt follows: a continued stream's. Checked before anything is allocated or
   // written: a prompt past the context would otherwise allocate for it (gigabytes for a pasted
   // book) and run off the RoPE range.
@@ -193,7 +201,7 @@ Engine::Stream Engine::ingest_ids(const protocol::Condition& condition,
                                   const bench::Sample& sample) const {
   const std::optional<std::string> text = protocol::ingest_text(condition, sample);
   if (!text) fail("condition " + condition.name + " ingests nothing");
-  Stream stream{encode(*text), 0};
+  Stream stream{encode(*text, options_.protocol.ingest_bos), 0};
   std::vector<std::int64_t>& ids = stream.ids;
   const std::size_t limit = protocol::ingest_limit(condition.ingest, sample);
   if (ids.size() > limit) {
@@ -233,8 +241,15 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
   }
   forward.last_logits_only = true;
   // A continued stream keeps the cache; otherwise it lives for this forward only.
+  const auto started = Clock::now();
   auto cache = std::make_shared<model::KVCache>(model_.make_cache(n, batch.ids.size(1)));
-  model::forward_in_pieces(model_, batch, *cache, forward, options_.prefill_piece);
+  // Reading one value waits for the device, so the ingestion's time is its own (the study's
+  // ingest/answer split), not charged to the first answers.
+  model::forward_in_pieces(model_, batch, *cache, forward, options_.prefill_piece)
+      .sum()
+      .item<float>();
+  const double share =
+      std::chrono::duration<double>(Clock::now() - started).count() / static_cast<double>(n);
   if (!condition.continue_stream) {
     cache.reset();
     if (graft) graft->drop_tails();
@@ -242,7 +257,7 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
   std::vector<std::shared_ptr<const Memory>> memories;
   for (std::int64_t r = 0; r < n; ++r)
     memories.push_back(std::make_shared<const Memory>(
-        Memory{std::move(states[static_cast<std::size_t>(r)]), cache, r}));
+        Memory{std::move(states[static_cast<std::size_t>(r)]), cache, r, share}));
   return memories;
 }
 
@@ -252,6 +267,7 @@ struct Engine::Pending {
   std::vector<std::int64_t> prompt;
   // Tokens streamed into the memory first, and the text's length when ingest_limit cut it.
   std::int64_t ingested_tokens = 0, truncated_from = 0;
+  double ingest_seconds = 0;
   Clock::time_point start;  // when the decoder took it
 };
 
@@ -279,6 +295,7 @@ Record Engine::finish(const Pending& probe, const model::DecodedRow& decoded) co
   record.ingest_truncated_from = probe.truncated_from;
   record.stop_reason = decoded.stop_reason;
   record.seconds = std::chrono::duration<double>(Clock::now() - probe.start).count();
+  record.ingest_seconds = probe.ingest_seconds;
   return record;
 }
 
@@ -322,6 +339,9 @@ ConditionStats Engine::run(const protocol::Condition& condition,
   const auto started = Clock::now();
   ConditionStats stats;
   stats.name = condition.name;
+  const at::Device device = model_.device();
+  const int device_index = device.has_index() ? device.index() : 0;
+  if (device.is_cuda()) kernels::reset_device_peak(device_index);
   const protocol::ProtocolOptions& protocol = options_.protocol;
   const std::filesystem::path jsonl = options_.out_dir / ("condition_" + condition.name + ".jsonl");
   if (!options_.resume && std::filesystem::exists(jsonl))
@@ -430,12 +450,13 @@ ConditionStats Engine::run(const protocol::Condition& condition,
       const std::shared_ptr<const Memory> sample_memory = memories.at(p.sample);
       state = sample_memory->state;
       state.frozen = condition.frozen;
+      p.ingest_seconds = sample_memory->seconds;
       row.prefix = sample_memory->cache;
       row.prefix_row = sample_memory->cache_row;
       if (--left_per_sample.at(p.sample) == 0) memories.erase(p.sample);
       ++live_rows[p.sample];
     }
-    if (memory) memory->add(id, std::move(state));
+    if (memory) memory->add(id, std::move(state), condition.decode_with_base_weights);
     p.start = Clock::now();
     return row;
   };
@@ -469,6 +490,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
   io::atomic_write_file(options_.out_dir / ("condition_" + condition.name + ".json"),
                         seed_format(samples, records, jsonl.string()));
   stats.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (device.is_cuda()) stats.peak_device_bytes = kernels::device_peak_allocated(device_index);
   log::info("condition ", condition.name, ": ", stats.probes, " probes answered (", stats.skipped,
             " from an earlier run) in ", stats.seconds, " s, ",
             stats.seconds > 0 ? static_cast<double>(stats.probes) / stats.seconds : 0.0,
@@ -485,7 +507,9 @@ nlohmann::ordered_json ConditionStats::to_json() const {
           {"samples_ingested", samples_ingested},
           {"kv_compactions", kv_compactions},
           {"seconds", seconds},
-          {"probes_per_second", seconds > 0 ? static_cast<double>(probes) / seconds : 0.0}};
+          {"probes_per_second", seconds > 0 ? static_cast<double>(probes) / seconds : 0.0},
+          {"peak_device_bytes", peak_device_bytes ? nlohmann::ordered_json(*peak_device_bytes)
+                                                  : nlohmann::ordered_json(nullptr)}};
 }
 
 }  // namespace tttmem::experiment

@@ -20,7 +20,7 @@ nlohmann::ordered_json Record::to_json() const {
           {"output_ids", output_ids}, {"prompt_tokens", prompt_tokens},
           {"generated_tokens", generated_tokens}, {"ingested_tokens", ingested_tokens},
           {"ingest_truncated_from", ingest_truncated_from}, {"stop_reason", stop_reason},
-          {"seconds", seconds}};
+          {"seconds", seconds}, {"ingest_seconds", ingest_seconds}};
 }
 
 Record Record::from_json(const nlohmann::json& line, const std::string& where) {
@@ -40,6 +40,7 @@ Record Record::from_json(const nlohmann::json& line, const std::string& where) {
     r.ingest_truncated_from = line.value("ingest_truncated_from", std::int64_t{0});
     r.stop_reason = line.at("stop_reason").get<std::string>();
     r.seconds = line.at("seconds").get<double>();
+    r.ingest_seconds = line.value("ingest_seconds", 0.0);
     return r;
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + ": not a result record: " + e.what());

@@ -123,6 +123,11 @@ std::pair<std::vector<BatchDecoder::Live>, KVCache> BatchDecoder::prefill(
   }
   // The prefill's one read: whether each row's first token already stops it.
   const at::Tensor first = to_host(next_ids(batch.ids, cache, rows, batch.mask));
+  if (memory_) {
+    std::vector<std::int64_t> names;
+    for (const Live& row : rows) names.push_back(row.id);
+    memory_->prefilled(names);
+  }
   for (std::int64_t r = 0; r < n; ++r)
     rows[static_cast<std::size_t>(r)].generated.push_back(first[r].item<std::int64_t>());  // host tensor
   ++stats_.prefills;

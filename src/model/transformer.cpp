@@ -26,12 +26,13 @@ struct FamilyEntry {
   std::vector<TensorSpec> (*specs)(const ModelConfig&);
   std::unique_ptr<Family> (*make)(const ModelConfig&, const WeightLoader&);
   std::vector<std::int64_t> end_of_turn;  // stop ids besides config.json's eos ids
+  bool starts_with_bos;  // its Hugging Face tokenizer puts config.json's bos_token_id first
 };
 
 const std::vector<FamilyEntry>& families() {
   static const std::vector<FamilyEntry> table{
-      {"qwen3", qwen3_tensor_specs, make_qwen3, {151643, 151645}},  // <|endoftext|>, <|im_end|>
-      {"gemma3_text", gemma3_tensor_specs, make_gemma3, {106}},     // <end_of_turn>
+      {"qwen3", qwen3_tensor_specs, make_qwen3, {151643, 151645}, false},  // <|endoftext|>, <|im_end|>
+      {"gemma3_text", gemma3_tensor_specs, make_gemma3, {106}, true},      // <end_of_turn>
   };
   return table;
 }
@@ -149,6 +150,15 @@ std::vector<std::int64_t> default_stop_ids(const ModelConfig& config) {
   for (std::int64_t id : family_of(config).end_of_turn)
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   return ids;
+}
+
+std::optional<std::int64_t> sequence_bos(const ModelConfig& config) {
+  if (!family_of(config).starts_with_bos) return std::nullopt;
+  if (!config.bos_token_id)
+    throw std::runtime_error("decoder: a " + config.model_type +
+                             " model starts its sequences with BOS, but config.json has no "
+                             "bos_token_id");
+  return *config.bos_token_id;
 }
 
 // ---- WeightLoader ------------------------------------------------------------------------------

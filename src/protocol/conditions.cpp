@@ -54,7 +54,8 @@ constexpr ConditionKind kKinds[] = {
     {.name = kTttPaper,
      .description = "conversation and probe in context, TTT active",
      .conversation_in_prompt = true,
-     .params = Params::trained},
+     .params = Params::trained,
+     .affected_by_paper_decode_base_down = true},
     // B's memory and prompt, but one stream that forgets by its attention window instead of an
     // explicit KV drop (DECISIONS.md `## run`).
     {.name = kScroll,
@@ -96,6 +97,8 @@ Condition condition_of(const ConditionKind& kind, const ProtocolOptions& protoco
   c.frozen = kind.flush_and_freeze ||
              (kind.affected_by_freeze_while_answering && protocol.freeze_while_answering);
   c.flush_partial_chunk = kind.flush_and_freeze || protocol.flush_partial_chunk;
+  c.decode_with_base_weights =
+      kind.affected_by_paper_decode_base_down && protocol.paper_decode_base_down;
   c.level3_only = kind.level3_only;
   c.filler_until_out_of_window = kind.filler_until_out_of_window;
   c.continue_stream = kind.continue_stream;
@@ -120,6 +123,8 @@ nlohmann::ordered_json ProtocolOptions::to_json() const {
           {"trained_ttt_in_a_c", trained_ttt_in_a_c},
           {"chat_template", chat_template},
           {"stop_at_newline", stop_at_newline},
+          {"ingest_bos", ingest_bos},
+          {"paper_decode_base_down", paper_decode_base_down},
           {"max_new_tokens", max_new_tokens}};
 }
 

@@ -11,14 +11,16 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& path,
                                            const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    for (const char* name : {"tokenizer.json", "tokenizer.model"})
+    // Where both exist (Gemma) the sentencepiece model is the source and tokenizer.json a
+    // conversion whose normalizer the byte-level reader does not take.
+    for (const char* name : {"tokenizer.model", "tokenizer.json"})
       if (std::filesystem::is_regular_file(path / name, ec)) return load(path / name, options);
     std::vector<std::filesystem::path> ranks;
     for (const auto& entry : std::filesystem::directory_iterator(path, ec))
       if (entry.path().extension() == ".tiktoken") ranks.push_back(entry.path());
     if (ranks.size() == 1) return load(ranks.front(), options);
     throw TokenizerError("tokenizer directory '" + path.string() + "' holds " +
-                         (ranks.empty() ? "no tokenizer.json, tokenizer.model or *.tiktoken"
+                         (ranks.empty() ? "no tokenizer.model, tokenizer.json or *.tiktoken"
                                         : "several *.tiktoken files and no tokenizer.json"));
   }
   if (!std::filesystem::exists(path, ec))

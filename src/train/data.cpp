@@ -61,6 +61,23 @@ Document chat_document(const nlohmann::json& messages, const tokenizer::Tokenize
   return doc;
 }
 
+// LongAlpaca's rows as the Gemma3 adapter study formats them: "### Instruction:\n{instruction}
+// \n\n### Input:\n{input}\n\n### Response:\n{output}", the Input block left out when it is
+// empty, a missing field read as "". Returns the text before the response, and the response.
+std::pair<std::string, std::string> alpaca_text(const nlohmann::json& record,
+                                                const std::string& where) {
+  auto field = [&](const char* name) {
+    if (!record.contains(name) || record[name].is_null()) return std::string();
+    if (!record[name].is_string())
+      throw std::runtime_error(where + ": `" + name + "` must be a string");
+    return record[name].get<std::string>();
+  };
+  const std::string input = field("input");
+  std::string prompt = "### Instruction:\n" + field("instruction") + "\n\n";
+  if (!input.empty()) prompt += "### Input:\n" + input + "\n\n";
+  return {prompt + "### Response:\n", field("output")};
+}
+
 }  // namespace
 
 std::int64_t end_of_text(const tokenizer::Tokenizer& tok) {
@@ -113,12 +130,27 @@ std::vector<Row> load_corpus(const std::filesystem::path& file, const tokenizer:
       doc = chat_document(record["messages"], tok, where);
     } else if (record.is_object() && record.contains("text") && record["text"].is_string()) {
       append(doc, tok, record["text"].get<std::string>(), options.loss_on == LossOn::all);
-      doc.ids.push_back(eot);  // VeOmni's pretraining rows end each document with EOS
-      doc.assistant.push_back(options.loss_on == LossOn::all);
+    } else if (record.is_object() && (record.contains("instruction") || record.contains("output"))) {
+      const auto [prompt, response] = alpaca_text(record, where);
+      if (options.loss_on == LossOn::all) {
+        append(doc, tok, prompt + response, true);  // one encoding of the whole, as the study
+      } else {
+        append(doc, tok, prompt, false);
+        append(doc, tok, response, true);
+      }
     } else {
-      throw std::runtime_error(where + ": expected an object with `messages` or a string `text`");
+      throw std::runtime_error(where + ": expected an object with `messages`, a string `text`, "
+                               "or `instruction`/`input`/`output` strings");
+    }
+    if (options.end_documents && !record.contains("messages")) {
+      doc.ids.push_back(eot);  // VeOmni's pretraining rows end each document with EOS
+      doc.assistant.push_back(!record.contains("text"));  // the end of an instruction's response
     }
     Row row;
+    if (options.bos) {  // a start is never predicted
+      row.ids.push_back(*options.bos);
+      row.labels.push_back(-100);
+    }
     for (std::size_t i = 0; i < doc.ids.size(); ++i) {
       row.ids.push_back(doc.ids[i]);
       row.labels.push_back(options.loss_on == LossOn::all || doc.assistant[i] ? doc.ids[i] : -100);

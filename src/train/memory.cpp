@@ -55,7 +55,8 @@ std::int64_t answer_end(const ModelConfig& config, const tokenizer::Tokenizer& t
 std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& file,
                                                 const tokenizer::Tokenizer& tok,
                                                 std::int64_t end_id,
-                                                const protocol::ProtocolOptions& protocol) {
+                                                const protocol::ProtocolOptions& protocol,
+                                                std::optional<std::int64_t> bos) {
   const bench::Benchmark benchmark = bench::load_benchmark(file);
   if (benchmark.samples.empty()) throw std::runtime_error(file.string() + ": no samples");
   if (benchmark.version == "ruler")
@@ -64,21 +65,24 @@ std::vector<MemoryExample> load_memory_examples(const std::filesystem::path& fil
   // Condition B's prompt (no conversation); B's ingestion, D's for level 3 (SPEC.md S3.2).
   const protocol::Condition b = protocol::make_condition(protocol::kMemory, protocol);
   const protocol::Condition d = protocol::make_condition(protocol::kDistracted, protocol);
-  auto encode = [&](const std::string& text) {
+  auto encode = [&](const std::string& text, bool with_bos) {
     const auto ids = tok.encode(text);
-    return std::vector<std::int64_t>(ids.begin(), ids.end());
+    std::vector<std::int64_t> out;
+    if (with_bos && bos) out.push_back(*bos);
+    out.insert(out.end(), ids.begin(), ids.end());
+    return out;
   };
   std::vector<MemoryExample> out;
   for (const bench::Sample& sample : benchmark.samples) {
     const protocol::Condition& ingest = sample.level == 3 ? d : b;
-    MemoryExample example{sample.sample_id, encode(*protocol::ingest_text(ingest, sample)), {}};
+    MemoryExample example{sample.sample_id, encode(*protocol::ingest_text(ingest, sample), protocol.ingest_bos), {}};
     const std::size_t limit = protocol::ingest_limit(ingest.ingest, sample);
     if (example.ingest.size() > limit) example.ingest.resize(limit);
     for (const bench::Probe& probe : sample.probes) {
       Row row;
-      row.ids = encode(protocol::probe_prompt(b, protocol, sample, probe));
+      row.ids = encode(protocol::probe_prompt(b, protocol, sample, probe), true);
       row.labels.assign(row.ids.size(), -100);
-      std::vector<std::int64_t> answer = encode(probe.gold_answer);
+      std::vector<std::int64_t> answer = encode(probe.gold_answer, false);
       answer.push_back(end_id);
       row.ids.insert(row.ids.end(), answer.begin(), answer.end());
       row.labels.insert(row.labels.end(), answer.begin(), answer.end());

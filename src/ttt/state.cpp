@@ -535,12 +535,25 @@ void Graft::drop_tails() {
 DecoderMemory::DecoderMemory(const TTTConfig& config, const TTTParams& params)
     : graft_(config, params, bound_) {}
 
-void DecoderMemory::add(std::int64_t row, TTTState state) {
+void DecoderMemory::add(std::int64_t row, TTTState state, bool base_after_prefill) {
   if (!states_.emplace(row, std::move(state)).second)
     fail("TTT decoder memory: row " + std::to_string(row) + " is already held");
+  if (base_after_prefill) base_after_prefill_.insert(row);
 }
 
-void DecoderMemory::erase(std::int64_t row) { states_.erase(row); }
+void DecoderMemory::erase(std::int64_t row) {
+  states_.erase(row);
+  base_after_prefill_.erase(row);
+}
+
+void DecoderMemory::prefilled(const std::vector<std::int64_t>& rows) {
+  for (std::int64_t row : rows) {
+    if (base_after_prefill_.erase(row) == 0) continue;
+    TTTState& state = states_.at(row);
+    state.zero_delta();
+    state.frozen = true;
+  }
+}
 
 model::MlpOverride* DecoderMemory::bind(const std::vector<std::int64_t>& rows) {
   bound_.clear();

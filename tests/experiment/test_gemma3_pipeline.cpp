@@ -95,11 +95,17 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
     tttmem("run --model " + path("base") + " --tokenizer " + path("spm.model") + " --benchmark " +
            path("ruler.json") + " --condition " + mode + " --max-new-tokens 16 --batch-size 2 " +
            "--ttt-preset gemma3-study --ttt-chunk 64 --ttt-init diagonal --out " + path("modes"));
+  tttmem("run --model " + path("base") + " --tokenizer " + path("spm.model") + " --benchmark " +
+         path("ruler.json") + " --condition ttt_strict --ingest-bos --max-new-tokens 1 " +
+         "--ttt-preset gemma3-study --ttt-chunk 64 --ttt-init diagonal --out " + path("modes_bos"));
   const nlohmann::json ruler = nlohmann::json::parse(io::read_file(dir / "ruler.json"));
+  const auto tok = tokenizer::Tokenizer::load(dir / "spm.model");
   std::map<std::string, std::map<std::string, Record>> by_mode;
   for (const char* mode : {"in_context", "ttt_paper", "ttt_strict"})
     for (Record& r : read_records(dir / "modes" / ("condition_" + std::string(mode) + ".jsonl")))
       by_mode[mode][r.sample_id] = std::move(r);
+  for (Record& r : read_records(dir / "modes_bos" / "condition_ttt_strict.jsonl"))
+    by_mode["ttt_strict_bos"][r.sample_id] = std::move(r);
   for (const auto& sample : ruler.at("samples")) {
     const std::string id = sample.at("id");
     SCOPED_TRACE(id);
@@ -107,10 +113,23 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
     const Record& paper = by_mode.at("ttt_paper").at(id);
     const Record& strict = by_mode.at("ttt_strict").at(id);
     EXPECT_EQ(in_context.gold, sample.at("answer"));
-    // The document is in the prompt of the first two and ingested, whole, by the third.
+    // The document is in the prompt of the first two and ingested, whole, by the third: prompts
+    // start with BOS (Gemma's tokenizer adds it), the ingested document has none unless asked.
+    const std::string document = sample.at("document"), question = sample.at("question");
+    auto tokens = [&](const std::string& text) {
+      return static_cast<std::int64_t>(tok->encode(text).size());
+    };
+    EXPECT_EQ(in_context.prompt_tokens,
+              1 + tokens("You are given a document and a question. Answer with just the value, no "
+                         "explanation.\n\nDocument:\n" + document + "\n\nQuestion: " + question +
+                         "\nAnswer:"));
     EXPECT_EQ(paper.prompt_tokens, in_context.prompt_tokens);
+    EXPECT_EQ(strict.prompt_tokens,
+              1 + tokens("Answer the following question with just the value, no explanation.\n\n"
+                         "Question: " + question + "\nAnswer:"));
+    EXPECT_EQ(strict.ingested_tokens, tokens(document));
     EXPECT_GT(strict.ingested_tokens, 400);
-    EXPECT_GT(in_context.prompt_tokens - strict.prompt_tokens, strict.ingested_tokens / 2);
+    EXPECT_EQ(by_mode.at("ttt_strict_bos").at(id).ingested_tokens, strict.ingested_tokens + 1);
     EXPECT_EQ(strict.ingest_truncated_from, 0);
     // A fresh adapter (zero conv) is an exact no-op: the study's untrained ttt_paper is its icl.
     EXPECT_EQ(paper.output_ids, in_context.output_ids);
@@ -135,7 +154,22 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
     }
     EXPECT_DOUBLE_EQ(cell.at("any_of").get<double>(), any_of / 3);
     EXPECT_LE(cell.at("any_of_ci95")[0].get<double>(), cell.at("any_of").get<double>());
-    EXPECT_GT(cell.at("mean_seconds").get<double>(), 0);
+    // Latency as the study splits it: ttt_strict's ingestion, then its answer; the other modes
+    // ingest nothing. No device peak on the CPU.
+    double ingest = 0, answer = 0;
+    for (const auto& [id, r] : by_mode.at(cell.at("condition").get<std::string>())) {
+      ingest += r.ingest_seconds / 3;
+      answer += r.seconds / 3;
+    }
+    EXPECT_NEAR(cell.at("mean_ingest_seconds").get<double>(), ingest, 1e-12);
+    EXPECT_NEAR(cell.at("mean_answer_seconds").get<double>(), answer, 1e-12);
+    EXPECT_NEAR(cell.at("mean_seconds").get<double>(), ingest + answer, 1e-12);
+    EXPECT_GT(answer, 0);
+    if (cell.at("condition") == "ttt_strict")
+      EXPECT_GT(ingest, 0);
+    else
+      EXPECT_EQ(ingest, 0);
+    EXPECT_TRUE(cell.at("peak_device_bytes").is_null());
   }
   EXPECT_TRUE(std::filesystem::exists(dir / "report" / "results.md"));
 

@@ -232,6 +232,76 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   }
 }
 
+// --paper-decode-base-down (the adapter study's ttt_paper): the prompt is read through the
+// chunk-causal fast weights, the answer's tokens are decoded with the model's own down_proj. The
+// reference feeds the prompt through a graft, then decodes one token at a time with no graft.
+TEST_F(RunCommand, PaperDecodeBaseDownDecodesAfterThePrefillWithTheModelsOwnDownProj) {
+  const ModelConfig config = ModelConfig::load(path("model"));
+  const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
+  model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
+  const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
+  ttt::TTTConfig ttt_config;
+  ttt_config.set_layers({0, 2});
+  ttt_config.chunk = 8;
+  ttt_config.lr = 3;
+  const ttt::TTTParams params = ttt::TTTParams::load(
+      io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
+  protocol::ProtocolOptions protocol;
+  protocol.max_new_tokens = 8;
+  protocol.paper_decode_base_down = true;
+  const protocol::Condition paper = protocol::make_condition(protocol::kTttPaper, protocol);
+  ASSERT_TRUE(paper.decode_with_base_weights);
+  const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
+  const auto samples =
+      protocol::select_samples(benchmark, {"L2-0001", "L3-0000"}, std::nullopt, false);
+  std::filesystem::create_directories(path("paper_base"));
+  Engine(qwen3, *tok, &ttt_config, &params, {false, path("paper_base"), protocol, {}})
+      .run(paper, samples, 3);
+  protocol::ProtocolOptions live_protocol = protocol;
+  live_protocol.paper_decode_base_down = false;
+  std::filesystem::create_directories(path("paper_live"));
+  Engine(qwen3, *tok, &ttt_config, &params, {false, path("paper_live"), live_protocol, {}})
+      .run(protocol::make_condition(protocol::kTttPaper, live_protocol), samples, 3);
+  const Results got = results(path("paper_base") / "condition_ttt_paper.jsonl");
+  const Results live = results(path("paper_live") / "condition_ttt_paper.jsonl");
+  ASSERT_EQ(got.size(), samples[0]->probes.size() + samples[1]->probes.size());
+
+  const std::vector<std::int64_t> stops = model::default_stop_ids(config);
+  const c10::InferenceMode inference;
+  int differs_from_live = 0;
+  for (const bench::Sample* sample : samples)
+    for (const bench::Probe& probe : sample->probes) {
+      const auto ids = tok->encode(protocol::probe_prompt(paper, protocol, *sample, probe));
+      const std::vector<std::int64_t> prompt(ids.begin(), ids.end());
+      const auto n = static_cast<std::int64_t>(prompt.size());
+      model::KVCache cache = qwen3.make_cache(1, n + protocol.max_new_tokens);
+      ttt::TTTState state;
+      ttt::Graft graft(ttt_config, params, state);
+      model::ForwardOptions with_graft;
+      with_graft.mlp_override = &graft;
+      with_graft.last_logits_only = true;
+      std::vector<std::int64_t> expected{
+          qwen3.forward(at::tensor(prompt, at::kLong).unsqueeze(0), cache, with_graft)
+              .flatten()
+              .argmax()
+              .item<std::int64_t>()};
+      model::ForwardOptions plain;
+      plain.last_logits_only = true;
+      while (static_cast<std::int64_t>(expected.size()) < protocol.max_new_tokens &&
+             std::find(stops.begin(), stops.end(), expected.back()) == stops.end())
+        expected.push_back(qwen3.forward(at::full({1, 1}, expected.back(), at::kLong), cache, plain)
+                               .flatten()
+                               .argmax()
+                               .item<std::int64_t>());
+      const std::pair<std::string, std::string> key{sample->sample_id, probe.probe_id};
+      EXPECT_EQ(got.at(key).output_ids, expected) << key.first << "/" << key.second;
+      differs_from_live += got.at(key).output_ids != live.at(key).output_ids;
+    }
+  // The option changes answers: by default the prompt's fast weights keep applying (and
+  // updating) while decoding.
+  EXPECT_GT(differs_from_live, 0);
+}
+
 // The filler rule: window - 1 filler tokens put every conversation token out of every probe
 // query's window. On a one-layer model without TTT the filler's keys and values come from its
 // own tokens only, so the probe's logits depend on the conversation exactly where a probe query
@@ -457,6 +527,30 @@ TEST(Experiment, RowBytesCountKvFastWeightsAndActivations) {
             long_kv + 1024LL * (3 * 12288 + 8 * 4096) * 2);
   EXPECT_EQ(row_bytes(model, nullptr, at::kBFloat16, {false, 0, 2000}, 32, 4096),
             long_kv + (2000LL + 64) * (3 * 12288 + 8 * 4096) * 2);
+}
+
+// The real-size Gemma3 recipe's memory (README "The Gemma3 adapter study at real size"): one
+// gemma-3-1b-it row at RULER's 32K tokens, bf16, the gemma3-global graft (4 layers), 16 new
+// tokens. KV: 26 layers x 2 x 1 head x 256 x 2 bytes = 26,624 bytes a token (every layer keeps
+// every position: the cache does not drop what the sliding window hides).
+TEST(Experiment, Gemma3_1bRowsAtRulers32kTokens) {
+  const ModelConfig model = ModelConfig::load(test::source_dir() / "configs/models/gemma3-1b.json");
+  const ttt::TTTConfig ttt = ttt::TTTConfig::preset("gemma3-global", model);
+  ASSERT_EQ(ttt.layers.size(), 4u);
+  const std::int64_t per_token = 2LL * 26 * 1 * 256 * 2, fast = 5LL * 1152 * 6912 * 2,
+                     activations = 1024LL * (3 * 6912 + 8 * 1152) * 2;
+  // ttt_strict: the 32,768-token document ingested, a 40-token question answered.
+  const std::int64_t strict = row_bytes(model, &ttt, at::kBFloat16, {true, 32768, 40}, 16);
+  EXPECT_EQ(strict, per_token * (32768 + 2 * (40 + 32)) + fast + activations);
+  // in_context / ttt_paper: the document in a 32,808-token prompt (twice while a merge holds it).
+  const std::int64_t paper = row_bytes(model, &ttt, at::kBFloat16, {true, 0, 32808}, 16);
+  EXPECT_EQ(paper, per_token * 2 * (32808 + 32) + fast + activations);
+  EXPECT_NEAR(static_cast<double>(strict) / (1 << 20), 970.1, 0.1);
+  EXPECT_NEAR(static_cast<double>(paper) / (1 << 20), 1802.1, 0.1);
+  // Weights 999,885,952 x 2 bytes: `--batch-size auto` on an A100-40GB takes 16 of the widest
+  // rows (80% of what the weights leave), 32.2 GB in all.
+  EXPECT_EQ(fitting_batch_size(paper, 40'000'000'000LL - 2 * 999'885'952LL), 16);
+  EXPECT_LT(2 * 999'885'952LL + 16 * paper, 40'000'000'000LL);
 }
 
 // The GPU target: `run --batch-size 16` over benchmark_v1 at Qwen3-8B shapes (bf16, the paper's 6

@@ -59,6 +59,27 @@ TEST(Layout, Gemma3_1bTensorListHasTheRealShapes) {
     EXPECT_EQ(windows[static_cast<std::size_t>(i)], (i + 1) % 6 == 0 ? 0 : 512) << i;
 }
 
+// Hugging Face's Gemma tokenizer puts <bos> (2) before every sequence; Qwen3's adds nothing.
+TEST(Layout, SequencesStartWithBosWhereTheFamilysTokenizerAddsIt) {
+  const ModelConfig qwen = ModelConfig::load(source_dir() / "configs/models/qwen3-8b.json");
+  EXPECT_EQ(model::sequence_bos(qwen), std::nullopt);
+  ModelConfig gemma = ModelConfig::load(source_dir() / "configs/models/gemma3-1b.json");
+  EXPECT_EQ(model::sequence_bos(gemma), std::optional<std::int64_t>(2));
+  gemma.bos_token_id = 7;
+  EXPECT_EQ(model::sequence_bos(gemma), std::optional<std::int64_t>(7));
+  gemma.bos_token_id.reset();
+  EXPECT_THROW(
+      {
+        try {
+          model::sequence_bos(gemma);
+        } catch (const std::runtime_error& e) {
+          EXPECT_NE(std::string(e.what()).find("bos_token_id"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      std::runtime_error);
+}
+
 TEST(InitModel, TinyGemma3StartsFromZeroCentredNormsAndRuns) {
   c10::InferenceMode inference;
   ScratchDir dir;

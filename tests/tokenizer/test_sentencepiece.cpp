@@ -91,6 +91,20 @@ TEST_F(SentencePiece, IdsMatchSpmEncodeAndTextMatchesSpmDecode) {
   }
 }
 
+// A Gemma checkpoint folder holds tokenizer.model and a converted tokenizer.json whose
+// normalizer the byte-level reader refuses: the folder loads the sentencepiece model.
+TEST_F(SentencePiece, AModelFolderWithBothFilesLoadsTheSentencepieceModel) {
+  ScratchDir folder;
+  std::filesystem::copy_file(dir_ / "m.model", folder / "tokenizer.model");
+  std::ofstream(folder / "tokenizer.json")
+      << R"({"model": {"type": "BPE"}, "normalizer": {"type": "Replace"}})";
+  EXPECT_THROW(tokenizer::Tokenizer::load(folder / "tokenizer.json"), tokenizer::TokenizerError);
+  const auto tok = tokenizer::Tokenizer::load(folder.path());
+  EXPECT_EQ(tok->kind(), "sentencepiece");
+  EXPECT_EQ(tok->encode(test_lines_[0]),
+            tokenizer::Tokenizer::load(dir_ / "m.model")->encode(test_lines_[0]));
+}
+
 TEST_F(SentencePiece, ControlPiecesAreSplitOutOnlyWithAllowSpecial) {
   const auto tok = tokenizer::Tokenizer::load(dir_ / "m.model");
   const auto eos = tok->token_to_id("</s>");

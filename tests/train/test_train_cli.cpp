@@ -486,7 +486,7 @@ TEST(TrainMemory, ExamplesHoldTheConditionBPromptAndTheGoldAnswer) {
   const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
   const bench::Benchmark benchmark = bench::load_benchmark(memory_benchmark());
   const auto examples = load_memory_examples(memory_benchmark(), *tok, 258,
-                                             protocol::ProtocolOptions::preset("seed"));
+                                             protocol::ProtocolOptions::preset("seed"), std::nullopt);
   ASSERT_EQ(examples.size(), benchmark.samples.size());
   auto text = [&](const std::vector<std::int64_t>& ids, std::size_t from, std::size_t to) {
     return tok->decode(std::vector<tokenizer::TokenId>(ids.begin() + from, ids.begin() + to));
@@ -521,6 +521,35 @@ TEST(TrainMemory, ExamplesHoldTheConditionBPromptAndTheGoldAnswer) {
   EXPECT_EQ(batch.conversation[-1].item<std::int64_t>(), 1);
   EXPECT_EQ(batch.ingest.attention_mask[1].sum().item<std::int64_t>(),
             static_cast<std::int64_t>(examples.front().ingest.size()));
+}
+
+// A family whose tokenizer adds BOS (Gemma3) gets it at the start of every probe row, unlabelled,
+// and at the start of the ingestion only under ingest_bos, as `run` feeds them.
+TEST(TrainMemory, BosStartsEachProbeRowAndTheIngestionOnlyWhenAsked) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  protocol::ProtocolOptions protocol = protocol::ProtocolOptions::preset("seed");
+  const auto plain = load_memory_examples(memory_benchmark(), *tok, 258, protocol, std::nullopt);
+  const auto with_bos = load_memory_examples(memory_benchmark(), *tok, 258, protocol, 259);
+  protocol.ingest_bos = true;
+  const auto ingest_bos = load_memory_examples(memory_benchmark(), *tok, 258, protocol, 259);
+  ASSERT_EQ(plain.size(), with_bos.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(with_bos[i].ingest, plain[i].ingest);
+    ASSERT_EQ(ingest_bos[i].ingest.size(), plain[i].ingest.size() + 1);
+    EXPECT_EQ(ingest_bos[i].ingest.front(), 259);
+    EXPECT_TRUE(std::equal(plain[i].ingest.begin(), plain[i].ingest.end(),
+                           ingest_bos[i].ingest.begin() + 1));
+    for (std::size_t k = 0; k < plain[i].probes.size(); ++k) {
+      const Row& a = plain[i].probes[k];
+      const Row& b = with_bos[i].probes[k];
+      ASSERT_EQ(b.ids.size(), a.ids.size() + 1);
+      EXPECT_EQ(b.ids.front(), 259);
+      EXPECT_EQ(b.labels.front(), -100);
+      EXPECT_TRUE(std::equal(a.ids.begin(), a.ids.end(), b.ids.begin() + 1));
+      EXPECT_TRUE(std::equal(a.labels.begin(), a.labels.end(), b.labels.begin() + 1));
+    }
+  }
 }
 
 // DECISIONS.md `## train`: in pure bf16 an AdamW step of ~lr = 1e-5 is below half an ulp of
@@ -574,7 +603,7 @@ TEST(TrainCorpus, AssistantOnlyLabelsCoverExactlyTheAnswers) {
   write(dir / "chat.jsonl",
         R"({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "See you."}]})"
         "\n");
-  const auto rows = load_corpus(dir / "chat.jsonl", *tok, {4096, Packing::truncate, LossOn::assistant});
+  const auto rows = load_corpus(dir / "chat.jsonl", *tok, {4096, Packing::truncate, LossOn::assistant, std::nullopt});
   ASSERT_EQ(rows.size(), 1u);
   std::vector<tokenizer::TokenId> answer, all;
   for (std::size_t i = 0; i < rows[0].ids.size(); ++i) {
@@ -588,15 +617,15 @@ TEST(TrainCorpus, AssistantOnlyLabelsCoverExactlyTheAnswers) {
                                                  {"assistant", "See you."}};
   EXPECT_EQ(tok->decode(all), tokenizer::render_qwen3_chat(chat));
   EXPECT_EQ(tok->decode(answer), "Hello!<|im_end|><think>\n\n</think>\n\nSee you.<|im_end|>");
-  const auto every = load_corpus(dir / "chat.jsonl", *tok, {4096, Packing::truncate, LossOn::all});
+  const auto every = load_corpus(dir / "chat.jsonl", *tok, {4096, Packing::truncate, LossOn::all, std::nullopt});
   EXPECT_EQ(every[0].labels, every[0].ids);
 }
 
 TEST(TrainCorpus, PackingCutsFullRowsAndTruncationCutsDocuments) {
   const TinySetup& s = setup();
   const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
-  const auto packed = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::pack, LossOn::all});
-  const auto truncated = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::truncate, LossOn::all});
+  const auto packed = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::pack, LossOn::all, std::nullopt});
+  const auto truncated = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::truncate, LossOn::all, std::nullopt});
   EXPECT_EQ(truncated.size(), 24u);  // one row per document
   std::size_t total = 0;
   for (const Row& row : packed) {
@@ -617,13 +646,80 @@ TEST(TrainCorpus, PackingCutsFullRowsAndTruncationCutsDocuments) {
   EXPECT_EQ(batch.attention_mask[2].sum().item<std::int64_t>(), n);
 }
 
+// With a BOS (Gemma3) every document starts with it, unlabelled, in both layouts.
+TEST(TrainCorpus, BosStartsEveryDocumentAndIsNeverALabel) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  const auto plain = load_corpus(s.dir() / "corpus.jsonl", *tok, {4096, Packing::truncate, LossOn::all, std::nullopt});
+  const auto truncated =
+      load_corpus(s.dir() / "corpus.jsonl", *tok, {4096, Packing::truncate, LossOn::all, 259});
+  ASSERT_EQ(truncated.size(), plain.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_EQ(truncated[i].ids.size(), plain[i].ids.size() + 1);
+    EXPECT_EQ(truncated[i].ids.front(), 259);
+    EXPECT_EQ(truncated[i].labels.front(), -100);
+    EXPECT_TRUE(std::equal(plain[i].ids.begin(), plain[i].ids.end(), truncated[i].ids.begin() + 1));
+  }
+  const auto packed = load_corpus(s.dir() / "corpus.jsonl", *tok, {64, Packing::pack, LossOn::all, 259});
+  std::size_t starts = 0;
+  for (const Row& row : packed)
+    for (std::size_t j = 0; j < row.ids.size(); ++j)
+      if (row.ids[j] == 259) {
+        ++starts;
+        EXPECT_EQ(row.labels[j], -100);
+      }
+  EXPECT_EQ(packed[0].ids[0], 259);
+  EXPECT_GT(starts, 1u);
+}
+
+// LongAlpaca rows as the adapter study formats them; the response is the assistant part.
+TEST(TrainCorpus, InstructionRowsTakeTheStudysAlpacaFormat) {
+  const TinySetup& s = setup();
+  const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
+  test::ScratchDir dir;
+  std::ofstream(dir / "alpaca.jsonl")
+      << R"({"instruction": "Sum it.", "input": "2 and 3", "output": "5"})" << "\n"
+      << R"({"instruction": "Greet.", "input": "", "output": "Hi"})" << "\n"
+      << R"({"output": "alone"})" << "\n";
+  auto text = [&](const Row& row, bool labelled_only) {
+    std::vector<tokenizer::TokenId> ids;
+    for (std::size_t i = 0; i < row.ids.size(); ++i)
+      if (!labelled_only || row.labels[i] != -100) ids.push_back(static_cast<tokenizer::TokenId>(row.ids[i]));
+    return tok->decode(ids);
+  };
+  const auto all = load_corpus(dir / "alpaca.jsonl", *tok, {4096, Packing::truncate, LossOn::all, std::nullopt});
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(text(all[0], false),
+            "### Instruction:\nSum it.\n\n### Input:\n2 and 3\n\n### Response:\n5<|endoftext|>");
+  EXPECT_EQ(text(all[1], false), "### Instruction:\nGreet.\n\n### Response:\nHi<|endoftext|>");
+  EXPECT_EQ(text(all[2], false), "### Instruction:\n\n\n### Response:\nalone<|endoftext|>");
+  EXPECT_EQ(all[0].labels, all[0].ids);
+  const auto response = load_corpus(dir / "alpaca.jsonl", *tok,
+                                    {4096, Packing::truncate, LossOn::assistant, std::nullopt});
+  EXPECT_EQ(text(response[0], true), "5<|endoftext|>");
+  EXPECT_EQ(response[0].ids, all[0].ids);
+  // The study's rows: BOS first, no end token.
+  const auto study = load_corpus(dir / "alpaca.jsonl", *tok,
+                                 {4096, Packing::truncate, LossOn::all, 259, false});
+  EXPECT_EQ(study[1].ids.front(), 259);
+  EXPECT_EQ(text(study[1], true), "### Instruction:\nGreet.\n\n### Response:\nHi");
+  std::ofstream(dir / "bad.jsonl") << R"({"instruction": "x", "input": 3, "output": "y"})" << "\n";
+  try {
+    load_corpus(dir / "bad.jsonl", *tok, {64, Packing::truncate, LossOn::all, std::nullopt});
+    ADD_FAILURE() << "a numeric input was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:1: `input` must be a string"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(TrainCorpus, BadLinesAreNamed) {
   const TinySetup& s = setup();
   const auto tok = tokenizer::Tokenizer::load(s.dir() / "tok");
   test::ScratchDir dir;
   write(dir / "bad.jsonl", "{\"text\": \"fine\"}\n{\"other\": 1}\n");
   try {
-    load_corpus(dir / "bad.jsonl", *tok, {8, Packing::truncate, LossOn::all});
+    load_corpus(dir / "bad.jsonl", *tok, {8, Packing::truncate, LossOn::all, std::nullopt});
     FAIL() << "no error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
