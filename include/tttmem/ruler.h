@@ -127,5 +127,9 @@ bool any_of_match(std::string_view prediction, std::span<const std::string> refe
 // both lowercased, in [0, 1] (RULER reports the mean over samples x 100). Throws RulerError when
 // there is no reference.
 double string_match_all(std::string_view prediction, std::span<const std::string> references);
+// HELMET's ICL score, for an integer label id: the first word of the prediction (after the
+// study's normalisation and an optional leading "label:") equals the label. Substring rules would
+// count "12" for the label "1".
+bool label_match(std::string_view prediction, std::string_view label);
 
 }  // namespace tttmem::ruler

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "tttmem/eval.h"
+#include "tttmem/helmet.h"
 #include "tttmem/ruler.h"
 
 namespace tttmem::eval {
@@ -29,8 +30,13 @@ std::vector<RulerCell> ruler_cells(const std::vector<ConditionResult>& results,
       const bench::Sample& sample = benchmark.samples.at(s.sample_index);
       for (const Prediction& p : s.predictions) {
         const bench::Probe& probe = sample.probes.front();
-        const double any = ruler::any_of_match(p.predicted, probe.aliases) ? 1.0 : 0.0;
-        const double all = ruler::string_match_all(p.predicted, probe.aliases);
+        // HELMET's ICL labels are integer ids: scored by exact label, both ways.
+        const bool label = sample.task == helmet::kIclTask;
+        const double any = (label ? ruler::label_match(p.predicted, probe.gold_answer)
+                                  : ruler::any_of_match(p.predicted, probe.aliases))
+                               ? 1.0
+                               : 0.0;
+        const double all = label ? any : ruler::string_match_all(p.predicted, probe.aliases);
         Sums& sums = by_task_length[{sample.task, sample.context_length}];
         sums.bucket.n += 1;
         sums.bucket.em_sum += any;

@@ -71,4 +71,15 @@ double string_match_all(std::string_view prediction, std::span<const std::string
   return static_cast<double>(found) / static_cast<double>(references.size());
 }
 
+bool label_match(std::string_view prediction, std::string_view label) {
+  const std::string predicted = normalize_answer(prediction);
+  std::string_view s = predicted;
+  if (s.starts_with("label:")) s.remove_prefix(6);
+  while (!s.empty() && is_ascii_space_or_punct(s.front())) s.remove_prefix(1);
+  std::size_t end = 0;
+  while (end < s.size() && !is_ascii_space_or_punct(s[end])) ++end;
+  const std::string gold = normalize_answer(label);
+  return !gold.empty() && s.substr(0, end) == gold;
+}
+
 }  // namespace tttmem::ruler

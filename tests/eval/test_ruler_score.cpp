@@ -5,11 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "tttmem/bench.h"
+#include "tttmem/eval.h"
 #include "tttmem/ruler.h"
 
 namespace {
 
 using tttmem::ruler::any_of_match;
+using tttmem::ruler::label_match;
 using tttmem::ruler::normalize_answer;
 using tttmem::ruler::string_match_all;
 
@@ -58,6 +61,42 @@ TEST(RulerScore, AnyOfHidesWhatStringMatchAllCounts) {
   const std::string prediction = " 1. outcome 2. article 3. surprise";
   EXPECT_TRUE(any_of_match(prediction, words));
   EXPECT_DOUBLE_EQ(string_match_all(prediction, words), 0.3);
+}
+
+TEST(RulerScore, IclLabelsMatchAsWholeWordsNotSubstrings) {
+  EXPECT_TRUE(label_match("1", "1"));
+  EXPECT_TRUE(label_match(" label: 1\ntext", "1"));
+  EXPECT_TRUE(label_match("1. because", "1"));
+  EXPECT_FALSE(label_match("12", "1"));
+  EXPECT_FALSE(label_match("label: 12", "1"));
+  EXPECT_FALSE(label_match("it is 1", "1"));
+  EXPECT_FALSE(label_match("", "1"));
+  EXPECT_TRUE(any_of_match("12", std::vector<std::string>{"1"}));  // why ICL needs its own rule
+}
+
+// The RULER report scores a helmet_icl cell by exact label, both ways; other tasks by containment.
+TEST(RulerScore, ReportScoresIclByLabelAndOtherTasksByContainment) {
+  for (const std::string task : {"helmet_icl", "helmet_rag"}) {
+    tttmem::ruler::Benchmark file{task, 512, 1, "tok", 20, {}};
+    for (int i = 0; i < 2; ++i)
+      file.samples.push_back({task + "_" + std::to_string(i), task, 512, "doc", "question?", "1",
+                              {"1"}, 100, nlohmann::ordered_json::object()});
+    const tttmem::bench::Benchmark benchmark =
+        tttmem::bench::parse_benchmark(tttmem::ruler::to_json(file), "memory");
+    tttmem::eval::ConditionResult result;
+    result.name = "in_context";
+    for (std::size_t i = 0; i < 2; ++i) {
+      tttmem::eval::Prediction p;
+      p.probe_id = "Q";
+      p.predicted = i == 0 ? "12" : "1";
+      result.samples.push_back({i, {p}});
+    }
+    const auto cells = tttmem::eval::ruler_cells({result}, benchmark, {0, 1});
+    ASSERT_EQ(cells.size(), 1u);
+    const double expected = task == "helmet_icl" ? 0.5 : 1.0;
+    EXPECT_DOUBLE_EQ(cells[0].any_of, expected) << task;
+    EXPECT_DOUBLE_EQ(cells[0].string_match_all, expected) << task;
+  }
 }
 
 }  // namespace
