@@ -68,6 +68,8 @@ struct Benchmark {
   // these fields existed read as "all" and false.
   std::string split;
   bool independent_levels = false;
+  // ruler: the file's generation budget for its task (RULER's; HELMET's 20). 0: none (v1, v2).
+  std::int64_t tokens_to_generate = 0;
   std::vector<Sample> samples;
 };
 

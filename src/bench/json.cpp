@@ -178,6 +178,7 @@ Benchmark from_ruler(std::string_view json_text, const std::string& source) {
   Benchmark b;
   b.version = "ruler";
   b.seed = r.seed;
+  b.tokens_to_generate = r.tokens_to_generate;
   b.n_samples_per_level = static_cast<int>(r.samples.size());
   for (ruler::Sample& s : r.samples) {
     Sample sample;

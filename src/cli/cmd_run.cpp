@@ -79,7 +79,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     std::string model, benchmark, condition, out, tokenizer, protocol = "seed", samples;
     std::int64_t limit = 0;
     std::string batch_size = "auto";
-    std::int64_t max_new_tokens = 32, attention_window = 0;
+    std::string max_new_tokens = "32";
+    std::int64_t attention_window = 0;
     bool resume = false;
     bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
          trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false,
@@ -138,8 +139,15 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                     ": decode the answer with the model's own down_proj after the prefill, as "
                     "the Gemma3 adapter study did");
   sub->add_flag("--stop-at-newline", o->stop_at_newline, "Stop at the first generated newline");
-  sub->add_option("--max-new-tokens", o->max_new_tokens, "Greedy tokens per probe")
-      ->check(whole_number(1, 1 << 20))
+  sub->add_option("--max-new-tokens", o->max_new_tokens,
+                  "Greedy tokens per probe: a number, or ruler (a RULER file's own budget for its "
+                  "task: vt 30, cwe 120, fwe 50, niah 128; the Gemma3 adapter study used 16)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            std::string copy = text;
+            return text == "ruler" ? std::string() : whole_number(1, 1 << 20)(copy);
+          },
+          "N|ruler"))
       ->capture_default_str();
   sub->add_option("--noise-scales", o->noise_scales,
                   std::string(protocol::kNoise) + ": relative noise scales")
@@ -179,7 +187,6 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     protocol.stop_at_newline = o->stop_at_newline;
     protocol.ingest_bos = o->ingest_bos;
     protocol.paper_decode_base_down = o->paper_decode_base_down;
-    protocol.max_new_tokens = o->max_new_tokens;
     const std::vector<protocol::Condition> conditions =
         protocol::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);
     // run.json and the identity record a sweep's list only for the condition that sweeps it.
@@ -193,6 +200,16 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     }
 
     const bench::Benchmark benchmark = bench::load_benchmark(o->benchmark);
+    if (o->max_new_tokens != "ruler") {
+      protocol.max_new_tokens = std::stoll(o->max_new_tokens);
+    } else if (benchmark.tokens_to_generate > 0) {
+      protocol.max_new_tokens = benchmark.tokens_to_generate;
+    } else {
+      throw std::invalid_argument("--max-new-tokens ruler: " + o->benchmark + " is a " +
+                                  benchmark.version +
+                                  " benchmark, which names no generation budget (a --format "
+                                  "ruler or helmet file does)");
+    }
     const at::Device device = model::parse_device(global.device);
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
     const ModelConfig config = ModelConfig::load(o->model);
@@ -236,7 +253,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
           protocol::select_samples(benchmark, sample_ids, level_limit, condition.level3_only));
       const experiment::RowNeeds needs = engine.row_needs(condition, condition_samples.back());
       row = std::max(row, experiment::row_bytes(config, ttt ? &ttt->config : nullptr, dtype, needs,
-                                                o->max_new_tokens));
+                                                protocol.max_new_tokens));
       longest.ingest_tokens = std::max(longest.ingest_tokens, needs.ingest_tokens);
       longest.answer_tokens = std::max(longest.answer_tokens, needs.answer_tokens);
     }
@@ -248,9 +265,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
               static_cast<double>(rows_bytes) / (1 << 30), " GiB beside the weights (longest ",
               "ingested stream ", longest.ingest_tokens, " tokens, longest answering row ",
               longest.answer_tokens, ")");
-    if (longest.answer_tokens + o->max_new_tokens > config.max_position_embeddings)
+    if (longest.answer_tokens + protocol.max_new_tokens > config.max_position_embeddings)
       log::warn("run: the longest answering row (", longest.answer_tokens,
-                " tokens) plus --max-new-tokens ", o->max_new_tokens,
+                " tokens) plus --max-new-tokens ", protocol.max_new_tokens,
                 " exceeds the model's max_position_embeddings (", config.max_position_embeddings,
                 "): an answer that long is generated at positions the model was not trained for");
 

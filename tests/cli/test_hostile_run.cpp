@@ -63,6 +63,10 @@ TEST_F(HostileRun, CountsOutOfRangeSayWhatIsAllowed) {
   expect_failure(run_tttmem_within(20, run + "--max-new-tokens 0"), 2,
                  {"--max-new-tokens", "'0' is out of range: expected a whole number from 1"},
                  "max-new-tokens 0");
+  std::string ruler = run;
+  ruler.replace(ruler.find("--max-new-tokens 2"), 18, "--max-new-tokens ruler");
+  expect_failure(run_tttmem_within(60, ruler), 1,
+                 {"--max-new-tokens ruler", "names no generation budget"}, "ruler budget on v1");
   expect_failure(run_tttmem_within(20, run + "--limit 0"), 2,
                  {"--limit", "'0' is out of range: expected a whole number from 1"}, "limit 0");
   expect_failure(run_tttmem_within(20, run + "--samples ''"), 2,

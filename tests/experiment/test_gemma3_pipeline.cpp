@@ -96,7 +96,7 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
            path("ruler.json") + " --condition " + mode + " --max-new-tokens 16 --batch-size 2 " +
            "--ttt-preset gemma3-study --ttt-chunk 64 --ttt-init diagonal --out " + path("modes"));
   tttmem("run --model " + path("base") + " --tokenizer " + path("spm.model") + " --benchmark " +
-         path("ruler.json") + " --condition ttt_strict --ingest-bos --max-new-tokens 1 " +
+         path("ruler.json") + " --condition ttt_strict --ingest-bos --max-new-tokens ruler " +
          "--ttt-preset gemma3-study --ttt-chunk 64 --ttt-init diagonal --out " + path("modes_bos"));
   const nlohmann::json ruler = nlohmann::json::parse(io::read_file(dir / "ruler.json"));
   const auto tok = tokenizer::Tokenizer::load(dir / "spm.model");
@@ -106,6 +106,12 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
       by_mode[mode][r.sample_id] = std::move(r);
   for (Record& r : read_records(dir / "modes_bos" / "condition_ttt_strict.jsonl"))
     by_mode["ttt_strict_bos"][r.sample_id] = std::move(r);
+  // --max-new-tokens ruler: the file's own budget for niah.
+  EXPECT_EQ(nlohmann::json::parse(io::read_file(dir / "modes_bos" / "identity_ttt_strict.json"))
+                .at("protocol_options")
+                .at("max_new_tokens"),
+            ruler.at("tokens_to_generate"));
+  EXPECT_EQ(ruler.at("tokens_to_generate"), 128);
   for (const auto& sample : ruler.at("samples")) {
     const std::string id = sample.at("id");
     SCOPED_TRACE(id);
