@@ -41,6 +41,9 @@ class Random {
     static_assert(N > 0);
     return items[randbelow(N)];
   }
+  // random.sample(range(n), k) by CPython's pool method: k distinct indices below n in draw
+  // order. Throws std::invalid_argument when k > n.
+  std::vector<std::size_t> sample_pool(std::size_t n, std::size_t k);
   // Fisher-Yates from the back, j = randbelow(i + 1), as random.shuffle does.
   template <class T>
   void shuffle(std::vector<T>& items) {

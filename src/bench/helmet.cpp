@@ -110,16 +110,10 @@ void check_options(const BuildOptions& o, std::size_t test_rows) {
   if (!o.count_tokens) throw HelmetError("helmet: no tokenizer to count tokens with (--tokenizer)");
 }
 
-// `k` distinct indices below n drawn by the pool method (random.sample), in ascending order so
-// the samples follow the file.
+// `k` distinct indices below n (random.sample), in ascending order so the samples follow the
+// file.
 std::vector<std::size_t> draw_rows(Random& rng, std::size_t n, std::size_t k) {
-  std::vector<std::size_t> pool(n), out(k);
-  for (std::size_t i = 0; i < n; ++i) pool[i] = i;
-  for (std::size_t i = 0; i < k; ++i) {
-    const std::size_t j = rng.randbelow(n - i);
-    out[i] = pool[j];
-    pool[j] = pool[n - i - 1];
-  }
+  std::vector<std::size_t> out = rng.sample_pool(n, k);
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -97,6 +97,20 @@ double Random::random() {
   return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
 }
 
+std::vector<std::size_t> Random::sample_pool(std::size_t n, std::size_t k) {
+  if (k > n)
+    throw std::invalid_argument("py::Random::sample: cannot sample " + std::to_string(k) + " of " +
+                                std::to_string(n));
+  std::vector<std::size_t> pool(n), out(k);
+  for (std::size_t i = 0; i < n; ++i) pool[i] = i;
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t j = randbelow(n - i);
+    out[i] = pool[j];
+    pool[j] = pool[n - i - 1];
+  }
+  return out;
+}
+
 std::int64_t Random::randint(std::int64_t a, std::int64_t b) {
   if (b < a)
     throw std::invalid_argument("py::Random::randint: empty range [" + std::to_string(a) + ", " +

@@ -53,18 +53,11 @@ struct Budget {
 
 // ---- Random draws -------------------------------------------------------------------------------
 
-// random.sample(range(n), k) by CPython's pool method: k distinct indices in draw order.
+// random.sample(range(n), k); a count RULER's rules never exceed.
 std::vector<std::size_t> sample_indices(Random& rng, std::size_t n, std::size_t k) {
   if (k > n)
     throw RulerError("ruler: cannot sample " + std::to_string(k) + " of " + std::to_string(n));
-  std::vector<std::size_t> pool(n), out(k);
-  for (std::size_t i = 0; i < n; ++i) pool[i] = i;
-  for (std::size_t i = 0; i < k; ++i) {
-    const std::size_t j = rng.randbelow(n - i);
-    out[i] = pool[j];
-    pool[j] = pool[n - i - 1];
-  }
-  return out;
+  return rng.sample_pool(n, k);
 }
 
 std::string random_letters(Random& rng, int count, char first) {

@@ -73,6 +73,14 @@ class RunCommand : public ::testing::Test {
     return test::run_tttmem(run_args(out, extra));
   }
   static std::filesystem::path path(const std::string& name) { return *scratch_ / name; }
+  // The settings the suite's TTT checkpoint runs with (run_args' --ttt-* flags).
+  static ttt::TTTConfig live_ttt_config() {
+    ttt::TTTConfig config;
+    config.set_layers({0, 2});
+    config.chunk = 8;
+    config.lr = 3;
+    return config;
+  }
 
   static void expect_same(const std::string& a, const std::string& b,
                           const std::vector<std::string>& names) {
@@ -185,12 +193,9 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   constexpr std::int64_t kWindow = 16;
   qwen3.set_attention_window(kWindow);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
-  ttt::TTTConfig ttt_config;
-  ttt_config.set_layers({0, 2});
-  ttt_config.chunk = 8;
-  ttt_config.lr = 3;
-  ttt::TTTParams params = ttt::TTTParams::load(io::Checkpoint::open(path("ttt.safetensors")),
-                                               ttt_config, config, at::kCPU, at::kFloat);
+  const ttt::TTTConfig ttt_config = live_ttt_config();
+  const ttt::TTTParams params = ttt::TTTParams::load(
+      io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
   protocol::ProtocolOptions protocol;
   protocol.max_new_tokens = 8;
   const protocol::Condition scroll = protocol::make_condition(protocol::kScroll, protocol);
@@ -240,10 +245,7 @@ TEST_F(RunCommand, PaperDecodeBaseDownDecodesAfterThePrefillWithTheModelsOwnDown
   const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
   model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
-  ttt::TTTConfig ttt_config;
-  ttt_config.set_layers({0, 2});
-  ttt_config.chunk = 8;
-  ttt_config.lr = 3;
+  const ttt::TTTConfig ttt_config = live_ttt_config();
   const ttt::TTTParams params = ttt::TTTParams::load(
       io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
   protocol::ProtocolOptions protocol;
@@ -315,10 +317,7 @@ TEST_F(RunCommand, PrefillPiecesDoNotChangeAnswers) {
   const ModelConfig config = ModelConfig::load(path("model"));
   const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
-  ttt::TTTConfig ttt_config;
-  ttt_config.set_layers({0, 2});
-  ttt_config.chunk = 8;
-  ttt_config.lr = 3;
+  const ttt::TTTConfig ttt_config = live_ttt_config();
   const ttt::TTTParams params = ttt::TTTParams::load(
       io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
   const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
