@@ -235,7 +235,7 @@ std::vector<std::int64_t> default_stop_ids(const ModelConfig& config);
 
 // The token a prompt or training row starts with, where the family's Hugging Face tokenizer adds
 // one (add_special_tokens): Gemma3's config bos_token_id; Qwen3: none. Ingested documents do not
-// get it unless --ingest-bos (DECISIONS.md `## model`).
+// get it unless --ingest-bos (DECISIONS.md `## ttt`).
 std::optional<std::int64_t> sequence_bos(const ModelConfig& config);
 
 // Rows of ids as one left-padded [n, width] batch on the host (pad id 0; each row's last token

@@ -35,7 +35,8 @@ struct ProtocolOptions {
   // seed's Qwen3 has none, the adapter study ingests its documents without one.
   bool ingest_bos = false;
   // ttt_paper decodes its answer with the model's own down_proj, the prompt's fast weights
-  // dropped after the prefill: what the adapter study's generate did (DECISIONS.md `## model`).
+  // dropped after the prefill: what the adapter study's generate did (`run --paper-decode`;
+  // DECISIONS.md `## ttt`). False: they keep applying and updating (the seed's).
   bool paper_decode_base_down = false;
   std::int64_t max_new_tokens = 32;
   static ProtocolOptions preset(const std::string& protocol);  // "seed" | "fixed"
@@ -86,7 +87,7 @@ struct ConditionKind {
   // Whatever the protocol: the ingestion writes its partial last chunk into the fast weights and
   // they stay frozen while answering (the study's strict snapshot).
   bool flush_and_freeze = false;
-  // --paper-decode-base-down decodes with the base down_proj after the prefill.
+  // paper_decode_base_down decodes with the base down_proj after the prefill.
   bool affected_by_paper_decode_base_down = false;
 };
 

@@ -84,7 +84,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     bool resume = false;
     bool flush_partial_chunk = false, freeze_while_answering = false, distractor_in_a_c = false,
          trained_ttt_in_a_c = false, chat_template = false, stop_at_newline = false,
-         ingest_bos = false, paper_decode_base_down = false;
+         ingest_bos = false;
+    std::string paper_decode = "auto";
     std::vector<double> noise_scales{0.01, 0.05, 0.1, 0.2, 0.5};
     std::vector<double> alphas{0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
     TttFlags ttt_flags;
@@ -134,10 +135,14 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--ingest-bos", o->ingest_bos,
                 "Ingested texts start with the model's BOS, as its prompts do (Gemma3; Qwen3 has "
                 "none)");
-  sub->add_flag("--paper-decode-base-down", o->paper_decode_base_down,
-                std::string(protocol::kTttPaper) +
-                    ": decode the answer with the model's own down_proj after the prefill, as "
-                    "the Gemma3 adapter study did");
+  sub->add_option("--paper-decode", o->paper_decode,
+                  std::string(protocol::kTttPaper) +
+                      ": how the answer is decoded after the prefill: base (the model's own "
+                      "down_proj, as the Gemma3 adapter study's generate), live (the prompt's "
+                      "fast weights keep applying and updating, as the seed and ByteDance's "
+                      "inference cache), or auto (base on a RULER or HELMET file, live otherwise)")
+      ->check(CLI::IsMember({"auto", "base", "live"}))
+      ->capture_default_str();
   sub->add_flag("--stop-at-newline", o->stop_at_newline, "Stop at the first generated newline");
   sub->add_option("--max-new-tokens", o->max_new_tokens,
                   "Greedy tokens per probe: a number, or ruler (a RULER file's own budget for its "
@@ -186,9 +191,10 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     protocol.chat_template = o->chat_template;
     protocol.stop_at_newline = o->stop_at_newline;
     protocol.ingest_bos = o->ingest_bos;
-    protocol.paper_decode_base_down = o->paper_decode_base_down;
-    const std::vector<protocol::Condition> conditions =
-        protocol::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);
+    const bench::Benchmark benchmark = bench::load_benchmark(o->benchmark);
+    // Each source's own decoding by default: the study's files are RULER's format.
+    protocol.paper_decode_base_down =
+        o->paper_decode == "base" || (o->paper_decode == "auto" && benchmark.version == "ruler");
     // run.json and the identity record a sweep's list only for the condition that sweeps it.
     const protocol::ConditionKind* kind = protocol::find_kind(o->condition);  // null for all
     const protocol::Sweep sweep = kind ? kind->sweep : protocol::Sweep::none;
@@ -199,7 +205,6 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
       if (!id.empty()) sample_ids.push_back(id);
     }
 
-    const bench::Benchmark benchmark = bench::load_benchmark(o->benchmark);
     if (o->max_new_tokens != "ruler") {
       protocol.max_new_tokens = std::stoll(o->max_new_tokens);
     } else if (benchmark.tokens_to_generate > 0) {
@@ -210,6 +215,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                                   " benchmark, which names no generation budget (a --format "
                                   "ruler or helmet file does)");
     }
+    const std::vector<protocol::Condition> conditions =
+        protocol::make_conditions(o->condition, protocol, o->noise_scales, o->alphas);
     const at::Device device = model::parse_device(global.device);
     const at::ScalarType dtype = model::parse_compute_dtype(global.dtype, device);
     const ModelConfig config = ModelConfig::load(o->model);

@@ -106,6 +106,11 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
       by_mode[mode][r.sample_id] = std::move(r);
   for (Record& r : read_records(dir / "modes_bos" / "condition_ttt_strict.jsonl"))
     by_mode["ttt_strict_bos"][r.sample_id] = std::move(r);
+  // On a RULER file ttt_paper decodes as the study did, with the base down_proj.
+  EXPECT_EQ(nlohmann::json::parse(io::read_file(dir / "modes" / "identity_ttt_paper.json"))
+                .at("protocol_options")
+                .at("paper_decode_base_down"),
+            true);
   // --max-new-tokens ruler: the file's own budget for niah.
   EXPECT_EQ(nlohmann::json::parse(io::read_file(dir / "modes_bos" / "identity_ttt_strict.json"))
                 .at("protocol_options")

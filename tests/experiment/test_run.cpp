@@ -131,6 +131,11 @@ TEST_F(RunCommand, BatchedRunsEqualBatchSizeOneInEveryCondition) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   expect_same("seed_1", "seed_8", {"a", "b", "c", "d", "ttt_paper", "a_prime_0p05", "b_scaled_0p5"});
+  // On a conversation benchmark ttt_paper keeps the seed's live fast weights while decoding.
+  EXPECT_EQ(nlohmann::json::parse(io::read_file(path("seed_1") / "identity_ttt_paper.json"))
+                .at("protocol_options")
+                .at("paper_decode_base_down"),
+            false);
   expect_same("fixed_1", "fixed_3", {"a", "b", "c", "d"});
   expect_same("scroll_seed_1", "scroll_seed_8", {"scroll"});
   expect_same("scroll_fixed_1", "scroll_fixed_3", {"scroll"});
@@ -237,7 +242,7 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   }
 }
 
-// --paper-decode-base-down (the adapter study's ttt_paper): the prompt is read through the
+// --paper-decode base (the adapter study's ttt_paper): the prompt is read through the
 // chunk-causal fast weights, the answer's tokens are decoded with the model's own down_proj. The
 // reference feeds the prompt through a graft, then decodes one token at a time with no graft.
 TEST_F(RunCommand, PaperDecodeBaseDownDecodesAfterThePrefillWithTheModelsOwnDownProj) {
