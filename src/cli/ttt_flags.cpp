@@ -81,7 +81,23 @@ std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
   if (override_recipe && checkpoint.empty())
     throw std::invalid_argument("--ttt-override: no --ttt checkpoint is given, so there is "
                                 "nothing to override");
-  TttResolution resolved = resolve(model, config_source, recipe ? &*recipe : nullptr, checkpoint);
+  // A Gemma3 model grafted without a placement (no --ttt-preset or --ttt-layers, no TTT setting
+  // in config.json, no recipe) gets gemma3-global: the graft on the config's full-attention
+  // layers, where the adapter study meant it (DECISIONS.md `## ttt`).
+  TttFlags flags = *this;
+  bool switched_on = false, configured = false;
+  for (const auto& [field, value] : model.raw.items())
+    if (field == "use_ttt" || field == "ttt_mode")
+      switched_on |= value.is_boolean() && value.get<bool>();
+    else if (field.rfind("ttt_", 0) == 0 && !value.is_null())
+      configured = true;
+  const bool flagged = !init.empty() || chunk > 0 || !lr.empty() || !target.empty() ||
+                       !proj.empty() || !partial_chunk.empty() || !precision.empty();
+  if (model.model_type == "gemma3_text" && !recipe && preset.empty() && layers.empty() &&
+      !configured && (switched_on || flagged))
+    flags.preset = "gemma3-global";
+  TttResolution resolved =
+      flags.resolve(model, config_source, recipe ? &*recipe : nullptr, checkpoint);
   const ttt::TTTConfig& config = resolved.config;
   const bool tuned = !(preset.empty() && layers.empty() && target.empty() && proj.empty() &&
                        partial_chunk.empty() && precision.empty() && init.empty() &&

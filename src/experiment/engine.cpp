@@ -244,10 +244,9 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
   const auto started = Clock::now();
   auto cache = std::make_shared<model::KVCache>(model_.make_cache(n, batch.ids.size(1)));
   // Reading one value waits for the device, so the ingestion's time is its own (the study's
-  // ingest/answer split), not charged to the first answers.
-  model::forward_in_pieces(model_, batch, *cache, forward, options_.prefill_piece)
-      .sum()
-      .item<float>();
+  // ingest/answer split), not charged to the first answers: one read per ingested group.
+  model::host_scalar<float>(
+      model::forward_in_pieces(model_, batch, *cache, forward, options_.prefill_piece).sum());
   const double share =
       std::chrono::duration<double>(Clock::now() - started).count() / static_cast<double>(n);
   if (!condition.continue_stream) {

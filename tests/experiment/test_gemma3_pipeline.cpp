@@ -72,6 +72,15 @@ TEST_F(Gemma3Pipeline, TrainsTheStudysSetAndRunsEveryCondition) {
   const nlohmann::json run = nlohmann::json::parse(io::read_file(dir / "fresh" / "run.json"));
   EXPECT_EQ(run.at("ttt").at("config").at("ttt_layers"), nlohmann::json::array({0}));
 
+  // No placement given: a Gemma3 graft goes on the config's full-attention layers (tiny-gemma3:
+  // layer 5 of 6).
+  tttmem("run --model " + path("base") + common + " --ttt-chunk 16 --ttt-init diagonal --out " +
+         path("default_graft"));
+  const nlohmann::json placed =
+      nlohmann::json::parse(io::read_file(dir / "default_graft" / "run.json"));
+  EXPECT_EQ(placed.at("ttt").at("config").at("ttt_layers"), nlohmann::json::array({5}));
+  EXPECT_EQ(placed.at("ttt").at("preset"), "gemma3-global");
+
   // The study's trainable set: ttt_proj, ttt_conv and down_proj of its TTT layer.
   const test::CommandResult train =
       tttmem("train-minimal --model " + path("base") + " --tokenizer " + path("spm.model") +
