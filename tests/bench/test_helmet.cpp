@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "test_support.h"
+#include "bench_test_util.h"
 #include "tttmem/bench.h"
 #include "tttmem/helmet.h"
 #include "tttmem/io.h"
@@ -23,14 +24,10 @@ namespace {
 using namespace tttmem;
 using nlohmann::json;
 
-const std::string& qwen_dir() {
-  static const std::string dir = (test::source_dir() / "configs" / "tokenizers" / "qwen3").string();
-  return dir;
-}
+using test::qwen_dir;
 
 std::int64_t count_tokens(std::string_view text) {
-  static const auto tok = tokenizer::Tokenizer::load(qwen_dir());
-  return static_cast<std::int64_t>(tok->encode(text, false).size());
+  return static_cast<std::int64_t>(test::qwen_tokens(text));
 }
 
 std::string jsonl(const std::vector<json>& rows) {

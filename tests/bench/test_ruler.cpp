@@ -14,6 +14,7 @@
 #include "test_support.h"
 #include "tttmem/io.h"
 #include "tttmem/ruler.h"
+#include "bench_test_util.h"
 #include "tttmem/bench.h"
 #include "tttmem/tokenizer.h"
 
@@ -22,15 +23,8 @@ namespace {
 using namespace tttmem;
 using ruler::Task;
 
-const std::string& qwen_dir() {
-  static const std::string dir = (test::source_dir() / "configs" / "tokenizers" / "qwen3").string();
-  return dir;
-}
-
-std::size_t count_tokens(std::string_view text) {
-  static const auto tok = tokenizer::Tokenizer::load(qwen_dir());
-  return tok->encode(text, false).size();
-}
+using test::qwen_dir;
+constexpr auto count_tokens = test::qwen_tokens;
 
 ruler::Benchmark generate(Task task, std::int64_t length, int samples = 3,
                           std::uint64_t seed = ruler::kStudySeed) {
