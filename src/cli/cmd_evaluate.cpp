@@ -2,6 +2,7 @@
 // and writes report.json, results.md and figures (SPEC.md `## eval`).
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <tuple>
 
@@ -129,14 +130,30 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
     std::string command = "tttmem evaluate --results " + o->results + " --out " + o->out +
                           " --benchmark " + benchmark_file;
     for (const std::string& folder : o->also) command += " --also " + folder;
-    std::filesystem::create_directories(out);
     if (benchmark.version == "ruler") {  // by task, length and condition (SPEC.md `ruler`)
-      std::vector<eval::RulerCell> cells = eval::ruler_cells(main.loaded, benchmark, boot);
+      std::vector<eval::RulerCell> cells;
+      // A cell's key names one run: the same key from two folders (an adapter's and a control's
+      // ttt_paper) would be two rows no reader could tell apart.
+      std::map<std::tuple<std::string, std::int64_t, std::string>, std::string> folder_of;
+      auto add = [&](const std::string& folder, std::vector<eval::RulerCell> more) {
+        for (eval::RulerCell& cell : more) {
+          const auto [it, fresh] =
+              folder_of.emplace(std::tuple(cell.task, cell.length, cell.condition), folder);
+          if (!fresh)
+            throw eval::EvalError(cell.task + " at " + std::to_string(cell.length) +
+                                  " tokens under condition " + cell.condition + " is in both " +
+                                  it->second + " and " + folder +
+                                  ": a report holds one cell each; evaluate them into separate "
+                                  "reports");
+          cells.push_back(std::move(cell));
+        }
+      };
+      add(o->results, eval::ruler_cells(main.loaded, benchmark, boot));
       for (const std::string& folder : o->also) {
         const Folder more = load_folder(folder, "");
-        for (eval::RulerCell& cell : eval::ruler_cells(more.loaded, more.benchmark, boot))
-          cells.push_back(std::move(cell));
+        add(folder, eval::ruler_cells(more.loaded, more.benchmark, boot));
       }
+      std::filesystem::create_directories(out);
       std::stable_sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) {
         return std::tie(a.task, a.length) < std::tie(b.task, b.length);
       });
@@ -152,6 +169,7 @@ Action add_evaluate(CLI::App& app, const GlobalOptions& global) {
       if (kind.in_all && std::find(names.begin(), names.end(), kind.name) == names.end())
         log::warn("evaluate: condition ", kind.name, " is missing from ", o->results);
     eval::Report report = eval::build_report(main.loaded, benchmark, boot);
+    std::filesystem::create_directories(out);
     report.run_info = main.run;
     report.command = command + (boot.unit == eval::CiUnit::sample ? " --ci-unit sample" : "");
     for (const std::string& w : report.warnings) log::warn("evaluate: ", w);

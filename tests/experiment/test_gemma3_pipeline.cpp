@@ -206,6 +206,18 @@ TEST_F(Gemma3Pipeline, RulerSamplesRunInTheStudysThreeModes) {
   EXPECT_EQ(both.at("cells")[3].at("length"), 1536);
   EXPECT_EQ(both.at("cells")[3].at("n"), 2);
   EXPECT_TRUE(both.at("cells")[3].at("any_of_ci95").is_null());  // --bootstrap 0
+
+  // Two folders with the same cell (ttt_strict at 1024, with and without --ingest-bos) cannot
+  // share a report: refused by name before anything is written.
+  const test::CommandResult clash = test::run_tttmem(
+      "evaluate --results " + path("modes") + " --also " + path("modes_bos") + " --out " +
+      path("report3"));
+  EXPECT_EQ(clash.exit_code, 1) << clash.output;
+  EXPECT_NE(clash.output.find("niah_single at 1024 tokens under condition ttt_strict is in both " +
+                              path("modes") + " and " + path("modes_bos")),
+            std::string::npos)
+      << clash.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "report3"));
 }
 
 }  // namespace
