@@ -2,7 +2,7 @@
 # Packs what scripts/gpu_check.sh runs on a CUDA machine that cannot build tttmem itself (no
 # network, none of the apt packages): the stripped binaries (tttmem, the gpu test suite, the C++
 # benchmarks), the shared libraries they need besides libtorch and the C/C++ runtime (the machine
-# brings its own torch of the same version), the run reference fixture, and the commit.
+# brings its own torch of the same version), the run and Gemma3 reference fixtures, and the commit.
 # Usage: scripts/gpu_bundle.sh [OUT] (default build/gpu-bundle.tar.xz, under 64 MiB).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,9 +10,12 @@ build="${TTTMEM_BUILD_DIR:-$root/build}"
 out="${1:-$build/gpu-bundle.tar.xz}"
 targets=(tttmem test_gpu bench_model bench_load bench_ttt)
 TTTMEM_TARGETS="${targets[*]}" "$root/scripts/build.sh"
-# The run reference fixture the gpu suite compares against (made by its Python oracle).
+# The reference fixtures the gpu suite compares against (made by their Python oracles).
 if [ ! -f "$build/fixtures/run_reference/reference.json" ]; then
   ctest --test-dir "$build" -R '^oracle_make_run_reference$' --output-on-failure >/dev/null
+fi
+if [ ! -f "$build/fixtures/gemma3_reference/reference.json" ]; then
+  ctest --test-dir "$build" -R '^oracle_make_gemma3_reference$' --output-on-failure >/dev/null
 fi
 
 stage="$(mktemp -d)"
@@ -35,7 +38,7 @@ done | sort -u | while read -r lib; do
     *) cp -L "$lib" "$stage/lib/" ;;
   esac
 done
-cp -r "$build/fixtures/run_reference" "$stage/fixtures/"
+cp -r "$build/fixtures/run_reference" "$build/fixtures/gemma3_reference" "$stage/fixtures/"
 commit="$(git -C "$root" rev-parse HEAD)"
 [ -z "$(git -C "$root" status --porcelain --untracked-files=no)" ] || commit+="+dirty"
 echo "$commit" >"$stage/commit"

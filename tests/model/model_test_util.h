@@ -59,23 +59,26 @@ struct LoadedModel {
   io::Checkpoint checkpoint;
   model::Decoder model;
   LoadedModel(const std::filesystem::path& dir, at::ScalarType dtype,
-              model::Attention attention = model::Attention::sdpa)
+              model::Attention attention = model::Attention::sdpa,
+              at::Device device = at::Device(at::kCPU))
       : config(ModelConfig::load(dir)),
         checkpoint(io::Checkpoint::open(dir)),
-        model(config, checkpoint, at::Device(at::kCPU), dtype, attention) {}
+        model(config, checkpoint, device, dtype, attention) {}
 };
 
 // The sequences short, medium and long of a reference fixture through the model at `dir` in
-// bf16, on both attention paths: the error against transformers' fp32 logits must stay within
-// twice transformers' own bf16 error (its reference.json `hf_bf16_rel_err`). Each error is
-// recorded as a test property.
+// bf16 on `device`, on both attention paths: the error against transformers' fp32 logits (on the
+// CPU) must stay within twice transformers' own bf16 error on the CPU (its reference.json
+// `hf_bf16_rel_err`). Each error is recorded as a test property.
 template <class Ref>
 void expect_bf16_within_twice_transformers(const std::filesystem::path& dir,
-                                           const nlohmann::json& meta, const Ref& ref) {
+                                           const nlohmann::json& meta, const Ref& ref,
+                                           at::Device device = at::Device(at::kCPU)) {
   for (model::Attention attention : {model::Attention::sdpa, model::Attention::math}) {
-    LoadedModel m(dir, at::kBFloat16, attention);
+    LoadedModel m(dir, at::kBFloat16, attention, device);
     for (const char* name : {"short", "medium", "long"}) {
-      const at::Tensor logits = m.model.forward(ref(std::string(name) + ".ids").unsqueeze(0))[0];
+      const at::Tensor ids = ref(std::string(name) + ".ids").unsqueeze(0).to(device);
+      const at::Tensor logits = m.model.forward(ids)[0].cpu();
       ASSERT_EQ(logits.scalar_type(), at::kBFloat16);
       const double ours = rel_error(logits, ref(std::string(name) + ".logits"));
       const double theirs = meta.at("hf_bf16_rel_err").at(name).template get<double>();

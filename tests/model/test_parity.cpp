@@ -118,7 +118,9 @@ TEST_F(Parity, BatchedRowsThatComeAndGoGenerateWhatEachWouldAlone) {
     const model::DecoderStats& stats = decoder.stats();
     EXPECT_EQ(model::host_reads() - reads, stats.prefills + stats.windows) << read_every;
     EXPECT_GE(stats.windows * read_every, stats.decode_steps) << read_every;
-    if (read_every > 1) EXPECT_LT(stats.windows, stats.decode_steps) << read_every;
+    if (read_every > 1) {
+      EXPECT_LT(stats.windows, stats.decode_steps) << read_every;
+    }
   }
 }
 
