@@ -8,7 +8,8 @@ rebuild.
 Kept, paths relative to DIR: every `*_benchmark.json` at its top except the training set (the
 recipe regenerates it from its seed), and in every `run` folder `run.json` and each condition's
 records, `condition_<x>.jsonl` (its `condition_<x>.json` only where there is no JSONL: a copied
-B or C); every `train/metrics.jsonl` (the training curve). Checkpoints, reports and figures are
+B or C); every `metrics.jsonl` (a train-minimal folder's training curve, wherever the recipe put
+it). Checkpoints, reports and figures are
 left out. Entries are sorted, owned by 0:0 and dated 0, so the same outputs give the same bytes.
 Standard library only.
 """
@@ -28,7 +29,7 @@ def kept(root):
         for record in sorted(run.glob("condition_*.json")):
             jsonl = record.with_suffix(".jsonl")
             yield jsonl if jsonl.exists() else record
-    yield from sorted(root.rglob("train/metrics.jsonl"))
+    yield from sorted(root.rglob("metrics.jsonl"))
 
 
 def main(args):
