@@ -590,12 +590,7 @@ TEST(HelmetCli, BadFlagCombinationsNameTheFlag) {
       {"--format helmet --task icl --length 1024" + files + tok + to,
        "field 'text' must be a string, missing"},
   };
-  for (const auto& [args, message] : cases) {
-    const auto r = test::run_tttmem("build-benchmark " + args);
-    EXPECT_NE(r.exit_code, 0) << args;
-    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
-    EXPECT_FALSE(std::filesystem::exists(out)) << args;
-  }
+  test::expect_build_benchmark_refuses(cases, out);
 }
 
 }  // namespace

@@ -495,12 +495,7 @@ TEST(RulerCli, BadFlagCombinationsNameTheFlag) {
        "--levels: not used by --format ruler"},
       {"--format ruler --task vt --length 300" + tok + to, "vt: --length 300 is too short"},
   };
-  for (const auto& [args, message] : cases) {
-    const auto r = test::run_tttmem("build-benchmark " + args);
-    EXPECT_NE(r.exit_code, 0) << args;
-    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
-    EXPECT_FALSE(std::filesystem::exists(out)) << args;
-  }
+  test::expect_build_benchmark_refuses(cases, out);
 }
 
 }  // namespace

@@ -81,6 +81,11 @@ class RunCommand : public ::testing::Test {
     config.lr = 3;
     return config;
   }
+  // The suite's TTT checkpoint, loaded for `model` in fp32 on the CPU.
+  static ttt::TTTParams live_ttt_params(const ttt::TTTConfig& ttt, const ModelConfig& model) {
+    return ttt::TTTParams::load(io::Checkpoint::open(path("ttt.safetensors")), ttt, model, at::kCPU,
+                                at::kFloat);
+  }
 
   static void expect_same(const std::string& a, const std::string& b,
                           const std::vector<std::string>& names) {
@@ -199,8 +204,7 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
   qwen3.set_attention_window(kWindow);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
   const ttt::TTTConfig ttt_config = live_ttt_config();
-  const ttt::TTTParams params = ttt::TTTParams::load(
-      io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
+  const ttt::TTTParams params = live_ttt_params(ttt_config, config);
   protocol::ProtocolOptions protocol;
   protocol.max_new_tokens = 8;
   const protocol::Condition scroll = protocol::make_condition(protocol::kScroll, protocol);
@@ -251,8 +255,7 @@ TEST_F(RunCommand, PaperDecodeBaseDownDecodesAfterThePrefillWithTheModelsOwnDown
   model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
   const ttt::TTTConfig ttt_config = live_ttt_config();
-  const ttt::TTTParams params = ttt::TTTParams::load(
-      io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
+  const ttt::TTTParams params = live_ttt_params(ttt_config, config);
   protocol::ProtocolOptions protocol;
   protocol.max_new_tokens = 8;
   protocol.paper_decode_base_down = true;
@@ -323,8 +326,7 @@ TEST_F(RunCommand, PrefillPiecesDoNotChangeAnswers) {
   const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
   const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
   const ttt::TTTConfig ttt_config = live_ttt_config();
-  const ttt::TTTParams params = ttt::TTTParams::load(
-      io::Checkpoint::open(path("ttt.safetensors")), ttt_config, config, at::kCPU, at::kFloat);
+  const ttt::TTTParams params = live_ttt_params(ttt_config, config);
   const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
   for (const std::string preset : {"seed", "fixed"}) {
     for (const std::string name : {"all", "scroll"}) {
