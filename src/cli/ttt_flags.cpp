@@ -81,23 +81,7 @@ std::optional<TttSetup> TttFlags::setup(const ModelConfig& model,
   if (override_recipe && checkpoint.empty())
     throw std::invalid_argument("--ttt-override: no --ttt checkpoint is given, so there is "
                                 "nothing to override");
-  // A Gemma3 model grafted without a placement (no --ttt-preset or --ttt-layers, no TTT setting
-  // in config.json, no recipe) gets gemma3-global: the graft on the config's full-attention
-  // layers, where the adapter study meant it (DECISIONS.md `## ttt`).
-  TttFlags flags = *this;
-  bool switched_on = false, configured = false;
-  for (const auto& [field, value] : model.raw.items())
-    if (field == "use_ttt" || field == "ttt_mode")
-      switched_on |= value.is_boolean() && value.get<bool>();
-    else if (field.rfind("ttt_", 0) == 0 && !value.is_null())
-      configured = true;
-  const bool flagged = !init.empty() || chunk > 0 || !lr.empty() || !target.empty() ||
-                       !proj.empty() || !partial_chunk.empty() || !precision.empty();
-  if (model.model_type == "gemma3_text" && !recipe && preset.empty() && layers.empty() &&
-      !configured && (switched_on || flagged))
-    flags.preset = "gemma3-global";
-  TttResolution resolved =
-      flags.resolve(model, config_source, recipe ? &*recipe : nullptr, checkpoint);
+  TttResolution resolved = resolve(model, config_source, recipe ? &*recipe : nullptr, checkpoint);
   const ttt::TTTConfig& config = resolved.config;
   const bool tuned = !(preset.empty() && layers.empty() && target.empty() && proj.empty() &&
                        partial_chunk.empty() && precision.empty() && init.empty() &&
@@ -188,6 +172,22 @@ TttResolution TttFlags::resolve(const ModelConfig& model, const std::string& con
   static const std::vector<std::string> kFields = {"ttt_layers", "ttt_chunk", "ttt_lr",
                                                    "ttt_target", "ttt_proj", "ttt_partial_chunk",
                                                    "ttt_precision"};
+  // A Gemma3 model grafted without a placement (no recipe, --ttt-preset, --ttt-layers or TTT
+  // setting in config.json, but use_ttt/ttt_mode or another --ttt-* flag) gets gemma3-global: the
+  // graft on the config's full-attention layers, where the adapter study meant it (DECISIONS.md
+  // `## ttt`).
+  std::string named = preset;
+  if (named.empty() && recipe == nullptr && layers.empty() && model.model_type == "gemma3_text") {
+    bool switched_on = false, configured = false;
+    for (const auto& [field, value] : model.raw.items())
+      if (field == "use_ttt" || field == "ttt_mode")
+        switched_on |= value.is_boolean() && value.get<bool>();
+      else if (field.rfind("ttt_", 0) == 0 && !value.is_null())
+        configured = true;
+    const bool flagged = !init.empty() || chunk > 0 || !lr.empty() || !target.empty() ||
+                         !proj.empty() || !partial_chunk.empty() || !precision.empty();
+    if (!configured && (switched_on || flagged)) named = "gemma3-global";
+  }
   TttResolution out;
   ttt::TTTConfig& config = out.config;
   out.sources = nlohmann::ordered_json::object();
@@ -195,12 +195,12 @@ TttResolution TttFlags::resolve(const ModelConfig& model, const std::string& con
     config = recipe->config;
     out.preset = recipe->preset;
     for (const std::string& field : kFields) out.sources[field] = "checkpoint " + recipe_source;
-  } else if (!preset.empty()) {
-    config = ttt::TTTConfig::preset_fields(preset, model);
-    out.preset = preset;
+  } else if (!named.empty()) {
+    config = ttt::TTTConfig::preset_fields(named, model);
+    out.preset = named;
     for (const std::string& field : kFields)
       out.sources[field] = field == "ttt_layers" || field == "ttt_chunk" || field == "ttt_lr"
-                               ? "preset " + preset
+                               ? "preset " + named
                                : "default";
   } else {
     config = ttt::TTTConfig::fields_from_json(model.raw, config_source);

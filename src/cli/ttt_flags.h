@@ -58,7 +58,8 @@ struct TttFlags {
   std::optional<TttSetup> setup(const ModelConfig& model, const std::filesystem::path& model_dir,
                                 const io::Checkpoint& model_checkpoint, const at::Device& device,
                                 at::ScalarType dtype, std::uint64_t seed) const;
-  // The recipe if given, else the preset if given, else the model's config.json ttt_* fields;
+  // The recipe if given, else the preset if given (gemma3-global for a Gemma3 model grafted
+  // without a placement), else the model's config.json ttt_* fields;
   // then each flag given overrides its field (or, with a recipe, must agree with it); then
   // validated once against the model. `recipe_source` names the checkpoint in messages.
   TttResolution resolve(const ModelConfig& model, const std::string& config_source,
