@@ -66,6 +66,17 @@ struct LoadedModel {
         model(config, checkpoint, device, dtype, attention) {}
 };
 
+// A sharded copy of a reference model (transformers' max_shard_size split) gives the logits of
+// the single file bit for bit.
+inline void expect_sharded_checkpoint_equal(const std::filesystem::path& single_dir,
+                                            const std::filesystem::path& sharded_dir,
+                                            const at::Tensor& ids) {
+  LoadedModel single(single_dir, at::kFloat);
+  LoadedModel sharded(sharded_dir, at::kFloat);
+  ASSERT_GT(sharded.checkpoint.shards().size(), 2u);
+  EXPECT_TRUE(at::equal(single.model.forward(ids), sharded.model.forward(ids)));
+}
+
 // The sequences short, medium and long of a reference fixture through the model at `dir` in
 // bf16 on `device`, on both attention paths: the error against transformers' fp32 logits (on the
 // CPU) must stay within twice transformers' own bf16 error on the CPU (its reference.json

@@ -63,11 +63,8 @@ TEST_F(Gemma3, HiddenStatesMatchTransformersLayerByLayer) {
 }
 
 TEST_F(Gemma3, ShardedCheckpointLoadsTheSameWeights) {
-  LoadedModel single(gemma3_reference("model"), at::kFloat);
-  LoadedModel sharded(gemma3_reference("model_sharded"), at::kFloat);
-  ASSERT_GT(sharded.checkpoint.shards().size(), 2u);
-  const at::Tensor ids = ref("medium.ids").unsqueeze(0);
-  EXPECT_TRUE(at::equal(single.model.forward(ids), sharded.model.forward(ids)));
+  expect_sharded_checkpoint_equal(gemma3_reference("model"), gemma3_reference("model_sharded"),
+                                  ref("medium.ids").unsqueeze(0));
 }
 
 TEST_F(Gemma3, Bf16ErrorWithinTwiceTransformersOwn) {

@@ -28,11 +28,8 @@ TEST_F(Parity, Fp32LogitsMatchTransformersOnBothAttentionPaths) {
 }
 
 TEST_F(Parity, ShardedCheckpointLoadsTheSameWeights) {
-  LoadedModel single(qwen3_reference("model"), at::kFloat);
-  LoadedModel sharded(qwen3_reference("model_sharded"), at::kFloat);
-  ASSERT_GT(sharded.checkpoint.shards().size(), 2u);
-  const at::Tensor ids = ref("medium.ids").unsqueeze(0);
-  EXPECT_TRUE(at::equal(single.model.forward(ids), sharded.model.forward(ids)));
+  expect_sharded_checkpoint_equal(qwen3_reference("model"), qwen3_reference("model_sharded"),
+                                  ref("medium.ids").unsqueeze(0));
 }
 
 TEST_F(Parity, TiedEmbeddingsMatchTransformers) {

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_qwen3_reference import logits, rel_err  # noqa: E402  (the same HF calls)
+from make_qwen3_reference import logits, sequence_references  # noqa: E402  (the same HF calls)
 
 SEED = 20261204
 VOCAB = 512
@@ -174,19 +174,8 @@ def main():
     tensors = {}
     meta = {"attn_implementation": "eager", "transformers": __import__("transformers").__version__,
             "torch": torch.__version__, "window": WINDOW, "hf_bf16_rel_err": {}, "sequences": []}
-    for name, length in (("short", 7), ("medium", 33), ("long", 600)):
-        ids = torch.randint(0, VOCAB, (1, length), generator=g)
-        ref = logits(model, ids)
-        tensors[f"{name}.ids"] = ids[0]
-        tensors[f"{name}.logits"] = ref[0]
-        bf16 = logits(model_bf16, ids)
-        tensors[f"{name}.logits_bf16"] = bf16[0]
-        meta["hf_bf16_rel_err"][name] = rel_err(bf16, ref)
-        meta["sequences"].append(name)
-    with torch.no_grad():
-        hidden = model(input_ids=tensors["medium.ids"][None], output_hidden_states=True).hidden_states
-    for i, h in enumerate(hidden):  # scaled embeddings, each layer, the last after the final norm
-        tensors[f"medium.hidden.{i}"] = h[0]
+    sequence_references(model, model_bf16, (("short", 7), ("medium", 33), ("long", 600)), g,
+                        tensors, meta)
 
     # Right padding keeps HF's slot indices equal to the positions, so its window is ours.
     rows = [torch.randint(0, VOCAB, (n,), generator=g) for n in (3 * WINDOW, 2 * WINDOW, 5)]

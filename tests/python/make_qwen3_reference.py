@@ -111,6 +111,25 @@ def rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max())
 
 
+def sequence_references(model, model_bf16, lengths, g, tensors, meta):
+    """Random sequences (name, length), drawn from `g` in order: their ids, the model's fp32 and
+    bf16 logits and transformers' own bf16 error (meta), then every hidden state of `medium`
+    (the embeddings as the model feeds them, each layer, the last after the final norm)."""
+    for name, length in lengths:
+        ids = torch.randint(0, model.config.vocab_size, (1, length), generator=g)
+        ref = logits(model, ids)
+        tensors[f"{name}.ids"] = ids[0]
+        tensors[f"{name}.logits"] = ref[0]
+        bf16 = logits(model_bf16, ids)
+        tensors[f"{name}.logits_bf16"] = bf16[0]
+        meta["hf_bf16_rel_err"][name] = rel_err(bf16, ref)
+        meta["sequences"].append(name)
+    with torch.no_grad():
+        hidden = model(input_ids=tensors["medium.ids"][None], output_hidden_states=True).hidden_states
+    for i, h in enumerate(hidden):
+        tensors[f"medium.hidden.{i}"] = h[0]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True, help="fixture directory")
@@ -132,19 +151,8 @@ def main():
     tensors = {}
     meta = {"attn_implementation": "eager", "transformers": __import__("transformers").__version__,
             "torch": torch.__version__, "hf_bf16_rel_err": {}, "sequences": []}
-    for name, length in (("short", 7), ("medium", 33), ("long", 1100)):
-        ids = torch.randint(0, VOCAB, (1, length), generator=g)
-        ref = logits(model, ids)
-        tensors[f"{name}.ids"] = ids[0]
-        tensors[f"{name}.logits"] = ref[0]
-        bf16 = logits(model_bf16, ids)
-        tensors[f"{name}.logits_bf16"] = bf16[0]
-        meta["hf_bf16_rel_err"][name] = rel_err(bf16, ref)
-        meta["sequences"].append(name)
-    with torch.no_grad():
-        hidden = model(input_ids=tensors["medium.ids"][None], output_hidden_states=True).hidden_states
-    for i, h in enumerate(hidden):  # embeddings, each layer, the last after the final norm
-        tensors[f"medium.hidden.{i}"] = h[0]
+    sequence_references(model, model_bf16, (("short", 7), ("medium", 33), ("long", 1100)), g,
+                        tensors, meta)
     tensors["tied.logits"] = logits(tied, tensors["medium.ids"][None])[0]
 
     # Padded batches: rows of 20, 13 and 7 real tokens, pad id 0.
