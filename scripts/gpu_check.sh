@@ -50,7 +50,7 @@ step() {
 # TTTMEM_GPU_STEPS picks steps (default: all, in this order of importance), so that the check can
 # be split over calls of a limited length (e.g. "tests model", then "run load train");
 # gpu_check_gpu.json records the steps of the last call.
-wanted=" ${TTTMEM_GPU_STEPS:-tests model run load train} "
+wanted=" ${TTTMEM_GPU_STEPS:-tests model run load train dist} "
 want() { [[ "$wanted" == *" $1 "* ]]; }
 want tests && step gpu_tests 240 "$work/build/tests/test_gpu" \
   --gtest_output="json:$results/gpu_tests_gpu.json"
@@ -71,6 +71,14 @@ want load && step load 240 "$python" "$root/scripts/bench_load.py" \
   --bench "$work/build/benchmark/bench_load" --device cuda --gib 15.27 --repetitions 2
 want train && step train 240 "$python" "$root/scripts/bench_train.py" \
   --build-dir "$work/build" --device cuda --work-dir "$work/train"
+# torch.distributed over NCCL: train-minimal on up to 2 GPUs (one rank on a one-GPU machine), and
+# with several GPUs the scaling of `run` (one rank per GPU) against one process in the same run.
+want dist && step dist_nccl 240 "$python" "$root/tests/python/test_distributed.py" \
+  --tttmem "$work/build/tttmem" --case nccl_smoke
+gpus="$("$python" -c 'import torch; print(torch.cuda.device_count())')"
+want dist && [ "$gpus" -ge 2 ] && step dist 420 "$python" "$root/scripts/bench_dist.py" \
+  --build-dir "$work/build" --device cuda --config qwen3-8b --samples-per-level 10 \
+  --processes "1,$gpus" --threads "$gpus" --batch-size 64 --work-dir "$work/run"
 
 "$python" - "$steps" "$results/gpu_check_gpu.json" "$gpu" <<'EOF'
 import json, os, sys

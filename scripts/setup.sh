@@ -9,7 +9,7 @@ cache="${TTTMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tttmem}"
 
 apt_packages=(build-essential cmake ninja-build ccache pkg-config git python3 python3-venv
   nlohmann-json3-dev libcli11-dev libspdlog-dev libpcre2-dev libsentencepiece-dev
-  libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox libicu-dev sentencepiece
+  libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox libicu-dev sentencepiece libgloo-dev
   clang libclang-rt-14-dev)
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -47,6 +48,15 @@ struct Record {
 // Reads a JSONL result file for --resume. A torn last line (a killed writer) is cut off the file;
 // any other malformed line, or a duplicated probe, is an error naming the file and line.
 std::vector<Record> read_records(const std::filesystem::path& file);
+// The records of JSONL text (every line complete); errors name `source` and the line.
+std::vector<Record> parse_records(const std::string& text, const std::string& source);
+// One line of a JSONL result file, newline included.
+std::string jsonl_line(const Record& record);
+// The records of `samples`' probes in benchmark order (samples in `samples` order, probes in
+// their sample's order): a finished condition's JSONL, whatever the batch size or the number of
+// ranks. Throws naming `source` and the probe when one has no record.
+std::vector<Record> benchmark_order(const std::vector<const bench::Sample*>& samples,
+                                    const std::vector<Record>& records, const std::string& source);
 // The seed's condition_<x>.json: samples in `samples` order, probes in benchmark order.
 std::string seed_format(const std::vector<const bench::Sample*>& samples,
                         const std::vector<Record>& records, const std::string& source);
@@ -61,6 +71,8 @@ struct EngineOptions {
   nlohmann::ordered_json identity;
   // Tokens per forward of an ingestion or a prefill (model::forward_in_pieces).
   std::int64_t prefill_piece = model::kPrefillPiece;
+  // Called after each record is written (a distributed run checks on its peers there).
+  std::function<void()> after_record;
 };
 
 struct ConditionStats {
@@ -151,6 +163,26 @@ std::int64_t fitting_batch_size(std::int64_t row_bytes, std::int64_t free_bytes)
 std::int64_t row_bytes(const ModelConfig& model, const ttt::TTTConfig* ttt, at::ScalarType dtype,
                        const RowNeeds& needs, std::int64_t max_new_tokens,
                        std::int64_t prefill_piece = model::kPrefillPiece);
+
+// ---- a run over several ranks (SPEC.md "Scale-out")
+
+// Rank `rank`'s share of `samples`: whole samples (ingestion is never split), every size-th one
+// from the rank's own index, so each rank gets every level.
+std::vector<const bench::Sample*> shard(const std::vector<const bench::Sample*>& samples, int rank,
+                                        int size);
+// Where rank `rank` of `size` keeps its records: OUT/ranks/rank<r>-of-<size>.
+std::filesystem::path rank_dir(const std::filesystem::path& out, int rank, int size);
+// Refuses an OUT holding records of another world (a single-process run, or another number of
+// ranks), naming what it found: records are resumed only by the world that wrote them.
+void check_world(const std::filesystem::path& out, int size);
+// One condition's records from every rank, as a single-process run writes them: OUT's
+// condition_<x>.jsonl (benchmark order) and condition_<x>.json.
+void write_merged(const std::filesystem::path& out, const std::string& condition,
+                  const std::vector<const bench::Sample*>& samples,
+                  const std::vector<std::string>& rank_jsonl);
+// One condition's ConditionStats::to_json() over every rank: counts add up, seconds and the
+// device peak are the slowest and largest rank's.
+nlohmann::ordered_json merged_stats(const std::vector<nlohmann::ordered_json>& ranks);
 
 // sha256 of a file as 64 lowercase hex digits (run.json's provenance).
 std::string sha256_file(const std::filesystem::path& file);

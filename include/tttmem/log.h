@@ -19,6 +19,9 @@ void configure(const std::string& level, const std::string& file);
 // Flushes the log; returns the first write error since configure() (empty when none), so a full
 // disk under --log-file is reported instead of cutting the log silently.
 std::string flush();
+// Starts every line with `prefix` (a rank's "rank 1/4 "); progress is then logged as lines, since
+// several processes share the terminal.
+void set_prefix(const std::string& prefix);
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 

@@ -27,6 +27,10 @@ namespace torch::optim {
 class AdamW;
 }
 
+namespace tttmem::dist {
+class World;
+}
+
 namespace tttmem::train {
 
 // ttt: ttt_proj + ttt_conv (the seed). ttt_down: plus the TTT layers' down_proj. all: every weight.
@@ -341,6 +345,10 @@ struct LoopOptions {
   // The base model's config.json; with --trainable ttt+down or all every checkpoint also writes
   // OUT/model/ (this config with the TTT fields of the run + every weight), a model folder.
   nlohmann::json model_config;
+  // Data-parallel ranks (null: one process). Each takes its batch_size rows of every micro-batch
+  // of the global batch (batch_size x ranks rows), gradients are averaged over ranks before each
+  // step, and rank 0 alone writes metrics and checkpoints (SPEC.md "Scale-out").
+  dist::World* world = nullptr;
 };
 
 // What the objectives read: the LM corpus (--data, --eval-data) and the memory objective's

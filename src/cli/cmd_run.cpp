@@ -15,6 +15,7 @@
 #include "ttt_flags.h"
 #include "tttmem/bench.h"
 #include "tttmem/config.h"
+#include "tttmem/dist.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
 #include "tttmem/kernels.h"
@@ -247,18 +248,30 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     if (sweep == protocol::Sweep::noise_scales) identity["noise_scales"] = o->noise_scales;
     if (sweep == protocol::Sweep::alphas) identity["alphas"] = o->alphas;
 
-    experiment::EngineOptions engine_options{o->resume, o->out, protocol, identity};
+    // Under a launch of several ranks each answers its shard of the samples into its own folder;
+    // rank 0 merges them at the end (SPEC.md "Scale-out").
+    dist::World one_process;
+    dist::World& world = global.world ? *global.world : one_process;
+    experiment::check_world(o->out, world.size());
+    const std::filesystem::path records_dir =
+        world.distributed() ? experiment::rank_dir(o->out, world.rank(), world.size())
+                            : std::filesystem::path(o->out);
+    experiment::EngineOptions engine_options{o->resume, records_dir, protocol, identity,
+                                             model::kPrefillPiece,
+                                             [&world] { world.check_peers(); }};
     experiment::Engine engine(decoder, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
     // Each condition's samples, and the most one of its rows holds: the batch size is sized to
     // the worst (SPEC.md "run", batch size), checked before a long run starts.
-    std::vector<std::vector<const bench::Sample*>> condition_samples;
+    std::vector<std::vector<const bench::Sample*>> condition_samples, rank_samples;
     std::int64_t row = 0;
     experiment::RowNeeds longest;
     for (const protocol::Condition& condition : conditions) {
       condition_samples.push_back(
           protocol::select_samples(benchmark, sample_ids, level_limit, condition.level3_only));
-      const experiment::RowNeeds needs = engine.row_needs(condition, condition_samples.back());
+      rank_samples.push_back(
+          experiment::shard(condition_samples.back(), world.rank(), world.size()));
+      const experiment::RowNeeds needs = engine.row_needs(condition, rank_samples.back());
       row = std::max(row, experiment::row_bytes(config, ttt ? &ttt->config : nullptr, dtype, needs,
                                                 protocol.max_new_tokens));
       longest.ingest_tokens = std::max(longest.ingest_tokens, needs.ingest_tokens);
@@ -278,10 +291,49 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                 " exceeds the model's max_position_embeddings (", config.max_position_embeddings,
                 "): an answer that long is generated at positions the model was not trained for");
 
-    std::filesystem::create_directories(o->out);
+    std::filesystem::create_directories(records_dir);
     nlohmann::ordered_json timings = nlohmann::ordered_json::array();
     for (std::size_t c = 0; c < conditions.size(); ++c)
-      timings.push_back(engine.run(conditions[c], condition_samples[c], batch.size).to_json());
+      timings.push_back(engine.run(conditions[c], rank_samples[c], batch.size).to_json());
+    // What the arithmetic above is checked against on a GPU: the allocator's peak, weights
+    // included, over the whole process.
+    const nlohmann::ordered_json device_peak =
+        device.is_cuda()
+            ? nlohmann::ordered_json(kernels::device_peak_allocated(device.has_index() ? device.index() : 0))
+            : nlohmann::ordered_json();
+    nlohmann::ordered_json world_json = {{"size", world.size()}};
+    if (world.distributed()) {
+      nlohmann::ordered_json mine = {{"rank", world.rank()},
+                                     {"conditions", timings},
+                                     {"device_peak_allocated_bytes", device_peak},
+                                     {"records", nlohmann::ordered_json::object()}};
+      for (const protocol::Condition& condition : conditions)
+        mine["records"][condition.name] =
+            io::read_file(records_dir / ("condition_" + condition.name + ".jsonl"));
+      const std::vector<std::string> ranks = world.gather_at_leader("run", mine.dump());
+      if (!world.leader()) return 0;
+      std::vector<nlohmann::ordered_json> reports;
+      for (const std::string& text : ranks) reports.push_back(nlohmann::ordered_json::parse(text));
+      for (std::size_t c = 0; c < conditions.size(); ++c) {
+        std::vector<std::string> jsonl;
+        std::vector<nlohmann::ordered_json> stats;
+        for (const auto& report : reports) {
+          jsonl.push_back(report["records"][conditions[c].name].get<std::string>());
+          stats.push_back(report["conditions"][c]);
+        }
+        experiment::write_merged(o->out, conditions[c].name, condition_samples[c], jsonl);
+        io::atomic_write_file(std::filesystem::path(o->out) / ("identity_" + conditions[c].name + ".json"),
+                              identity.dump(2) + "\n");
+        timings[c] = experiment::merged_stats(stats);
+      }
+      world_json["backend"] = world.backend();
+      world_json["ranks"] = nlohmann::ordered_json::array();
+      for (auto& report : reports) {
+        report.erase("records");
+        world_json["ranks"].push_back(std::move(report));
+      }
+      log::info("run: merged the records of ", world.size(), " ranks into ", o->out);
+    }
 
     nlohmann::ordered_json run;
     run["command"] = command_line();
@@ -313,12 +365,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     run["benchmark"] = {{"path", o->benchmark}, {"sha256", identity["benchmark_sha256"]}};
     run["tokenizer"] = o->tokenizer.empty() ? o->model : o->tokenizer;
     run["conditions"] = timings;
-    // What the arithmetic above is checked against on a GPU: the allocator's peak, weights
-    // included, over the whole process.
-    run["device_peak_allocated_bytes"] =
-        device.is_cuda()
-            ? nlohmann::ordered_json(kernels::device_peak_allocated(device.has_index() ? device.index() : 0))
-            : nlohmann::ordered_json();
+    run["device_peak_allocated_bytes"] = device_peak;  // rank 0's under a distributed launch
+    run["world"] = world_json;
     run["seconds"] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     io::atomic_write_file(std::filesystem::path(o->out) / "run.json", run.dump(2) + "\n");

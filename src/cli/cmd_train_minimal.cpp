@@ -6,6 +6,7 @@
 #include "flag_checks.h"
 #include "ttt_flags.h"
 #include "tttmem/config.h"
+#include "tttmem/dist.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
@@ -54,7 +55,9 @@ std::map<std::string, std::string> run_identity(const Flags& f, const GlobalOpti
       {"packing", f.packing},
       {"loss_on", f.loss_on},
       {"batch_size", std::to_string(f.batch_size)},
-      {"grad_accum", std::to_string(f.grad_accum)},
+      // Micro-batches per optimizer step over all ranks: a state resumes on any world size that
+      // keeps it (and --batch-size), since the steps are then the same.
+      {"grad_accum", std::to_string(f.grad_accum * (global.world ? global.world->size() : 1))},
       {"lr", number(f.lr)},
       {"schedule", f.schedule},
       {"warmup", std::to_string(f.warmup)},
@@ -258,6 +261,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
       loop.ttt_preset = ttt_setup->preset;
       loop.ttt_init = ttt_setup->init;
     }
+    loop.world = global.world;
     loop.model_config = nlohmann::json::parse(io::read_file(std::filesystem::path(f->model) / "config.json"));
     return train::run_training(trainer, data, loop);
   };

@@ -8,6 +8,10 @@
 #include <functional>
 #include <string>
 
+namespace tttmem::dist {
+class World;
+}
+
 namespace tttmem::cli {
 
 // Flags accepted by every subcommand (given before or after the subcommand name).
@@ -17,6 +21,10 @@ struct GlobalOptions {
   std::uint64_t seed = 42;
   std::string log_level = "info";
   std::string log_file;
+  std::int64_t dist_timeout = 1800;  // seconds
+  // The ranks of a distributed launch (run, train-minimal): set by main before the action runs;
+  // a world of one without a launcher.
+  dist::World* world = nullptr;
 };
 
 using Action = std::function<int()>;

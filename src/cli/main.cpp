@@ -10,9 +10,11 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "tttmem/dist.h"
 #include "tttmem/log.h"
 
 namespace {
@@ -40,6 +42,40 @@ void add_global_flags(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
   app.add_option("--log-file", g.log_file, "Also append the log to this file");
+  app.add_option("--dist-timeout", g.dist_timeout,
+                 "Under a distributed launch: seconds to wait for the other ranks (rendezvous, "
+                 "collectives, a rank's signs of life) before naming the missing ones and stopping")
+      ->check(whole_number(1, 7 * 24 * 3600))
+      ->capture_default_str();
+}
+
+// Subcommands that run as a distributed program (SPEC.md "Scale-out"); any other refuses a launch
+// of several ranks, which would run it several times over.
+bool runs_distributed(const std::string& name) { return name == "run" || name == "train-minimal"; }
+
+// The world of this process, from the launch environment; binds a rank to its local GPU.
+std::unique_ptr<tttmem::dist::World> join_world(const std::string& name, GlobalOptions& global) {
+  const tttmem::dist::Launch launch = tttmem::dist::Launch::from_environment();
+  if (!runs_distributed(name)) {
+    if (launch.size > 1)
+      throw std::invalid_argument("`tttmem " + name + "` runs as one process, but the launch (" +
+                                  launch.launcher + ") started " + std::to_string(launch.size) +
+                                  " ranks: only run and train-minimal run distributed");
+    return std::make_unique<tttmem::dist::World>();
+  }
+  const bool cuda = global.device.rfind("cuda", 0) == 0;
+  if (launch.size > 1 && global.device == "cuda") {
+    global.device = "cuda:" + std::to_string(launch.local_rank);
+  } else if (launch.size > 1 && cuda) {
+    throw std::invalid_argument("--device " + global.device + " puts all " +
+                                std::to_string(launch.size) + " ranks on one GPU: give --device "
+                                "cuda (each rank takes cuda:LOCAL_RANK)");
+  }
+  auto world = tttmem::dist::World::connect(launch, cuda, std::chrono::seconds(global.dist_timeout));
+  if (world->distributed())
+    tttmem::log::set_prefix("rank " + std::to_string(world->rank()) + "/" +
+                            std::to_string(world->size()) + " ");
+  return world;
 }
 
 }  // namespace
@@ -100,10 +136,16 @@ int main(int argc, char** argv) {
   const CLI::App* sub = app.get_subcommands().front();
   const std::string name = sub->get_name();
   int code = 1;
+  std::unique_ptr<tttmem::dist::World> world;
   try {
+    world = join_world(name, global);
+    global.world = world.get();
     code = actions.at(sub)();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tttmem %s: error: %s\n", name.c_str(), e.what());
+    const std::string rank =
+        world && world->distributed() ? " (rank " + std::to_string(world->rank()) + ")" : "";
+    std::fprintf(stderr, "tttmem %s%s: error: %s\n", name.c_str(), rank.c_str(), e.what());
+    if (world && !dynamic_cast<const tttmem::dist::PeerFailure*>(&e)) world->fail(e.what());
     code = 1;
   }
   // Output cut short by a full disk (or /dev/full) must not exit 0.

@@ -76,8 +76,7 @@ class RecordWriter {
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
   void write(const Record& record) {
-    const std::string line = record.to_json().dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace) + "\n";
+    const std::string line = jsonl_line(record);
     if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
       fail("cannot write to " + path_.string());
     // Tests kill the run here, abruptly, to check that --resume continues it exactly.
@@ -410,7 +409,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
   std::optional<ttt::DecoderMemory> memory;
   if (setup.graft_on) setup.prepare(memory.emplace(setup.config, *setup.params).graft());
 
-  RecordWriter writer(jsonl);
+  std::optional<RecordWriter> writer(std::in_place, jsonl);
   log::Progress progress("run " + condition.name, static_cast<std::int64_t>(pending.size()),
                          "probes");
   // Shared by the probes of a sample until the last of them has been taken.
@@ -467,8 +466,9 @@ ConditionStats Engine::run(const protocol::Condition& condition,
     const Record record = finish(p, decoded);
     stats.generated_tokens += record.generated_tokens;
     ++stats.probes;
-    writer.write(record);
+    writer->write(record);
     progress.advance();
+    if (options_.after_record) options_.after_record();
   };
   model::DecoderOptions decoding;
   decoding.batch_size = batch_size;
@@ -485,7 +485,12 @@ ConditionStats Engine::run(const protocol::Condition& condition,
   stats.kv_compactions = decoder.stats().kv_compactions;
   progress.finish();
 
-  const std::vector<Record> records = read_records(jsonl);
+  // Rows of a batch finish in any order: the finished file is rewritten in benchmark order.
+  writer.reset();
+  const std::vector<Record> records = benchmark_order(samples, read_records(jsonl), jsonl.string());
+  std::string lines;
+  for (const Record& record : records) lines += jsonl_line(record);
+  io::atomic_write_file(jsonl, lines);
   io::atomic_write_file(options_.out_dir / ("condition_" + condition.name + ".json"),
                         seed_format(samples, records, jsonl.string()));
   stats.seconds = std::chrono::duration<double>(Clock::now() - started).count();

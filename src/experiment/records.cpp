@@ -47,21 +47,15 @@ Record Record::from_json(const nlohmann::json& line, const std::string& where) {
   }
 }
 
-std::vector<Record> read_records(const std::filesystem::path& file) {
+std::vector<Record> parse_records(const std::string& text, const std::string& source) {
   std::vector<Record> records;
-  if (!std::filesystem::exists(file)) return records;
-  const std::string text = io::read_file(file);
   std::map<std::pair<std::string, std::string>, std::size_t> seen;
   std::size_t pos = 0, line_no = 0;
   while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
     ++line_no;
-    const std::string where = file.string() + ":" + std::to_string(line_no);
-    if (nl == std::string::npos) {
-      // A line without its newline is one a killed writer left half written: cut it off.
-      std::filesystem::resize_file(file, pos);
-      break;
-    }
+    const std::string where = source + ":" + std::to_string(line_no);
     nlohmann::json line;
     try {
       line = nlohmann::json::parse(text.substr(pos, nl - pos));
@@ -80,23 +74,49 @@ std::vector<Record> read_records(const std::filesystem::path& file) {
   return records;
 }
 
-std::string seed_format(const std::vector<const bench::Sample*>& samples,
-                        const std::vector<Record>& records, const std::string& source) {
+std::vector<Record> read_records(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) return {};
+  std::string text = io::read_file(file);
+  // A line without its newline is one a killed writer left half written: cut it off.
+  if (const std::size_t end = text.rfind('\n') + 1; end != text.size()) {
+    std::filesystem::resize_file(file, end);
+    text.resize(end);
+  }
+  return parse_records(text, file.string());
+}
+
+std::string jsonl_line(const Record& record) {
+  return record.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::vector<Record> benchmark_order(const std::vector<const bench::Sample*>& samples,
+                                    const std::vector<Record>& records, const std::string& source) {
   std::map<std::pair<std::string, std::string>, const Record*> by_probe;
   for (const Record& r : records) by_probe[{r.sample_id, r.probe_id}] = &r;
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const bench::Sample* sample : samples) {
-    nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
+  std::vector<Record> out;
+  for (const bench::Sample* sample : samples)
     for (const bench::Probe& probe : sample->probes) {
       auto it = by_probe.find({sample->sample_id, probe.probe_id});
       if (it == by_probe.end())
         throw std::runtime_error(source + ": no record for probe " + sample->sample_id + "/" +
                                  probe.probe_id);
+      out.push_back(*it->second);
+    }
+  return out;
+}
+
+std::string seed_format(const std::vector<const bench::Sample*>& samples,
+                        const std::vector<Record>& records, const std::string& source) {
+  const std::vector<Record> ordered = benchmark_order(samples, records, source);
+  std::size_t next = 0;
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const bench::Sample* sample : samples) {
+    nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
+    for (const bench::Probe& probe : sample->probes)
       predictions.push_back({{"probe_id", probe.probe_id},
                              {"question", probe.question},
                              {"gold", probe.gold_answer},
-                             {"predicted", it->second->predicted}});
-    }
+                             {"predicted", ordered[next++].predicted}});
     out.push_back({{"sample_id", sample->sample_id},
                    {"level", sample->level},
                    {"predictions", std::move(predictions)}});

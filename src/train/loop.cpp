@@ -14,6 +14,7 @@
 
 #include <optional>
 
+#include "tttmem/dist.h"
 #include "tttmem/io.h"
 #include "tttmem/log.h"
 #include "tttmem/train.h"
@@ -158,6 +159,19 @@ void check_same_run(const fs::path& state_file, const std::map<std::string, std:
               " (written by an older tttmem); resuming without checking them");
 }
 
+// Rank 0's values on every rank.
+std::vector<double> from_leader(dist::World& world, std::vector<double> values) {
+  if (!world.distributed()) return values;
+  std::vector<at::Tensor> size{at::tensor({static_cast<double>(values.size())}, at::kDouble)};
+  world.broadcast(size);
+  values.resize(static_cast<std::size_t>(size[0].item<double>()));
+  if (values.empty()) return values;
+  std::vector<at::Tensor> data{at::tensor(values, at::kDouble)};
+  world.broadcast(data);
+  const at::Tensor& got = data[0];
+  return std::vector<double>(got.data_ptr<double>(), got.data_ptr<double>() + got.numel());
+}
+
 }  // namespace
 
 std::string loss_divergence(double loss, const std::vector<double>& history) {
@@ -189,6 +203,9 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     throw std::invalid_argument("train: --objective " + to_string(options.objective) +
                                 " has no training data");
   const double memory_weight = options.objective == Objective::mixed ? options.memory_weight : 1.0;
+  dist::World one_process;
+  dist::World& world = options.world ? *options.world : one_process;
+  const bool writer = world.leader();  // of metrics and checkpoints
   fs::create_directories(options.out);
   const fs::path metrics_file = options.out / "metrics.jsonl";
   const fs::path state_file = options.out / "state.safetensors";
@@ -204,11 +221,21 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     position = std::stoll(meta.at("data_position"));
     if (const auto it = meta.find("memory_position"); it != meta.end())
       memory_position = std::stoll(it->second);
-    losses = trim_metrics(metrics_file, trainer.steps_done());
+    losses = writer ? trim_metrics(metrics_file, trainer.steps_done())
+                    : std::vector<double>();
     last_saved = trainer.steps_done();
     log::info("train: resumed at step ", trainer.steps_done(), ", data row ", position);
-  } else {
+  } else if (writer) {
     io::atomic_write_file(metrics_file, "");
+  }
+  // Every rank starts from rank 0's weights, as DDP does, and with its loss history: the
+  // divergence rule must stop every rank at the same step.
+  {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> masters;
+    for (const auto& [name, master] : trainer.trainable()) masters.push_back(master);
+    world.broadcast(masters);
+    losses = from_leader(world, std::move(losses));
   }
   std::map<std::string, double> initial_norms;
   double initial_total = 0;
@@ -221,8 +248,12 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
   std::vector<at::Tensor> start;
   for (const auto& [name, master] : trainer.trainable()) start.push_back(master.detach().clone());
 
-  std::ofstream metrics(metrics_file, std::ios::app);
+  std::ofstream metrics;
+  if (writer) metrics.open(metrics_file, std::ios::app);
   const std::int64_t accum = trainer.options().grad_accum;
+  // Rows of one micro-batch over all ranks; this rank's start at its offset in them.
+  const std::int64_t global_rows = options.batch_size * world.size();
+  const std::int64_t offset = options.batch_size * world.rank();
   log::Progress progress("train", options.steps - trainer.steps_done(), "steps");
   const auto t_start = std::chrono::steady_clock::now();
   while (trainer.steps_done() < options.steps) {
@@ -231,25 +262,37 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     std::int64_t tokens = 0;
     for (std::int64_t m = 0; m < accum; ++m) {
       if (lm) {
-        const Batch batch = make_batch(data.rows, position, options.batch_size, options.pad_id);
-        position += options.batch_size;
+        const Batch batch =
+            make_batch(data.rows, position + offset, options.batch_size, options.pad_id);
+        position += global_rows;
         lm_loss += trainer.accumulate(batch) / static_cast<double>(accum);
         tokens += batch.attention_mask.sum().item<std::int64_t>();
       }
       if (memory) {
-        const MemoryBatch batch =
-            make_memory_batch(data.memory, memory_position, options.batch_size, options.pad_id);
-        memory_position += options.batch_size;
+        const MemoryBatch batch = make_memory_batch(data.memory, memory_position + offset,
+                                                    options.batch_size, options.pad_id);
+        memory_position += global_rows;
         memory_loss += trainer.accumulate(batch, memory_weight) / static_cast<double>(accum);
         tokens += batch.ingest.attention_mask.sum().item<std::int64_t>() +
                   batch.probes.attention_mask.sum().item<std::int64_t>();
       }
+    }
+    if (world.distributed()) {  // the global batch's losses and token count
+      std::vector<at::Tensor> sums{at::tensor({lm_loss, memory_loss, static_cast<double>(tokens)},
+                                              at::kDouble)};
+      world.allreduce_sum(sums);
+      lm_loss = sums[0][0].item<double>() / world.size();
+      memory_loss = sums[0][1].item<double>() / world.size();
+      tokens = static_cast<std::int64_t>(sums[0][2].item<double>());
     }
     const double loss = !memory ? lm_loss : !lm ? memory_loss : lm_loss + memory_weight * memory_loss;
     const std::int64_t step_number = trainer.steps_done() + 1;
     std::string diverged = loss_divergence(loss, losses);
     StepReport report;
     if (diverged.empty()) {
+      std::vector<at::Tensor> params;
+      for (const auto& [name, master] : trainer.trainable()) params.push_back(master);
+      world.average_gradients(params);
       report = trainer.step();
       if (!std::isfinite(report.grad_norm))
         diverged = "the gradient norm is " + std::to_string(report.grad_norm);
@@ -288,7 +331,7 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     if (memory) line["memory_loss"] = memory_loss;
     line["param_delta_rel"] = initial_total > 0 ? std::sqrt(delta / initial_total) : NAN;
     line["ttt_norms"] = ttt_norms;
-    const bool evaluating = options.eval_every > 0 && report.step % options.eval_every == 0;
+    const bool evaluating = writer && options.eval_every > 0 && report.step % options.eval_every == 0;
     if (evaluating && !data.eval_rows.empty()) {
       double eval = 0;
       const auto n = static_cast<std::int64_t>(data.eval_rows.size());
@@ -300,15 +343,16 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     }
     if (evaluating && !data.memory_eval.empty())
       line["eval_memory_loss"] = memory_eval_loss(trainer, data.memory_eval, options);
-    metrics << line.dump() << "\n" << std::flush;
+    if (writer) metrics << line.dump() << "\n" << std::flush;
     progress.advance();
     const bool last = trainer.steps_done() == options.steps;
-    if (last || (options.save_every > 0 && report.step % options.save_every == 0)) {
+    if (writer && (last || (options.save_every > 0 && report.step % options.save_every == 0))) {
       save_checkpoint(trainer, options, position, memory_position);
       last_saved = report.step;
     }
   }
   progress.finish();
+  if (!writer) return 0;
   metrics.close();
   if (!losses.empty()) plot(options);
   return 0;

@@ -16,6 +16,10 @@ namespace tttmem::log {
 namespace {
 // The first failure to write a log record (a full disk under --log-file), reported by flush().
 std::string first_write_error;
+// Each line's origin when several processes share one terminal (set_prefix); they then log
+// progress as lines instead of redrawing one.
+std::string line_prefix;
+std::string pattern() { return "[%H:%M:%S.%e] %^%l%$ " + line_prefix + "%v"; }
 
 std::shared_ptr<spdlog::sinks::basic_file_sink_mt> open_log_file(const std::string& file) {
   // A FIFO would block the open until a reader appears; a folder cannot be appended to.
@@ -42,11 +46,16 @@ void configure(const std::string& level, const std::string& file) {
   if (!file.empty()) sinks.push_back(open_log_file(file));
   auto logger = std::make_shared<spdlog::logger>("tttmem", sinks.begin(), sinks.end());
   logger->set_level(spdlog::level::from_str(level));
-  logger->set_pattern("[%H:%M:%S.%e] %^%l%$ %v");
+  logger->set_pattern(pattern());
   logger->set_error_handler([](const std::string& message) {
     if (first_write_error.empty()) first_write_error = message;
   });
   spdlog::set_default_logger(logger);
+}
+
+void set_prefix(const std::string& prefix) {
+  line_prefix = prefix;
+  spdlog::default_logger_raw()->set_pattern(pattern());
 }
 
 std::string flush() {
@@ -64,7 +73,7 @@ Progress::Progress(std::string label, std::int64_t total, std::string unit,
                    std::chrono::seconds log_every)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total),
       start_(std::chrono::steady_clock::now()), last_(start_), log_every_(log_every),
-      tty_(::isatty(STDERR_FILENO) != 0 && enabled(Level::info)) {}
+      tty_(::isatty(STDERR_FILENO) != 0 && enabled(Level::info) && line_prefix.empty()) {}
 
 Progress::~Progress() { finish(); }
 
