@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench_common import ROOT, machine_description, write_result
-from bench_run import ensure_inputs, tttmem_outputs
+from bench_run import benchmark_inputs, run_command, tttmem_outputs
 
 
 def free_port():
@@ -51,9 +51,7 @@ def main():
     exe = Path(args.build_dir).resolve() / "tttmem"
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    layers = json.loads((ROOT / "configs/models" / f"{args.config}.json").read_text())["num_hidden_layers"]
-    ttt_layers = list(range(0, layers, 6)) if layers > 6 else [0, layers // 2]
-    model, ttt, bench = ensure_inputs(exe, work, args.config, args.samples_per_level, ttt_layers)
+    ttt_layers, model, ttt, bench = benchmark_inputs(exe, work, args.config, args.samples_per_level)
     torchrun = Path(sys.executable).with_name("torchrun")
     runs = []
     for n in [int(p) for p in args.processes.split(",")]:
@@ -61,11 +59,7 @@ def main():
             sys.exit(f"--threads {args.threads} does not split evenly over {n} processes")
         out = work / f"out-{args.config}-{n}"
         subprocess.run(["rm", "-rf", str(out)], check=True)
-        cmd = [str(exe), "run", "--device", args.device, "--dtype", args.dtype,
-               "--model", str(model), "--benchmark", str(bench), "--tokenizer", args.tokenizer,
-               "--ttt", str(ttt), "--ttt-layers", ",".join(map(str, ttt_layers)),
-               "--ttt-chunk", "64", "--ttt-lr", "3", "--condition", "all",
-               "--batch-size", args.batch_size, "--out", str(out), "--log-level", "warn"]
+        cmd = run_command(exe, args, ttt_layers, model, ttt, bench, args.batch_size, out)
         if n > 1:
             cmd = [str(torchrun), "--nproc-per-node", str(n), "--master-port", str(free_port()),
                    "--no-python", *cmd]

@@ -56,6 +56,22 @@ def ensure_inputs(exe, work, config, samples_per_level, ttt_layers):
     return model, ttt, bench
 
 
+def benchmark_inputs(exe, work, config, samples_per_level):
+    """The TTT layers (every 6th, or 2 on a small model), model, TTT checkpoint and benchmark."""
+    layers = json.loads((ROOT / "configs/models" / f"{config}.json").read_text())["num_hidden_layers"]
+    ttt_layers = list(range(0, layers, 6)) if layers > 6 else [0, layers // 2]
+    return (ttt_layers, *ensure_inputs(exe, work, config, samples_per_level, ttt_layers))
+
+
+def run_command(exe, args, ttt_layers, model, ttt, bench, batch, out):
+    """`tttmem run --condition all` as the run benchmarks measure it (live TTT, chunk 64)."""
+    return [str(exe), "run", "--device", args.device, "--dtype", args.dtype,
+            "--model", str(model), "--benchmark", str(bench), "--tokenizer", args.tokenizer,
+            "--ttt", str(ttt), "--ttt-layers", ",".join(map(str, ttt_layers)),
+            "--ttt-chunk", "64", "--ttt-lr", "3", "--condition", "all",
+            "--batch-size", str(batch), "--out", str(out), "--log-level", "warn"]
+
+
 def tttmem_outputs(out):
     """{(condition, sample_id, probe_id): output_ids} of one `tttmem run` folder."""
     outputs = {}
@@ -147,18 +163,12 @@ def main():
     exe = Path(args.build_dir) / "tttmem"
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    layers = json.loads((ROOT / "configs/models" / f"{args.config}.json").read_text())["num_hidden_layers"]
-    ttt_layers = list(range(0, layers, 6)) if layers > 6 else [0, layers // 2]
-    model, ttt, bench = ensure_inputs(exe, work, args.config, args.samples_per_level, ttt_layers)
+    ttt_layers, model, ttt, bench = benchmark_inputs(exe, work, args.config, args.samples_per_level)
     runs = []
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         out = work / f"out-{args.config}-{batch}"
         subprocess.run(["rm", "-rf", str(out)], check=True)
-        cmd = [str(exe), "run", "--device", args.device, "--dtype", args.dtype,
-               "--model", str(model), "--benchmark", str(bench), "--tokenizer", args.tokenizer,
-               "--ttt", str(ttt), "--ttt-layers", ",".join(map(str, ttt_layers)),
-               "--ttt-chunk", "64", "--ttt-lr", "3", "--condition", "all",
-               "--batch-size", str(batch), "--out", str(out), "--log-level", "warn"]
+        cmd = run_command(exe, args, ttt_layers, model, ttt, bench, batch, out)
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - start
