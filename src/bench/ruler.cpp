@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <numbers>
 #include <optional>
 #include <set>
@@ -96,10 +97,16 @@ struct UnitTask {
   std::function<Draft(Random&, std::int64_t)> draw;
 };
 
+// Draws at the smallest haystack before a length is called too short. RULER redraws there
+// without end; a sample whose needle or key happens to be long gets another draw, while a length
+// that no draw fits fails instead of looping.
+constexpr int kDrawsAtSmallest = 100;
+
 [[noreturn]] void throw_too_short(const Budget& b, const UnitTask& t, std::int64_t tokens) {
   throw RulerError(b.task + ": " + b.limit + " is too short: with the smallest haystack (" +
-                   std::to_string(t.min_units) + " " + t.unit + ") the input already has " +
-                   std::to_string(tokens) + " tokens, and " + std::to_string(b.answer_tokens) +
+                   std::to_string(t.min_units) + " " + t.unit + ") the input had at least " +
+                   std::to_string(tokens) + " tokens in " + std::to_string(kDrawsAtSmallest) +
+                   " draws, and " + std::to_string(b.answer_tokens) +
                    " more are reserved for the answer");
 }
 
@@ -107,8 +114,11 @@ struct UnitTask {
 // fit; fitting is monotone in the count up to the randomness of one draw, which the per-sample
 // back-off absorbs).
 std::int64_t fit_units(const UnitTask& t, Random& rng, const Budget& b) {
-  const std::int64_t smallest = b.tokens(t.draw(rng, t.min_units));
-  if (!b.fits(smallest)) throw_too_short(b, t, smallest);
+  std::int64_t smallest = b.tokens(t.draw(rng, t.min_units));
+  for (int draw = 1; !b.fits(smallest); ++draw) {
+    if (draw == kDrawsAtSmallest) throw_too_short(b, t, smallest);
+    smallest = std::min(smallest, b.tokens(t.draw(rng, t.min_units)));
+  }
   std::int64_t lo = t.min_units, hi = std::max(t.max_units, t.min_units);
   if (t.exhausted && b.fits(b.tokens(t.draw(rng, hi)))) throw RulerError(*t.exhausted);
   while (lo < hi) {
@@ -125,7 +135,8 @@ std::int64_t fit_units(const UnitTask& t, Random& rng, const Budget& b) {
 // One sample at `units`, backing off by the increment while it overflows (RULER redraws each time).
 Draft draw_fitting(const UnitTask& t, Random& rng, const Budget& b, std::int64_t units,
                    std::int64_t& tokens) {
-  for (;;) {
+  std::int64_t fewest_at_smallest = std::numeric_limits<std::int64_t>::max();
+  for (int at_smallest = 0;;) {
     Draft d = t.draw(rng, units);
     tokens = b.tokens(d);
     if (b.fits(tokens)) {
@@ -134,7 +145,10 @@ Draft draw_fitting(const UnitTask& t, Random& rng, const Budget& b, std::int64_t
       d.metadata["fill_increment"] = t.increment;
       return d;
     }
-    if (units == t.min_units) throw_too_short(b, t, tokens);
+    if (units == t.min_units) {
+      fewest_at_smallest = std::min(fewest_at_smallest, tokens);
+      if (++at_smallest == kDrawsAtSmallest) throw_too_short(b, t, fewest_at_smallest);
+    }
     units = std::max(t.min_units, units - t.increment);
   }
 }

@@ -431,6 +431,27 @@ TEST(RulerTasks, NamesBudgetsAndTooShortLengths) {
   EXPECT_THROW(generate(Task::niah_single, 100), ruler::RulerError);
 }
 
+// At 366 tokens niah_multi's smallest haystack fits most draws but not every one (a long key
+// or value): such a sample is redrawn, as RULER does, instead of failing the whole file; a
+// length that no draw fits still fails, saying how many draws were tried.
+TEST(RulerTasks, SampleOverflowingTheSmallestHaystackIsRedrawn) {
+  const ruler::Benchmark b = generate(Task::niah_multi, 366, 500, 1);
+  ASSERT_EQ(b.samples.size(), 500u);
+  const std::int64_t budget = 366 - ruler::generation_budget(Task::niah_multi).ruler;
+  std::int64_t smallest_haystacks = 0;
+  for (const ruler::Sample& s : b.samples) {
+    EXPECT_LE(s.input_tokens, budget) << s.id;
+    smallest_haystacks += s.metadata.at("haystack_units") == 4;
+  }
+  EXPECT_EQ(smallest_haystacks, 500);
+  try {
+    generate(Task::niah_multi, 356, 3, 1);
+    FAIL() << "niah_multi at 356 tokens should not fit";
+  } catch (const ruler::RulerError& e) {
+    EXPECT_NE(std::string(e.what()).find("in 100 draws"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RulerTasks, ShippedWordListsArePlainSortedAndDisjoint) {
   const ruler::WordLists& w = ruler::word_lists();
   const std::regex plain("[a-z]{3,10}");
