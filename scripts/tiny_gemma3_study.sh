@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Gemma3 adapter study in miniature (issue 21), from nothing: a tiny Gemma3 (4 layers, hidden
-# 128, sliding window 64, layers 1 and 3 global; results/gemma3_study/config.json) with a
+# The Gemma3 adapter study in miniature, from nothing: a tiny Gemma3 (4 layers, hidden 128,
+# sliding window 64, layers 1 and 3 global; results/gemma3_study/config.json) with a
 # sentencepiece tokenizer of its own learns RULER niah_single retrieval from scratch, then an
 # adapter-only In-Place TTT graft on its global layers is trained on the frozen base
 # (train-minimal --trainable ttt+down) at longer lengths, and the study's three modes are scored
@@ -10,37 +10,56 @@
 #                 unk 3, byte fallback, digits split, on 2,000 niah_single samples (prompt +
 #                 answer) generated at 512 Qwen3 tokens, seed 7
 #   2. base       init-model --seed 1, then train-minimal --trainable all --no-ttt on the
-#                 study's in_context prompt + " " + answer (results/gemma3_study/make_rows.py)
-#                 in two stages of 64 rows a step (16 x grad-accum 4): 450 steps on niah_single
-#                 samples at 256, 320 and 384 spm tokens (1,500 each, seed 100), then
-#                 --base-steps more on the shortest haystack, 3,000 samples at 256 tokens (seed
-#                 101), chosen because stage 1 learned the answer's format but no retrieval on
-#                 the dev set (seed 300, 50 samples at 256, 512, 1024: in_context, run after
-#                 stage 2 too; 0/50 everywhere in the run of RESULTS.md)
+#                 study's in_context prompt + " " + answer (results/gemma3_study/make_rows.py),
+#                 32 rows a step (16 x grad-accum 2), every row a fresh sample (no sample is
+#                 seen twice within a stage, so memorising a key's value cannot pay):
+#                 stage 1: 1,000 steps, lr 2e-3 cosine, on 32,000 niah_single samples at 272
+#                   spm tokens (seeds 1000-1003, 8,000 each; 272, not 256, because some seeds'
+#                   keys were too long for 256 and build-benchmark then stopped; it now redraws them). It learned the
+#                   prompt and to copy the key into the question, not the value: 0/100 on the
+#                   dev set at 256 after 200, 400, 600 and 1,000 steps, its answer a constant.
+#                 stage 2: 1,000 steps from stage 1, lr 2e-3 cosine, on 32,000 new samples at
+#                   272 (seeds 1004-1007) whose 7-digit value is replaced, in the needle and
+#                   the answer alike, by 7 distinct digits (make_rows.py --distinct-digits 5):
+#                   with no digit repeated inside the needle, copying "the digit that followed
+#                   this digit before" is never wrong there. Chosen on the dev set after a
+#                   second plain stage (same data with their own digits) still answered
+#                   nothing; with distinct digits the value was copied by step 600 (dev 100/100
+#                   at 256). The held-out values (and the dev set's) keep their repeated digits.
+#                 The dev set (seed 300, 100 samples at 256, 384, 512, 1024) is scored with
+#                 in_context on the final base.
 #   3. adapter    from the frozen base: --ttt-preset gemma3-global (layers 1, 3; eta 0.3)
 #                 --ttt-chunk 32 --ttt-init diagonal --trainable ttt+down, 16 rows a step (4 x
-#                 grad-accum 4) on rows at 512 and 768 tokens (600 each, seed 200), once per --seeds (train-minimal --shuffle --seed
-#                 S); the control is the same recipe with --ttt-lr 0 (down_proj trained at the
-#                 longer lengths, fast weights inert). Adapter and control train side by side,
-#                 one process each.
+#                 grad-accum 4) on rows at 512 and 768 tokens (600 each, seed 200), once per
+#                 --seeds (train-minimal --shuffle --seed S); the control is the same recipe
+#                 with --ttt-lr 0 (down_proj trained at the longer lengths, fast weights inert).
+#                 Adapter and control train side by side, one process each.
 #   4. evaluate   niah_single at every --lengths, --samples per length, seed 1337 (no training
 #                 or design choice used it; the dev set is seed 300): in_context on the base,
-#                 ttt_paper and ttt_strict on each adapter and control, --max-new-tokens 16;
-#                 tttmem evaluate per model; results/gemma3_study/paired.py writes the table
-#                 and the paired differences (bootstrap over samples, 10,000 resamples)
+#                 ttt_paper and ttt_strict on each adapter and control, --max-new-tokens 16,
+#                 two runs at a time; ttt_paper decodes with the slow down_proj on a RULER file
+#                 (--paper-decode auto), so each adapter's ttt_paper is also run with
+#                 --paper-decode live (its fast weights applied while decoding, as it trained;
+#                 added after the rest of the held-out table was seen);
+#                 tttmem evaluate per model; results/gemma3_study/paired.py writes the table and
+#                 the paired differences (bootstrap over samples, 10,000 resamples)
 #
 # Every step is skipped when its output exists (rerun to resume). Single-threaded torch
-# (OMP_NUM_THREADS=1) unless the caller sets it: the VM this ran on had 2 shared cores.
+# (OMP_NUM_THREADS=1) unless the caller sets it: the VM this ran on had 2 shared cores, and at
+# most two tttmem processes run at once.
 #
 #   scripts/tiny_gemma3_study.sh [--out DIR] [--seeds 1,2,3] [--lengths 256,512,1024,2048]
 #       [--samples N] [--base-steps N] [--adapter-steps N]
+#
+# --base-steps is each base stage's steps (1,000 ran: one pass over a stage's 32,000 rows at 32
+# rows a step; more steps would repeat rows, fewer leave some unseen).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="$root/out/gemma3_study"
+out="$root/out/g3"
 seeds=1,2,3
 lengths=256,512,1024,2048
 samples=100
-base_steps=400
+base_steps=1000
 adapter_steps=60
 usage="usage: $0 [--out DIR] [--seeds S,S,...] [--lengths N,N,...] [--samples N] [--base-steps N] [--adapter-steps N]"
 while (($#)); do
@@ -90,32 +109,39 @@ bench() {  # bench SEED LENGTH SAMPLES FILE
     --length "$2" --samples "$3" --tokenizer tokenizer --out "$4"
 }
 
-# 2. Base model, two stages.
+# 2. Base model, two stages of fresh samples (make_rows.py; stage 2 with distinct digits).
+stage_rows() {  # stage_rows OUT.jsonl MAKE_ROWS_FLAGS SEED...: 8,000 samples at 272 per seed
+  local rows="$1" flags="$2" files=()
+  shift 2
+  [ -f "$rows" ] && return
+  for S in "$@"; do bench "$S" 272 8000 "train/rows_272_s$S.json"; files+=("train/rows_272_s$S.json"); done
+  "$python" "$study/make_rows.py" $flags "$rows" "${files[@]}"
+}
+mkdir -p train
 if [ ! -f base/stage1/model/model.safetensors ]; then
   log "base model, stage 1"
-  for L in 256 320 384; do bench 100 "$L" 1500 "base_rows_$L.json"; done
-  "$python" "$study/make_rows.py" base_rows.jsonl base_rows_256.json base_rows_320.json base_rows_384.json
+  stage_rows train/stage1.jsonl "" 1000 1001 1002 1003
   rm -rf base/init base/stage1
   "$tttmem" init-model --config "$study/config.json" --seed 1 --out base/init
   cp tokenizer/tokenizer.model base/init/
-  "$tttmem" train-minimal --model base/init --data base_rows.jsonl --trainable all --no-ttt \
-    --seq-len 320 --batch-size 16 --grad-accum 4 --steps 450 --lr 3e-3 --schedule cosine --warmup 40 \
-    --weight-decay 0.1 --clip 1 --shuffle --seed 1 --save-every 150 --out base/stage1
+  "$tttmem" train-minimal --model base/init --data train/stage1.jsonl --trainable all --no-ttt \
+    --seq-len 192 --batch-size 16 --grad-accum 2 --steps "$base_steps" --lr 2e-3 --schedule cosine \
+    --warmup 50 --weight-decay 0.1 --clip 1 --shuffle --seed 1 --save-every 100 --out base/stage1
   cp tokenizer/tokenizer.model base/stage1/model/
 fi
 if [ ! -f base/train/model/model.safetensors ]; then
   log "base model, stage 2"
-  bench 101 256 3000 base2_rows_256.json
-  "$python" "$study/make_rows.py" base2_rows.jsonl base2_rows_256.json
+  stage_rows train/stage2.jsonl "--distinct-digits 5" 1004 1005 1006 1007
   rm -rf base/train
-  "$tttmem" train-minimal --model base/stage1/model --data base2_rows.jsonl --trainable all \
-    --no-ttt --seq-len 176 --batch-size 16 --grad-accum 4 --steps "$base_steps" --lr 2e-3 --schedule cosine \
-    --warmup 20 --weight-decay 0.1 --clip 1 --shuffle --seed 1 --save-every 100 --out base/train
+  "$tttmem" train-minimal --model base/stage1/model --data train/stage2.jsonl --trainable all \
+    --no-ttt --seq-len 192 --batch-size 16 --grad-accum 2 --steps "$base_steps" --lr 2e-3 \
+    --schedule cosine --warmup 30 --weight-decay 0.1 --clip 1 --shuffle --seed 2 --save-every 100 \
+    --out base/train
   cp tokenizer/tokenizer.model base/train/model/
 fi
 base=base/train/model
-for L in 256 512 1024; do
-  bench 300 "$L" 50 "dev_${L}_benchmark.json"
+for L in 256 384 512 1024; do
+  bench 300 "$L" 100 "dev_${L}_benchmark.json"
   [ -f "dev/L$L/base_in_context/run/run.json" ] || "$tttmem" run --model "$base" \
     --benchmark "dev_${L}_benchmark.json" --condition in_context --max-new-tokens 16 \
     --out "dev/L$L/base_in_context/run"
@@ -149,9 +175,12 @@ for S in "${seed_list[@]}"; do
 done
 
 # 4. Held-out evaluation (seed 1337), one results folder per model, condition and length.
-run() {  # run MODEL CONDITION BENCH OUTDIR
-  [ -f "$4/run/run.json" ] || "$tttmem" run --model "$1" --benchmark "$3" --condition "$2" \
-    --max-new-tokens 16 --out "$4/run"
+run() {  # run MODEL CONDITION BENCH OUTDIR [RUN FLAGS], in the background, two at a time
+  [ -f "$4/run/run.json" ] && return
+  while (($(jobs -rp | wc -l) >= 2)); do wait -n; done
+  mkdir -p "$4"
+  "$tttmem" run --model "$1" --benchmark "$3" --condition "$2" --max-new-tokens 16 \
+    --out "$4/run" "${@:5}" >"$4/run.log" 2>&1 &
 }
 for L in "${length_list[@]}"; do
   bench 1337 "$L" "$samples" "test_${L}_benchmark.json"
@@ -162,8 +191,14 @@ for L in "${length_list[@]}"; do
         run "${arm}_s$S/train/model" "$mode" "test_${L}_benchmark.json" "test/L$L/${arm}_s${S}_$mode"
       done
     done
+    # On a RULER file ttt_paper decodes the answer with the slow down_proj (--paper-decode auto
+    # = base, as the study's generate); the adapter was trained with its fast weights live on
+    # the answer too, so it is also scored with them live while decoding.
+    run "adapter_s$S/train/model" ttt_paper "test_${L}_benchmark.json" \
+      "test/L$L/adapter_s${S}_ttt_paper_live" --paper-decode live
   done
 done
+wait  # a failed run leaves no run.json: its log is OUTDIR/run.log, and evaluate stops on it
 # tttmem evaluate: one report per model and condition over every length (the report keys cells
 # by task, length and condition, so two models' ttt_paper go in separate reports).
 report() {  # report NAME: test/L*/NAME/run into test/report_NAME
@@ -178,11 +213,12 @@ for S in "${seed_list[@]}"; do
   for arm in adapter control; do
     for mode in ttt_paper ttt_strict; do report "${arm}_s${S}_$mode"; done
   done
+  report "adapter_s${S}_ttt_paper_live"
 done
-"$python" "$study/paired.py" --out-dir . --lengths "$lengths" --seeds "$seeds" \
+"$python" "$study/paired.py" --out-dir . --lengths "$lengths" --seeds "$seeds" --live \
   --json paired.json --md paired.md
 
 # Position-wise digit accuracy (chance 0.1): still moves when any-of is at the floor.
 "$python" "$study/paired.py" --out-dir . --lengths "$lengths" --seeds "$seeds" --score digits \
-  --json paired_digits.json --md paired_digits.md
+  --live --json paired_digits.json --md paired_digits.md
 log "done: $out"

@@ -11,6 +11,7 @@ resampled together, 10,000 resamples, numpy default_rng(0)). With several seeds 
 per-sample score is first averaged over seeds (`mean`), and each seed is also reported alone.
 
   paired.py --out-dir OUT --lengths 256,512 --seeds 1,2 --json FILE --md FILE [--score digits]
+            [--live]
 
 --score digits scores instead the fraction of the 7 answer digits matched position by position
 by the prediction's first digits (chance 0.1), which still moves when any-of is at the floor.
@@ -20,6 +21,10 @@ Differences (A - B):
   control ttt_paper - base in_context      training down_proj at longer lengths, no fast weights
   adapter ttt_paper - control ttt_paper    what the live fast weights add
   adapter ttt_strict - control ttt_strict  what the fast weights keep with no document in context
+With --live, also the adapter's ttt_paper decoded with its fast weights live
+(OUT/test/L<L>/adapter_s<S>_ttt_paper_live, `run --paper-decode live`) and
+  adapter live - base in_context, adapter live - control ttt_paper, adapter live - adapter ttt_paper
+in a table of their own.
 The same samples are in every cell (same benchmark file), so differences pair by sample id.
 """
 import argparse
@@ -88,6 +93,8 @@ def main():
     ap.add_argument("--md", required=True)
     ap.add_argument("--score", choices=sorted(SCORERS), default="any_of",
                     help="any_of (the study's) or digits (position-wise digit accuracy, chance 0.1)")
+    ap.add_argument("--live", action="store_true",
+                    help="also the adapter's ttt_paper with --paper-decode live")
     args = ap.parse_args()
     global SCORE
     SCORE = args.score
@@ -101,6 +108,9 @@ def main():
     md_diff = ["| length | adapter paper - base icl | control paper - base icl | "
                "adapter paper - control paper | adapter strict - control strict |",
                "|---|---|---|---|---|"]
+    md_live = ["| length | n | adapter ttt_paper, live decode | live - base icl | "
+               "live - control paper | live - adapter paper (base decode) |",
+               "|---|---|---|---|---|---|"]
     fmt = lambda m: f"{m[0]:.3f} [{m[1]:.3f}, {m[2]:.3f}]"
     for length in lengths:
         rng = np.random.default_rng(0)
@@ -114,6 +124,13 @@ def main():
                 for s, sc in zip(seeds, per_seed):
                     cells[f"{arm}_s{s}_{mode}"] = sc
                 cells[f"{arm}_mean_{mode}"] = {i: float(np.mean([sc[i] for sc in per_seed])) for i in ids}
+        if args.live:
+            per_seed = [load_scores(out, length, f"adapter_s{s}_ttt_paper_live", "ttt_paper", refs)
+                        for s in seeds]
+            for s, sc in zip(seeds, per_seed):
+                cells[f"adapter_s{s}_ttt_paper_live"] = sc
+            cells["adapter_mean_ttt_paper_live"] = {
+                i: float(np.mean([sc[i] for sc in per_seed])) for i in ids}
         vec = {k: np.array([v[i] for i in ids]) for k, v in cells.items()}
         entry = {"n": len(ids), "cells": {}, "differences": {}}
         for k, v in vec.items():
@@ -128,6 +145,14 @@ def main():
             pairs[f"adapter_s{s}_paper_minus_base_icl"] = (f"adapter_s{s}_ttt_paper", "base_in_context")
             pairs[f"adapter_s{s}_paper_minus_control_s{s}_paper"] = (
                 f"adapter_s{s}_ttt_paper", f"control_s{s}_ttt_paper")
+        if args.live:
+            pairs.update({
+                "adapter_live_minus_base_icl": ("adapter_mean_ttt_paper_live", "base_in_context"),
+                "adapter_live_minus_control_paper": ("adapter_mean_ttt_paper_live",
+                                                     "control_mean_ttt_paper"),
+                "adapter_live_minus_adapter_paper": ("adapter_mean_ttt_paper_live",
+                                                     "adapter_mean_ttt_paper"),
+            })
         for name, (a, b) in pairs.items():
             m = interval(vec[a] - vec[b], rng)
             entry["differences"][name] = {"a": a, "b": b, "mean": m[0], "lo": m[1], "hi": m[2]}
@@ -141,6 +166,11 @@ def main():
         md_diff.append(f"| {length} | " + " | ".join(fmt(getd(k)) for k in (
             "adapter_paper_minus_base_icl", "control_paper_minus_base_icl",
             "adapter_paper_minus_control_paper", "adapter_strict_minus_control_strict")) + " |")
+        if args.live:
+            md_live.append(f"| {length} | {len(ids)} | " + fmt(get("adapter_mean_ttt_paper_live"))
+                           + " | " + " | ".join(fmt(getd(k)) for k in (
+                               "adapter_live_minus_base_icl", "adapter_live_minus_control_paper",
+                               "adapter_live_minus_adapter_paper")) + " |")
     per_seed = ["| length | cell | " + " | ".join(f"seed {s}" for s in seeds) + " |",
                 "|---|---|" + "---|" * len(seeds)]
     for length in lengths:
@@ -149,12 +179,17 @@ def main():
             for mode in ("ttt_paper", "ttt_strict"):
                 per_seed.append(f"| {length} | {arm} {mode} | " + " | ".join(
                     f"{c[f'{arm}_s{s}_{mode}']['mean']:.3f}" for s in seeds) + " |")
+        if args.live:
+            per_seed.append(f"| {length} | adapter ttt_paper live | " + " | ".join(
+                f"{c[f'adapter_s{s}_ttt_paper_live']['mean']:.3f}" for s in seeds) + " |")
+    live = ("\n\nThe adapter's ttt_paper decoded with its fast weights live (`run --paper-decode "
+            "live`), and its paired differences:\n\n" + "\n".join(md_live)) if args.live else ""
     pathlib.Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     pathlib.Path(args.md).write_text(
         f"{args.score}, mean over samples [95% bootstrap interval over samples]; TTT cells averaged "
         f"over seeds {args.seeds}.\n\n" + "\n".join(md) + "\n\nPaired differences (same samples):\n\n"
-        + "\n".join(md_diff) + "\n\nEach seed:\n\n" + "\n".join(per_seed) + "\n")
-    print("\n".join(md + [""] + md_diff))
+        + "\n".join(md_diff) + live + "\n\nEach seed:\n\n" + "\n".join(per_seed) + "\n")
+    print("\n".join(md + [""] + md_diff + ([""] + md_live if args.live else [])))
 
 
 if __name__ == "__main__":
