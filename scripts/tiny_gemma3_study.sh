@@ -15,7 +15,8 @@
 #                 seen twice within a stage, so memorising a key's value cannot pay):
 #                 stage 1: 1,000 steps, lr 2e-3 cosine, on 32,000 niah_single samples at 272
 #                   spm tokens (seeds 1000-1003, 8,000 each; 272, not 256, because some seeds'
-#                   keys were too long for 256 and build-benchmark then stopped; it now redraws them). It learned the
+#                   keys were too long for 256 and build-benchmark then stopped; it now
+#                   redraws them). It learned the
 #                   prompt and to copy the key into the question, not the value: 0/100 on the
 #                   dev set at 256 after 200, 400, 600 and 1,000 steps, its answer a constant.
 #                 stage 2: 1,000 steps from stage 1, lr 2e-3 cosine, on 32,000 new samples at
