@@ -52,14 +52,13 @@ std::vector<Record> read_records(const std::filesystem::path& file);
 std::vector<Record> parse_records(const std::string& text, const std::string& source);
 // One line of a JSONL result file, newline included.
 std::string jsonl_line(const Record& record);
-// The records of `samples`' probes in benchmark order (samples in `samples` order, probes in
-// their sample's order): a finished condition's JSONL, whatever the batch size or the number of
-// ranks. Throws naming `source` and the probe when one has no record.
-std::vector<Record> benchmark_order(const std::vector<const bench::Sample*>& samples,
-                                    const std::vector<Record>& records, const std::string& source);
-// The seed's condition_<x>.json: samples in `samples` order, probes in benchmark order.
-std::string seed_format(const std::vector<const bench::Sample*>& samples,
-                        const std::vector<Record>& records, const std::string& source);
+// A finished condition's files in `dir`: condition_<x>.jsonl rewritten in benchmark order
+// (samples in `samples` order, probes in their sample's order; atomic), so it does not depend on
+// the batch size or the number of ranks, and the seed's condition_<x>.json in the same order.
+// Throws naming the file and the probe when a probe of `samples` has no record.
+void write_condition_files(const std::filesystem::path& dir, const std::string& condition,
+                           const std::vector<const bench::Sample*>& samples,
+                           const std::vector<Record>& records);
 
 struct EngineOptions {
   bool resume = false;
@@ -72,7 +71,7 @@ struct EngineOptions {
   // Tokens per forward of an ingestion or a prefill (model::forward_in_pieces).
   std::int64_t prefill_piece = model::kPrefillPiece;
   // Called after each record is written (a distributed run checks on its peers there).
-  std::function<void()> after_record;
+  std::function<void()> after_record{};
 };
 
 struct ConditionStats {
@@ -175,14 +174,23 @@ std::filesystem::path rank_dir(const std::filesystem::path& out, int rank, int s
 // Refuses an OUT holding records of another world (a single-process run, or another number of
 // ranks), naming what it found: records are resumed only by the world that wrote them.
 void check_world(const std::filesystem::path& out, int size);
-// One condition's records from every rank, as a single-process run writes them: OUT's
-// condition_<x>.jsonl (benchmark order) and condition_<x>.json.
-void write_merged(const std::filesystem::path& out, const std::string& condition,
-                  const std::vector<const bench::Sample*>& samples,
-                  const std::vector<std::string>& rank_jsonl);
-// One condition's ConditionStats::to_json() over every rank: counts add up, seconds and the
-// device peak are the slowest and largest rank's.
-nlohmann::ordered_json merged_stats(const std::vector<nlohmann::ordered_json>& ranks);
+// What rank `rank` sends rank 0 when its samples are answered: its conditions' stats
+// (ConditionStats::to_json() each), its device peak and each condition's JSONL from
+// `records_dir`.
+std::string rank_report(int rank, const std::filesystem::path& records_dir,
+                        const std::vector<std::string>& conditions,
+                        const nlohmann::ordered_json& stats,
+                        const nlohmann::ordered_json& device_peak);
+// Rank 0, from every rank's report (rank order): OUT's condition_<x>.jsonl/.json and
+// identity_<x>.json as a single process writes them (`samples`: each condition's whole
+// selection); returns run.json's conditions, counts added up over ranks and seconds and device
+// peak the slowest and largest rank's, and sets `ranks` to the reports without their records.
+nlohmann::ordered_json merge_reports(const std::filesystem::path& out,
+                                     const std::vector<std::string>& conditions,
+                                     const std::vector<std::vector<const bench::Sample*>>& samples,
+                                     const nlohmann::ordered_json& identity,
+                                     const std::vector<std::string>& reports,
+                                     nlohmann::ordered_json& ranks);
 
 // sha256 of a file as 64 lowercase hex digits (run.json's provenance).
 std::string sha256_file(const std::filesystem::path& file);

@@ -303,35 +303,14 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
             : nlohmann::ordered_json();
     nlohmann::ordered_json world_json = {{"size", world.size()}};
     if (world.distributed()) {
-      nlohmann::ordered_json mine = {{"rank", world.rank()},
-                                     {"conditions", timings},
-                                     {"device_peak_allocated_bytes", device_peak},
-                                     {"records", nlohmann::ordered_json::object()}};
-      for (const protocol::Condition& condition : conditions)
-        mine["records"][condition.name] =
-            io::read_file(records_dir / ("condition_" + condition.name + ".jsonl"));
-      const std::vector<std::string> ranks = world.gather_at_leader("run", mine.dump());
+      std::vector<std::string> names;
+      for (const protocol::Condition& condition : conditions) names.push_back(condition.name);
+      const std::vector<std::string> reports = world.gather_at_leader(
+          "run", experiment::rank_report(world.rank(), records_dir, names, timings, device_peak));
       if (!world.leader()) return 0;
-      std::vector<nlohmann::ordered_json> reports;
-      for (const std::string& text : ranks) reports.push_back(nlohmann::ordered_json::parse(text));
-      for (std::size_t c = 0; c < conditions.size(); ++c) {
-        std::vector<std::string> jsonl;
-        std::vector<nlohmann::ordered_json> stats;
-        for (const auto& report : reports) {
-          jsonl.push_back(report["records"][conditions[c].name].get<std::string>());
-          stats.push_back(report["conditions"][c]);
-        }
-        experiment::write_merged(o->out, conditions[c].name, condition_samples[c], jsonl);
-        io::atomic_write_file(std::filesystem::path(o->out) / ("identity_" + conditions[c].name + ".json"),
-                              identity.dump(2) + "\n");
-        timings[c] = experiment::merged_stats(stats);
-      }
       world_json["backend"] = world.backend();
-      world_json["ranks"] = nlohmann::ordered_json::array();
-      for (auto& report : reports) {
-        report.erase("records");
-        world_json["ranks"].push_back(std::move(report));
-      }
+      timings = experiment::merge_reports(o->out, names, condition_samples, identity, reports,
+                                          world_json["ranks"]);
       log::info("run: merged the records of ", world.size(), " ranks into ", o->out);
     }
 

@@ -487,12 +487,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
 
   // Rows of a batch finish in any order: the finished file is rewritten in benchmark order.
   writer.reset();
-  const std::vector<Record> records = benchmark_order(samples, read_records(jsonl), jsonl.string());
-  std::string lines;
-  for (const Record& record : records) lines += jsonl_line(record);
-  io::atomic_write_file(jsonl, lines);
-  io::atomic_write_file(options_.out_dir / ("condition_" + condition.name + ".json"),
-                        seed_format(samples, records, jsonl.string()));
+  write_condition_files(options_.out_dir, condition.name, samples, read_records(jsonl));
   stats.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (device.is_cuda()) stats.peak_device_bytes = kernels::device_peak_allocated(device_index);
   log::info("condition ", condition.name, ": ", stats.probes, " probes answered (", stats.skipped,

@@ -89,6 +89,10 @@ std::string jsonl_line(const Record& record) {
   return record.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+namespace {
+
+// The records of `samples`' probes in benchmark order (samples in `samples` order, probes in
+// their sample's order); throws naming `source` and the probe when one has no record.
 std::vector<Record> benchmark_order(const std::vector<const bench::Sample*>& samples,
                                     const std::vector<Record>& records, const std::string& source) {
   std::map<std::pair<std::string, std::string>, const Record*> by_probe;
@@ -105,9 +109,9 @@ std::vector<Record> benchmark_order(const std::vector<const bench::Sample*>& sam
   return out;
 }
 
+// The seed's condition_<x>.json from records already in benchmark order.
 std::string seed_format(const std::vector<const bench::Sample*>& samples,
-                        const std::vector<Record>& records, const std::string& source) {
-  const std::vector<Record> ordered = benchmark_order(samples, records, source);
+                        const std::vector<Record>& ordered) {
   std::size_t next = 0;
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const bench::Sample* sample : samples) {
@@ -122,6 +126,19 @@ std::string seed_format(const std::vector<const bench::Sample*>& samples,
                    {"predictions", std::move(predictions)}});
   }
   return py::dumps(out, 2);
+}
+
+}  // namespace
+
+void write_condition_files(const std::filesystem::path& dir, const std::string& condition,
+                           const std::vector<const bench::Sample*>& samples,
+                           const std::vector<Record>& records) {
+  const std::filesystem::path jsonl = dir / ("condition_" + condition + ".jsonl");
+  const std::vector<Record> ordered = benchmark_order(samples, records, jsonl.string());
+  std::string lines;
+  for (const Record& record : ordered) lines += jsonl_line(record);
+  io::atomic_write_file(jsonl, lines);
+  io::atomic_write_file(dir / ("condition_" + condition + ".json"), seed_format(samples, ordered));
 }
 
 // ---- sha256 (FIPS 180-4), small enough to keep rather than add a crypto dependency

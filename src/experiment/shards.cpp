@@ -47,6 +47,9 @@ void check_world(const fs::path& out, int size) {
   }
 }
 
+namespace {
+
+// One condition's records from every rank into OUT's files, as a single process writes them.
 void write_merged(const fs::path& out, const std::string& condition,
                   const std::vector<const bench::Sample*>& samples,
                   const std::vector<std::string>& rank_jsonl) {
@@ -59,15 +62,11 @@ void write_merged(const fs::path& out, const std::string& condition,
     records.insert(records.end(), std::make_move_iterator(mine.begin()),
                    std::make_move_iterator(mine.end()));
   }
-  const fs::path jsonl = out / ("condition_" + condition + ".jsonl");
-  const std::vector<Record> ordered = benchmark_order(samples, records, jsonl.string());
-  std::string lines;
-  for (const Record& record : ordered) lines += jsonl_line(record);
-  io::atomic_write_file(jsonl, lines);
-  io::atomic_write_file(out / ("condition_" + condition + ".json"),
-                        seed_format(samples, ordered, jsonl.string()));
+  write_condition_files(out, condition, samples, records);
 }
 
+// One condition's ConditionStats::to_json() over every rank: counts add up, seconds and the
+// device peak are the slowest and largest rank's.
 nlohmann::ordered_json merged_stats(const std::vector<nlohmann::ordered_json>& ranks) {
   nlohmann::ordered_json out = ranks.at(0);
   double seconds = 0;
@@ -88,6 +87,48 @@ nlohmann::ordered_json merged_stats(const std::vector<nlohmann::ordered_json>& r
       seconds > 0 ? static_cast<double>(out["probes"].get<std::int64_t>()) / seconds : 0.0;
   out["peak_device_bytes"] = peak;
   return out;
+}
+
+}  // namespace
+
+std::string rank_report(int rank, const fs::path& records_dir,
+                        const std::vector<std::string>& conditions,
+                        const nlohmann::ordered_json& stats,
+                        const nlohmann::ordered_json& device_peak) {
+  nlohmann::ordered_json report = {{"rank", rank},
+                                   {"conditions", stats},
+                                   {"device_peak_allocated_bytes", device_peak},
+                                   {"records", nlohmann::ordered_json::object()}};
+  for (const std::string& condition : conditions)
+    report["records"][condition] = io::read_file(records_dir / ("condition_" + condition + ".jsonl"));
+  return report.dump();
+}
+
+nlohmann::ordered_json merge_reports(const fs::path& out, const std::vector<std::string>& conditions,
+                                     const std::vector<std::vector<const bench::Sample*>>& samples,
+                                     const nlohmann::ordered_json& identity,
+                                     const std::vector<std::string>& reports,
+                                     nlohmann::ordered_json& ranks) {
+  std::vector<nlohmann::ordered_json> parsed;
+  for (const std::string& text : reports) parsed.push_back(nlohmann::ordered_json::parse(text));
+  nlohmann::ordered_json merged = nlohmann::ordered_json::array();
+  for (std::size_t c = 0; c < conditions.size(); ++c) {
+    std::vector<std::string> jsonl;
+    std::vector<nlohmann::ordered_json> stats;
+    for (const auto& report : parsed) {
+      jsonl.push_back(report["records"][conditions[c]].get<std::string>());
+      stats.push_back(report["conditions"][c]);
+    }
+    write_merged(out, conditions[c], samples[c], jsonl);
+    io::atomic_write_file(out / ("identity_" + conditions[c] + ".json"), identity.dump(2) + "\n");
+    merged.push_back(merged_stats(stats));
+  }
+  ranks = nlohmann::ordered_json::array();
+  for (auto& report : parsed) {
+    report.erase("records");
+    ranks.push_back(std::move(report));
+  }
+  return merged;
 }
 
 }  // namespace tttmem::experiment
