@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -90,6 +91,9 @@ class World {
 
  private:
   struct Impl;
+  // The failure another rank published, acknowledged, as this rank's error ("rank K failed: ...
+  // (rank R stopped <during>)"); none when no rank failed.
+  std::optional<PeerFailure> reported_failure(const std::string& during) const;
   PeerFailure explain(const std::string& during, const std::string& seen) const;
   // Runs `op` on each tensor in turn (through the NCCL device for host tensors), waiting at most
   // the timeout; a failure becomes a PeerFailure saying what went wrong where.

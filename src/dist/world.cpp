@@ -108,11 +108,6 @@ struct World::Impl {
   std::condition_variable stop_beating;
   bool stopping = false;
 
-  // The failure a peer reported, if any (empty: none).
-  std::string reported_failure() {
-    if (!store->check({"failure"})) return {};
-    return to_string(store->get("failure"));
-  }
 };
 
 std::unique_ptr<World> World::connect(const Launch& launch, bool cuda,
@@ -165,11 +160,11 @@ std::unique_ptr<World> World::connect(const Launch& launch, bool cuda,
         c10d::ProcessGroupGloo::Options::create_default(timeout));
     world->backend_ = "gloo";
   }
-  impl->store->set(key_of("alive", launch.rank), "0");
+  const std::string alive = key_of("alive", launch.rank);
+  impl->store->set(alive, "0");
   const auto beat = std::chrono::milliseconds(std::clamp<std::int64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count() / 4, 200, 5000));
   Impl* raw = impl.get();
-  const std::string alive = key_of("alive", launch.rank);
   impl->heartbeat = std::thread([raw, beat, alive] {
     std::unique_lock lock(raw->mutex);
     for (std::int64_t n = 1; !raw->stop_beating.wait_for(lock, beat, [raw] { return raw->stopping; });
@@ -202,13 +197,18 @@ World::~World() {
 
 // What went wrong when a collective or the store failed under this rank: a peer's own report if
 // it left one, else what this rank saw.
+std::optional<PeerFailure> World::reported_failure(const std::string& during) const {
+  if (!impl_->store->check({"failure"})) return std::nullopt;
+  const std::string failure = to_string(impl_->store->get("failure"));
+  impl_->store->add("failure_seen", 1);  // read: rank 0 need not wait for this rank any longer
+  return PeerFailure(failure + " (rank " + std::to_string(rank_) + " stopped" +
+                     (during.empty() ? "" : " " + during) + ")");
+}
+
 PeerFailure World::explain(const std::string& during, const std::string& seen) const {
   const std::string me = "rank " + std::to_string(rank_);
   try {
-    if (std::string failure = impl_->reported_failure(); !failure.empty()) {
-      impl_->store->add("failure_seen", 1);
-      return PeerFailure(failure + " (" + me + " stopped " + during + ")");
-    }
+    if (std::optional<PeerFailure> failure = reported_failure(during)) return *failure;
   } catch (const std::exception&) {
     return PeerFailure(me + " lost the store at " + impl_->where + " " + during +
                        " (rank 0 stopped?): " + seen);
@@ -298,11 +298,8 @@ std::vector<std::string> World::gather_at_leader(const std::string& stage, const
       return Clock::now() - it->second.second > timeout_;
     };
     while (true) {
-      if (std::string failure = impl.reported_failure(); !failure.empty()) {
-        impl.store->add("failure_seen", 1);
-        throw PeerFailure(failure + " (rank " + std::to_string(rank_) + " stopped waiting at " +
-                          stage + ")");
-      }
+      if (std::optional<PeerFailure> failure = reported_failure("waiting at " + stage))
+        throw *failure;
       if (!leader()) {
         if (impl.store->check({done})) {
           impl.store->add(acks, 1);
@@ -346,16 +343,13 @@ void World::check_peers() {
   const auto now = Clock::now();
   if (now - impl_->last_check < std::chrono::seconds(1)) return;
   impl_->last_check = now;
-  std::string failure;
+  std::optional<PeerFailure> failure;
   try {
-    failure = impl_->reported_failure();
+    failure = reported_failure("");
   } catch (const std::exception& e) {
     throw explain("while working", e.what());
   }
-  if (!failure.empty()) {
-    impl_->store->add("failure_seen", 1);
-    throw PeerFailure(failure + " (rank " + std::to_string(rank_) + " stopped)");
-  }
+  if (failure) throw *failure;
 }
 
 void World::fail(const std::string& what) noexcept {
