@@ -228,12 +228,13 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
   } else if (writer) {
     io::atomic_write_file(metrics_file, "");
   }
+  // The trainable tensors (handles: the trainer updates them in place).
+  std::vector<at::Tensor> masters;
+  for (const auto& [name, master] : trainer.trainable()) masters.push_back(master);
   // Every rank starts from rank 0's weights, as DDP does, and with its loss history: the
   // divergence rule must stop every rank at the same step.
   {
     at::NoGradGuard no_grad;
-    std::vector<at::Tensor> masters;
-    for (const auto& [name, master] : trainer.trainable()) masters.push_back(master);
     world.broadcast(masters);
     losses = from_leader(world, std::move(losses));
   }
@@ -290,9 +291,7 @@ int run_training(Trainer& trainer, const TrainingData& data, const LoopOptions& 
     std::string diverged = loss_divergence(loss, losses);
     StepReport report;
     if (diverged.empty()) {
-      std::vector<at::Tensor> params;
-      for (const auto& [name, master] : trainer.trainable()) params.push_back(master);
-      world.average_gradients(params);
+      world.average_gradients(masters);
       report = trainer.step();
       if (!std::isfinite(report.grad_norm))
         diverged = "the gradient norm is " + std::to_string(report.grad_norm);
