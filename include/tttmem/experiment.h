@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tttmem/bench.h"
+#include "tttmem/e2e.h"
 #include "tttmem/model.h"
 #include "tttmem/protocol.h"
 #include "tttmem/tokenizer.h"
@@ -72,6 +73,11 @@ struct EngineOptions {
   std::int64_t prefill_piece = model::kPrefillPiece;
   // Called after each record is written (a distributed run checks on its peers there).
   std::function<void()> after_record{};
+  // The TTT-E2E memory (--memory e2e) instead of In-Place TTT: a condition's trained parameters
+  // are theta, its ingestion the inner loop, and its rows answer from their own final weights,
+  // frozen (SPEC.md "e2e", Conditions). Both null: In-Place TTT (or none).
+  const e2e::E2EConfig* e2e_config = nullptr;
+  const e2e::E2EParams* e2e_params = nullptr;
 };
 
 struct ConditionStats {
@@ -131,6 +137,8 @@ class Engine {
   std::vector<std::shared_ptr<const Memory>> ingest(const protocol::Condition& condition,
                                                     const Setup& setup,
                                                     const std::vector<const Stream*>& streams);
+  std::vector<std::shared_ptr<const Memory>> ingest_e2e(const protocol::Condition& condition,
+                                                        const std::vector<const Stream*>& streams);
   struct Pending;  // a probe to answer
   Record finish(const Pending& probe, const model::DecodedRow& decoded) const;
 

@@ -124,6 +124,12 @@ class KVCache {
   // Moves each row's real slots to the front (order kept) and shortens the shared length to the
   // longest row: frees the slots padding took, so decoding can go on within the capacity.
   void compact();
+  // Writes replace each layer's buffers out of place instead of writing into them, so a
+  // backward pass through attention over cached keys stays valid after later writes (an in-place
+  // write bumps the version of tensors a backward saved): the E2E inner loop's mode. keep_graph:
+  // later calls' gradients flow into earlier calls' keys and values (meta-learning); otherwise
+  // the stored buffers are detached once the call has them.
+  void set_out_of_place(bool keep_graph);
   KVCache clone() const;           // deep copy
   void reset();                    // empty, keeps the memory
   void release();                  // empty, frees the memory (capacity 0)
@@ -134,6 +140,7 @@ class KVCache {
   at::Tensor valid_, valid_host_, real_counts_;
   std::int64_t batch_ = 0, capacity_ = 0, length_ = 0;
   bool padded_ = false;
+  bool out_of_place_ = false, keep_graph_ = false;
 };
 
 // ---- the decoder -------------------------------------------------------------------------------
@@ -214,6 +221,9 @@ class Decoder {
   std::vector<std::int64_t> windows_;  // per layer, 0 = full attention
 };
 
+// HF's fp32 upcast for norms and softmax, which keeps an fp64 model in fp64 (finite-difference
+// checks need every operation in fp64).
+at::ScalarType at_least_fp32(at::ScalarType type);
 // RMSNorm in HF Qwen3's op order: fp32 mean of squares, rsqrt(var + eps), cast back, times
 // weight. (Gemma3's (1 + w) form, which multiplies before the cast, is in gemma3.cpp.)
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);

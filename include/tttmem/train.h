@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "tttmem/e2e.h"
 #include "tttmem/model.h"
 #include "tttmem/protocol.h"
 #include "tttmem/tensor_io.h"
@@ -169,6 +170,11 @@ class Trainer {
   // The model must outlive the trainer; its trainable weights are replaced by the trainer's.
   Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config,
           ttt::TTTParams ttt_params, TrainerOptions options);
+  // TTT-E2E's meta-learning (SPEC.md "e2e", Outer loss): `ttt` trains theta, `ttt+down` also the
+  // E2E layers' down_proj, `all` every weight; both objectives differentiate through the inner
+  // loop. fp32 masters only; no activation checkpointing.
+  Trainer(model::Decoder& model, e2e::E2EConfig e2e_config, e2e::E2EParams e2e_params,
+          TrainerOptions options);
   ~Trainer();
 
   // One micro-batch: forward, backward of weight * loss / grad_accum (gradients add up); the loss.
@@ -188,6 +194,8 @@ class Trainer {
   const std::optional<ttt::TTTConfig>& ttt_config() const { return ttt_config_; }
   // The TTT tensors of the current masters, in the model dtype.
   ttt::TTTParams ttt_params() const;
+  const std::optional<e2e::E2EConfig>& e2e_config() const { return e2e_config_; }
+  e2e::E2EParams e2e_params() const;  // theta from the masters, fp32
   // Every weight of the model, trained ones from the masters, and the TTT tensors, in the model
   // dtype with HF names: the safetensors of a complete model folder.
   io::NamedTensors model_weights() const;
@@ -199,6 +207,9 @@ class Trainer {
   std::map<std::string, std::string> load_state(const std::filesystem::path& file);
 
  private:
+  Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config,
+          ttt::TTTParams ttt_params, std::optional<e2e::E2EConfig> e2e_config,
+          e2e::E2EParams e2e_params, TrainerOptions options);
   void bind(bool with_grad);  // puts (casts of) the masters into the model and the TTT params
   at::Tensor loss_of(const Batch& batch, bool training);
   at::Tensor loss_of(const MemoryBatch& batch, bool training);
@@ -207,6 +218,8 @@ class Trainer {
   model::Decoder& model_;
   std::optional<ttt::TTTConfig> ttt_config_;
   ttt::TTTParams ttt_params_;
+  std::optional<e2e::E2EConfig> e2e_config_;
+  e2e::E2EParams e2e_params_;
   TrainerOptions options_;
   io::NamedTensors masters_;
   std::vector<at::Tensor*> slots_;  // where each master goes, same order
@@ -325,6 +338,19 @@ class MemoryForward {
   std::unique_ptr<IngestGraft> ingest_;
   std::unique_ptr<ProbeGraft> probe_;
 };
+
+// ---- TTT-E2E's objectives (src/train/e2e_objectives.cpp)
+
+// The LM objective: each row [B, L] (no padding, labels on every token) is a document; the
+// outer loss of the inner loop from theta (`params`, read at the call). `training`: the loop
+// stays differentiable (create_graph).
+at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
+                       const e2e::E2EParams& params, const Batch& batch, bool training);
+// The memory objective: each conversation runs the inner loop from theta on its own; each probe
+// row then reads, in a fresh context, with its conversation's final weights (frozen), and the
+// loss is the answer tokens' cross-entropy.
+at::Tensor e2e_memory_loss(model::Decoder& model, const e2e::E2EConfig& config,
+                           const e2e::E2EParams& params, const MemoryBatch& batch, bool training);
 
 // ---- the training loop (what `tttmem train-minimal` runs)
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "e2e_flags.h"
 #include "flag_checks.h"
 #include "git_commit.h"
 #include "ttt_flags.h"
@@ -90,6 +91,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     std::vector<double> noise_scales{0.01, 0.05, 0.1, 0.2, 0.5};
     std::vector<double> alphas{0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
     TttFlags ttt_flags;
+    E2EFlags e2e_flags;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("--model", o->model, "Model folder (config.json + safetensors)")->required();
@@ -102,6 +104,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--tokenizer", o->tokenizer,
                   "Tokenizer (.tiktoken, tokenizer.json/.model or a folder); default: --model");
   o->ttt_flags.add_to(*sub);
+  o->e2e_flags.add_to(*sub);
   sub->add_option("--protocol", o->protocol,
                   "seed: the original protocol exactly; fixed: also flush the partial chunk, "
                   "freeze while answering, distractor in A and C, trained TTT in A and C (DECISIONS.md "
@@ -225,8 +228,21 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     model::Decoder decoder(config, checkpoint, device, dtype);
     if (o->attention_window > 0) decoder.set_attention_window(o->attention_window);
     const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
+    std::optional<E2ESetup> e2e = o->e2e_flags.setup(config, checkpoint, device, global.seed);
+    if (e2e && o->ttt_flags.given())
+      throw std::invalid_argument("--ttt* flags configure In-Place TTT; they do not apply to "
+                                  "--memory e2e");
+    // Under --memory e2e the model carries no In-Place graft.
     std::optional<TttSetup> ttt =
-        o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
+        e2e ? std::nullopt
+            : o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
+    if (e2e && e2e->config.window > 0) {
+      if (o->attention_window > 0 && o->attention_window != e2e->config.window)
+        throw std::invalid_argument("--attention-window " + std::to_string(o->attention_window) +
+                                    " and the E2E window " + std::to_string(e2e->config.window) +
+                                    " differ: give one");
+      decoder.set_attention_window(e2e->config.window);
+    }
 
     // What a resumed condition must share with the run that wrote its records.
     nlohmann::ordered_json identity;
@@ -239,6 +255,11 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                                                                   ? nlohmann::ordered_json("model")
                                                                   : path_hashes(o->ttt_flags.checkpoint)}}
                           : nlohmann::ordered_json();
+    if (e2e)  // absent under In-Place TTT, so earlier folders still resume
+      identity["e2e"] = {{"config", e2e->config.to_json()},
+                         {"sha256", o->e2e_flags.checkpoint.empty()
+                                        ? nlohmann::ordered_json(e2e->source)
+                                        : path_hashes(o->e2e_flags.checkpoint)}};
     identity["benchmark_sha256"] = experiment::sha256_file(o->benchmark);
     identity["tokenizer"] =
         std::filesystem::weakly_canonical(o->tokenizer.empty() ? o->model : o->tokenizer).string();
@@ -258,7 +279,9 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                             : std::filesystem::path(o->out);
     experiment::EngineOptions engine_options{o->resume, records_dir, protocol, identity,
                                              model::kPrefillPiece,
-                                             [&world] { world.check_peers(); }};
+                                             [&world] { world.check_peers(); },
+                                             e2e ? &e2e->config : nullptr,
+                                             e2e ? &e2e->params : nullptr};
     experiment::Engine engine(decoder, *tok, ttt ? &ttt->config : nullptr,
                               ttt ? &ttt->params : nullptr, engine_options);
     // Each condition's samples, and the most one of its rows holds: the batch size is sized to
@@ -272,8 +295,14 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
       rank_samples.push_back(
           experiment::shard(condition_samples.back(), world.rank(), world.size()));
       const experiment::RowNeeds needs = engine.row_needs(condition, rank_samples.back());
-      row = std::max(row, experiment::row_bytes(config, ttt ? &ttt->config : nullptr, dtype, needs,
-                                                protocol.max_new_tokens));
+      // An E2E row holds its dynamic weights (fp32) beside what row_bytes counts.
+      const std::int64_t e2e_bytes =
+          e2e && needs.fast_weights
+              ? static_cast<std::int64_t>(e2e->config.layers.size()) * 3 * config.hidden_size *
+                    e2e->config.width(config) * 4
+              : 0;
+      row = std::max(row, e2e_bytes + experiment::row_bytes(config, ttt ? &ttt->config : nullptr,
+                                                            dtype, needs, protocol.max_new_tokens));
       longest.ingest_tokens = std::max(longest.ingest_tokens, needs.ingest_tokens);
       longest.answer_tokens = std::max(longest.answer_tokens, needs.answer_tokens);
     }
@@ -341,6 +370,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
                                               {"init", ttt->init},
                                               {"sha256", identity["ttt"]["sha256"]}}
                      : nlohmann::ordered_json();
+    run["memory"] = o->e2e_flags.memory;
+    run["e2e"] = e2e ? describe(*e2e) : nlohmann::ordered_json();
     run["benchmark"] = {{"path", o->benchmark}, {"sha256", identity["benchmark_sha256"]}};
     run["tokenizer"] = o->tokenizer.empty() ? o->model : o->tokenizer;
     run["conditions"] = timings;

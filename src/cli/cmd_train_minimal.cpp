@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "flag_checks.h"
+#include "e2e_flags.h"
 #include "ttt_flags.h"
 #include "tttmem/config.h"
 #include "tttmem/dist.h"
@@ -33,13 +34,15 @@ struct Flags {
   std::vector<double> betas{0.9, 0.95};
   bool grad_checkpointing = false, resume = false, shuffle = false;
   TttFlags ttt_flags;
+  E2EFlags e2e_flags;
 };
 // What a --resume must share with the run that wrote the state (train::LoopOptions::metadata):
 // everything that changes what a step computes. Data files by content; steps only where the
 // schedule depends on them.
 std::map<std::string, std::string> run_identity(const Flags& f, const GlobalOptions& global,
                                                 at::ScalarType dtype,
-                                                const std::optional<TttSetup>& ttt) {
+                                                const std::optional<TttSetup>& ttt,
+                                                const std::optional<E2ESetup>& e2e) {
   auto number = [](double value) { return nlohmann::json(value).dump(); };
   auto file_hash = [](const std::string& file) {
     return file.empty() ? std::string() : experiment::sha256_file(file);
@@ -70,6 +73,7 @@ std::map<std::string, std::string> run_identity(const Flags& f, const GlobalOpti
       {"seed", std::to_string(global.seed)},
       {"order", f.shuffle ? "shuffled by seed" : "file"},
       {"ttt_config", ttt ? ttt->config.to_json().dump() : "none"}};
+  if (e2e) id["e2e_config"] = e2e->config.to_json().dump();  // absent: older states resume
   if (f.schedule == "cosine") id["steps"] = std::to_string(f.steps);
   if (f.objective != "lm") {
     id["memory_data_sha256"] = file_hash(f.memory_data);
@@ -93,9 +97,10 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                   "{\"text\": ...} or {\"instruction\", \"input\", \"output\"} (LongAlpaca, "
                   "formatted as the Gemma3 adapter study did) per line (objectives lm and mixed)");
   sub->add_option("--out", f->out,
-                  "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt), "
+                  "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt; e2e.safetensors for --e2e under --memory e2e), "
                   "state.safetensors (resume), loss.png/svg")->required();
   f->ttt_flags.add_to(*sub);
+  f->e2e_flags.add_to(*sub);
   sub->add_option("--tokenizer", f->tokenizer, "Tokenizer file or folder (default: --model)");
   sub->add_option("--steps", f->steps, "Optimizer steps (each of --grad-accum micro-batches; the "
                   "seed counted micro-batches)")->capture_default_str()->check(whole_number(1, INT64_MAX));
@@ -192,8 +197,16 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                                                    : model::Attention::sdpa);
     std::optional<ttt::TTTConfig> ttt_config;
     ttt::TTTParams ttt_params;
+    std::optional<E2ESetup> e2e_setup = f->e2e_flags.setup(config, checkpoint, device, global.seed);
+    if (e2e_setup && f->ttt_flags.given())
+      throw std::invalid_argument("--ttt* flags configure In-Place TTT; they do not apply to "
+                                  "--memory e2e");
+    if (e2e_setup)
+      log::info("train: E2E ", e2e_setup->config.to_json().dump(), ", initial weights from ",
+                e2e_setup->source);
     std::optional<TttSetup> ttt_setup =
-        f->ttt_flags.setup(config, f->model, checkpoint, device, dtype, global.seed);
+        e2e_setup ? std::nullopt
+                  : f->ttt_flags.setup(config, f->model, checkpoint, device, dtype, global.seed);
     if (ttt_setup) {
       ttt_config = ttt_setup->config;
       ttt_params = std::move(ttt_setup->params);
@@ -237,10 +250,16 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     options.memory_protocol = protocol;
     options.optimizer = {f->lr, train::parse_schedule(f->schedule), f->warmup, f->steps,
                          f->weight_decay, f->betas[0], f->betas[1], 1e-8, f->clip};
-    if (objective != train::Objective::lm && !ttt_config)
+    if (objective != train::Objective::lm && !ttt_config && !e2e_setup)
       throw std::runtime_error("--objective " + f->objective + " needs TTT layers (give --ttt, a "
-                               "TTT model, or --ttt-preset/--ttt-layers)");
-    train::Trainer trainer(decoder, ttt_config, std::move(ttt_params), options);
+                               "TTT model, or --ttt-preset/--ttt-layers) or --memory e2e");
+    if (e2e_setup && e2e_setup->config.window > 0) decoder.set_attention_window(e2e_setup->config.window);
+    std::optional<train::Trainer> made;
+    if (e2e_setup)
+      made.emplace(decoder, e2e_setup->config, std::move(e2e_setup->params), options);
+    else
+      made.emplace(decoder, ttt_config, std::move(ttt_params), options);
+    train::Trainer& trainer = *made;
     std::int64_t count = 0;
     for (const auto& [name, master] : trainer.trainable()) count += master.numel();
     log::info("train: ", trainer.trainable().size(), " trainable tensors, ", count,
@@ -256,7 +275,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     loop.pad_id = train::end_of_text(*tok);
     loop.objective = objective;
     loop.memory_weight = f->memory_weight;
-    loop.metadata = run_identity(*f, global, dtype, ttt_setup);
+    loop.metadata = run_identity(*f, global, dtype, ttt_setup, e2e_setup);
     if (ttt_setup) {
       loop.ttt_preset = ttt_setup->preset;
       loop.ttt_init = ttt_setup->init;

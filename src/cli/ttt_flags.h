@@ -44,6 +44,12 @@ struct TttFlags {
   bool off = false;        // --no-ttt
   bool override_recipe = false;  // --ttt-override
 
+  // Whether any --ttt* flag was given (--memory e2e refuses them).
+  bool given() const {
+    return !checkpoint.empty() || !preset.empty() || !layers.empty() || !target.empty() ||
+           !proj.empty() || !partial_chunk.empty() || !precision.empty() || !init.empty() ||
+           chunk > 0 || !lr.empty() || off || override_recipe;
+  }
   // Adds --ttt, --ttt-preset, --ttt-layers, --ttt-chunk, --ttt-lr, --ttt-target, --ttt-proj,
   // --ttt-partial-chunk, --ttt-precision, --ttt-init, --ttt-override and --no-ttt to `sub`.
   void add_to(CLI::App& sub);

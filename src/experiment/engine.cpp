@@ -103,6 +103,7 @@ struct Engine::Memory {
   std::shared_ptr<const model::KVCache> cache;  // null unless the stream continues
   std::int64_t cache_row = 0;
   double seconds = 0;  // this sample's share of the ingestion forward's wall time
+  e2e::E2EState e2e_state{};  // --memory e2e: the sample's final dynamic weights (one row)
 };
 
 // One condition's TTT: its config and its own parameter values and ablation weights (the
@@ -128,8 +129,11 @@ Engine::Engine(model::Decoder& model, const tokenizer::Tokenizer& tokenizer,
       options_(std::move(options)),
       stop_ids_(model::default_stop_ids(model.config())),
       bos_(model::sequence_bos(model.config())) {
-  if ((ttt_config_ == nullptr) != (params_ == nullptr))
-    throw std::invalid_argument("Engine: a TTT config needs its parameters and vice versa");
+  if ((ttt_config_ == nullptr) != (params_ == nullptr) ||
+      (options_.e2e_config == nullptr) != (options_.e2e_params == nullptr))
+    throw std::invalid_argument("Engine: a memory's config needs its parameters and vice versa");
+  if (ttt_config_ && options_.e2e_config)
+    throw std::invalid_argument("Engine: In-Place TTT and TTT-E2E are alternatives, not both");
   if (options_.protocol.max_new_tokens < 1)
     throw std::invalid_argument("--max-new-tokens: must be >= 1");
   for (const tokenizer::AddedToken& token : tokenizer.added_tokens())
@@ -146,6 +150,7 @@ std::vector<std::int64_t> Engine::encode(const std::string& text, bool with_bos)
 }
 
 bool Engine::graft_on(const protocol::Condition& condition) const {
+  if (options_.e2e_config) return condition.params == protocol::Params::trained;
   return ttt_config_ != nullptr &&
          (condition.params == protocol::Params::trained || condition.noise_scale.has_value());
 }
@@ -228,6 +233,7 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
   // continued stream keeps its KV cache and its tails instead. The samples share one
   // left-padded prefill in which each row streams only its real tokens into its own state.
   const auto n = static_cast<std::int64_t>(streams.size());
+  if (options_.e2e_config) return ingest_e2e(condition, streams);
   std::vector<const std::vector<std::int64_t>*> rows;
   for (const Stream* stream : streams) rows.push_back(&stream->ids);
   const model::LeftPadded batch = model::left_pad(rows);
@@ -256,6 +262,32 @@ std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest(
   for (std::int64_t r = 0; r < n; ++r)
     memories.push_back(std::make_shared<const Memory>(
         Memory{std::move(states[static_cast<std::size_t>(r)]), cache, r, share}));
+  return memories;
+}
+
+// TTT-E2E (SPEC.md "e2e"): each sample's text runs through the inner loop on its own (mini-batch
+// boundaries count from the text's first token, so rows of different lengths do not share a
+// padded forward); a continued stream keeps the loop's KV cache.
+std::vector<std::shared_ptr<const Engine::Memory>> Engine::ingest_e2e(
+    const protocol::Condition& condition, const std::vector<const Stream*>& streams) {
+  std::vector<std::shared_ptr<const Memory>> memories;
+  const e2e::E2EState start = e2e::E2EState::initial(*options_.e2e_params, 1);
+  for (const Stream* stream : streams) {
+    const auto started = Clock::now();
+    const auto length = static_cast<std::int64_t>(stream->ids.size());
+    const at::Tensor ids = at::tensor(stream->ids, at::kLong).view({1, length});
+    e2e::IngestOptions options;
+    options.keep_cache = condition.continue_stream;
+    e2e::IngestResult ingested = e2e::ingest(model_, *options_.e2e_config, start, ids, options);
+    e2e::E2EState& state = ingested.state;
+    // One read waits for the device, so the ingestion's time is its own (as above).
+    model::host_scalar<float>(state.weights.begin()->second.down.sum());
+    Memory memory;
+    memory.e2e_state = std::move(state);
+    memory.cache = std::move(ingested.cache);
+    memory.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    memories.push_back(std::make_shared<const Memory>(std::move(memory)));
+  }
   return memories;
 }
 
@@ -387,14 +419,18 @@ ConditionStats Engine::run(const protocol::Condition& condition,
   check_identity(options_.out_dir / ("identity_" + condition.name + ".json"), jsonl,
                  options_.identity);
 
+  if (options_.e2e_config &&
+      (condition.noise_scale || condition.alpha != 1.0 || condition.decode_with_base_weights))
+    fail("condition " + condition.name + " is an ablation of In-Place TTT's parameters; it does "
+         "not apply to --memory e2e");
   // This condition's TTT parameters and ablation weights (SPEC.md S2.3, S3.2), as its own values.
-  if (condition.params == protocol::Params::trained && !ttt_config_)
+  if (condition.params == protocol::Params::trained && !ttt_config_ && !options_.e2e_config)
     fail("condition " + condition.name + " needs trained TTT parameters: give --ttt CKPT or a "
          "model whose config.json enables TTT");
   if (condition.noise_scale && !ttt_config_)
     fail("condition " + condition.name + " adds noise to the TTT layers' down_proj, but the "
          "model has no TTT layers");
-  if (setup.graft_on) {
+  if (setup.graft_on && ttt_config_) {
     setup.config = *ttt_config_;
     if (condition.flush_partial_chunk) setup.config.partial_chunk = ttt::PartialChunk::flush;
     setup.params = params_;
@@ -407,6 +443,11 @@ ConditionStats Engine::run(const protocol::Condition& condition,
       setup.down_proj = noisy_down_proj(model_, ttt_config_->layers, *condition.noise_scale);
   }
   std::optional<ttt::DecoderMemory> memory;
+  std::optional<e2e::DecoderMemory> e2e_memory;
+  if (setup.graft_on && options_.e2e_config) {
+    setup.graft_on = false;  // no In-Place graft
+    e2e_memory.emplace(*options_.e2e_config);
+  }
   if (setup.graft_on) setup.prepare(memory.emplace(setup.config, *setup.params).graft());
 
   std::optional<RecordWriter> writer(std::in_place, jsonl);
@@ -424,6 +465,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
     Pending& p = pending[next++];
     model::DecodeRow row{id, p.prompt, nullptr, 0, protocol.max_new_tokens};
     ttt::TTTState state;
+    e2e::E2EState e2e_state;
     if (ingests) {
       if (!memories.count(p.sample)) {
         // The samples of this and the next probes, up to a batch, ingest together; at most
@@ -447,6 +489,7 @@ ConditionStats Engine::run(const protocol::Condition& condition,
       }
       const std::shared_ptr<const Memory> sample_memory = memories.at(p.sample);
       state = sample_memory->state;
+      e2e_state = sample_memory->e2e_state;
       state.frozen = condition.frozen;
       p.ingest_seconds = sample_memory->seconds;
       row.prefix = sample_memory->cache;
@@ -455,11 +498,17 @@ ConditionStats Engine::run(const protocol::Condition& condition,
       ++live_rows[p.sample];
     }
     if (memory) memory->add(id, std::move(state), condition.decode_with_base_weights);
+    // An E2E row that ingested nothing (a condition with the conversation in its prompt) answers
+    // from theta.
+    if (e2e_memory)
+      e2e_memory->add(id, ingests ? std::move(e2e_state)
+                                  : e2e::E2EState::initial(*options_.e2e_params, 1));
     p.start = Clock::now();
     return row;
   };
   auto done = [&](model::DecodedRow decoded) {
     if (memory) memory->erase(decoded.id);
+    if (e2e_memory) e2e_memory->erase(decoded.id);
     const Pending& p = pending[static_cast<std::size_t>(decoded.id)];
     if (auto it = live_rows.find(p.sample); it != live_rows.end() && --it->second == 0)
       live_rows.erase(it);
@@ -480,7 +529,9 @@ ConditionStats Engine::run(const protocol::Condition& condition,
       return "newline";
     return "";
   };
-  model::BatchDecoder decoder(model_, decoding, memory ? &*memory : nullptr);
+  model::RowMemory* row_memory = memory ? static_cast<model::RowMemory*>(&*memory)
+                                        : e2e_memory ? &*e2e_memory : nullptr;
+  model::BatchDecoder decoder(model_, decoding, row_memory);
   decoder.run(take, done);
   stats.kv_compactions = decoder.stats().kv_compactions;
   progress.finish();

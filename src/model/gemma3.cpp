@@ -27,9 +27,9 @@ const Layout& layout() {
 
 // Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w), all in fp32, cast back at the end.
 at::Tensor gemma_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const at::Tensor h = x.to(at::kFloat);
+  const at::Tensor h = x.to(at_least_fp32(x.scalar_type()));
   const at::Tensor normed = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return (normed * (weight.to(at::kFloat) + 1.0)).to(x.scalar_type());
+  return (normed * (weight.to(h.scalar_type()) + 1.0)).to(x.scalar_type());
 }
 
 at::Tensor soft_cap(const at::Tensor& x, double cap) { return at::tanh(x / cap) * cap; }

@@ -42,6 +42,22 @@ std::pair<at::Tensor, at::Tensor> KVCache::write(std::int64_t layer, const at::T
                             std::to_string(capacity_));
   at::Tensor& keys = keys_[static_cast<std::size_t>(layer)];
   at::Tensor& values = values_[static_cast<std::size_t>(layer)];
+  if (out_of_place_) {
+    const std::int64_t after = capacity_ - length_ - L;
+    auto splice = [&](const at::Tensor& buffer, const at::Tensor& fresh) {
+      return at::cat({buffer.narrow(2, 0, length_), fresh.to(buffer.scalar_type()),
+                      buffer.narrow(2, length_ + L, after)}, 2);
+    };
+    keys = splice(keys, k);
+    values = splice(values, v);
+    std::pair<at::Tensor, at::Tensor> filled{keys.narrow(2, 0, length_ + L),
+                                             values.narrow(2, 0, length_ + L)};
+    if (!keep_graph_) {
+      keys = keys.detach();
+      values = values.detach();
+    }
+    return filled;
+  }
   keys.narrow(2, length_, L).copy_(k);
   values.narrow(2, length_, L).copy_(v);
   return {keys.narrow(2, 0, length_ + L), values.narrow(2, 0, length_ + L)};
@@ -123,6 +139,11 @@ void KVCache::compact() {
   padded_ = host_padded();
 }
 
+void KVCache::set_out_of_place(bool keep_graph) {
+  out_of_place_ = true;
+  keep_graph_ = keep_graph;
+}
+
 KVCache KVCache::clone() const {
   KVCache copy;
   for (const at::Tensor& k : keys_) copy.keys_.push_back(k.clone());
@@ -134,6 +155,8 @@ KVCache KVCache::clone() const {
   copy.capacity_ = capacity_;
   copy.length_ = length_;
   copy.padded_ = padded_;
+  copy.out_of_place_ = out_of_place_;
+  copy.keep_graph_ = keep_graph_;
   return copy;
 }
 

@@ -69,8 +69,12 @@ std::string join_shape(at::IntArrayRef shape) {
 
 }  // namespace
 
+at::ScalarType at_least_fp32(at::ScalarType type) {
+  return type == at::kDouble ? at::kDouble : at::kFloat;
+}
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const at::Tensor h = x.to(at::kFloat);
+  const at::Tensor h = x.to(at_least_fp32(x.scalar_type()));
   const at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
   return weight * (h * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
@@ -218,7 +222,7 @@ at::Tensor LayerContext::attend(std::int64_t layer, const at::Tensor& q, const a
                                       .masked_fill(allowed.logical_not(), lowest(q.scalar_type()));
       weights = weights + additive;
     }
-    weights = at::softmax(weights, -1, at::kFloat).to(q.scalar_type());
+    weights = at::softmax(weights, -1, at_least_fp32(q.scalar_type())).to(q.scalar_type());
     out = at::matmul(weights, values);
   }
   return out.transpose(1, 2).reshape({B, L, H * q.size(3)});

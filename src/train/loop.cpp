@@ -44,11 +44,13 @@ void save_checkpoint(const Trainer& trainer, const LoopOptions& options,
   if (trainer.ttt_config())
     trainer.ttt_params().save(options.out / "ttt.safetensors",
                               {*trainer.ttt_config(), options.ttt_preset, options.ttt_init});
+  if (trainer.e2e_config()) trainer.e2e_params().save(options.out / "e2e.safetensors", *trainer.e2e_config());
   if (trainer.options().trainable != Trainable::ttt) {
     const fs::path folder = options.out / "model";
     fs::create_directories(folder);
     nlohmann::json config = options.model_config;
     if (trainer.ttt_config()) config.update(trainer.ttt_config()->to_json());
+    if (trainer.e2e_config()) config.update(trainer.e2e_config()->to_json());
     io::save_tensors(folder / "model.safetensors", trainer.model_weights());
     io::atomic_write_file(folder / "config.json", config.dump(2) + "\n");
   }

@@ -71,7 +71,7 @@ std::string to_string(TttForm value) { return choice_name(value, kForm); }
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels) {
   const at::Tensor shifted =
       at::constant_pad_nd(labels.to(logits.device(), at::kLong), {0, 1}, -100).narrow(1, 1, labels.size(1));
-  return at::cross_entropy_loss(logits.to(at::kFloat).reshape({-1, logits.size(-1)}),
+  return at::cross_entropy_loss(logits.to(model::at_least_fp32(logits.scalar_type())).reshape({-1, logits.size(-1)}),
                                 shifted.reshape({-1}), {}, at::Reduction::Mean, -100);
 }
 
@@ -87,10 +87,28 @@ double learning_rate(const OptimizerOptions& o, std::int64_t step) {
 
 Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config,
                  ttt::TTTParams ttt_params, TrainerOptions options)
+    : Trainer(model, std::move(ttt_config), std::move(ttt_params), std::nullopt, {},
+              std::move(options)) {}
+
+Trainer::Trainer(model::Decoder& model, e2e::E2EConfig e2e_config, e2e::E2EParams e2e_params,
+                 TrainerOptions options)
+    : Trainer(model, std::nullopt, {}, std::move(e2e_config), std::move(e2e_params),
+              std::move(options)) {}
+
+Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config,
+                 ttt::TTTParams ttt_params, std::optional<e2e::E2EConfig> e2e_config,
+                 e2e::E2EParams e2e_params, TrainerOptions options)
     : model_(model), ttt_config_(std::move(ttt_config)), ttt_params_(std::move(ttt_params)),
+      e2e_config_(std::move(e2e_config)), e2e_params_(std::move(e2e_params)),
       options_(std::move(options)) {
   if (options_.grad_accum < 1) fail("train: --grad-accum must be >= 1");
-  if (!ttt_config_ && options_.trainable != Trainable::all)
+  if (e2e_config_ && options_.precision != Precision::fp32_master)
+    fail("train: --memory e2e trains fp32 masters (its dynamic weights are fp32): --precision "
+         "fp32-master");
+  if (e2e_config_ && options_.grad_checkpointing)
+    fail("train: --grad-checkpointing is not implemented for --memory e2e (the inner loop's "
+         "second-order graph is kept whole)");
+  if (!ttt_config_ && !e2e_config_ && options_.trainable != Trainable::all)
     fail("train: --trainable " + to_string(options_.trainable) +
          " needs TTT layers (give --ttt, a TTT model, or --ttt-preset/--ttt-layers)");
   if (ttt_config_ && options_.grad_checkpointing && options_.trainable == Trainable::all &&
@@ -107,8 +125,9 @@ Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config
   };
   for (auto& [name, slot] : model_.named_weights()) {
     const std::int64_t layer = layer_of(name);
-    const bool down = name.ends_with(".mlp.down_proj.weight") && ttt_config_ &&
-                      ttt_config_->is_ttt_layer(layer);
+    const bool down = name.ends_with(".mlp.down_proj.weight") &&
+                      ((ttt_config_ && ttt_config_->is_ttt_layer(layer)) ||
+                       (e2e_config_ && e2e_config_->is_e2e_layer(layer)));
     if (options_.trainable == Trainable::all ||
         (options_.trainable == Trainable::ttt_down && down))
       add(name, slot);
@@ -122,6 +141,8 @@ Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config
     memory_ = std::make_unique<MemoryForward>(*ttt_config_, ttt_params_, options_.ttt_form,
                                               options_.memory_protocol);
   }
+  if (e2e_config_)
+    for (auto& [name, slot] : e2e_params_.named()) add(name, slot);
   if (options_.grad_checkpointing) {
     checkpointing_ = std::make_unique<CheckpointedLayers>([this](std::int64_t layer) {
       std::vector<at::Tensor> inputs;
@@ -141,14 +162,16 @@ Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config
 Trainer::~Trainer() = default;
 
 void Trainer::bind(bool with_grad) {
-  const at::ScalarType dtype = model_.dtype();
   for (std::size_t k = 0; k < slots_.size(); ++k) {
+    // Each slot keeps its dtype: the model's, or fp32 for E2E's theta.
+    const at::ScalarType dtype = slots_[k]->scalar_type();
     const at::Tensor& master = masters_[k].second;
     *slots_[k] = with_grad ? master.to(dtype) : master.detach().to(dtype);
   }
 }
 
 at::Tensor Trainer::loss_of(const Batch& batch, bool training) {
+  if (e2e_config_) return e2e_lm_loss(model_, *e2e_config_, e2e_params_, batch, training);
   model::ForwardOptions forward;
   forward.attention_mask = batch.attention_mask;
   forward.mlp_override = graft_.get();
@@ -157,6 +180,7 @@ at::Tensor Trainer::loss_of(const Batch& batch, bool training) {
 }
 
 at::Tensor Trainer::loss_of(const MemoryBatch& batch, bool training) {
+  if (e2e_config_) return e2e_memory_loss(model_, *e2e_config_, e2e_params_, batch, training);
   if (!memory_) fail("train: the memory objective needs TTT layers");
   return causal_lm_loss(memory_->logits(model_, batch, training ? checkpointing_.get() : nullptr),
                         batch.probes.labels);
@@ -224,6 +248,9 @@ io::NamedTensors Trainer::model_weights() const {
     if (params.proj.defined()) out.emplace_back(ttt::proj_name(layer), params.proj);
     out.emplace_back(ttt::conv_name(layer), params.conv);
   }
+  for (const auto& [layer, p] : e2e_params().layers)
+    out.insert(out.end(), {{e2e::gate_name(layer), p.gate}, {e2e::up_name(layer), p.up},
+                           {e2e::down_name(layer), p.down}});
   return out;
 }
 
@@ -237,6 +264,18 @@ ttt::TTTParams Trainer::ttt_params() const {
     if (name == ttt::proj_name(layer)) out.layers[layer].proj = value;
     if (name == ttt::conv_name(layer)) out.layers[layer].conv = value;
   }
+  return out;
+}
+
+e2e::E2EParams Trainer::e2e_params() const {
+  e2e::E2EParams out;
+  at::NoGradGuard no_grad;
+  std::map<std::string, const at::Tensor*> trained;
+  for (const auto& [name, master] : masters_) trained[name] = &master;
+  for (const auto& [layer, p] : e2e_params_.layers)
+    out.layers[layer] = {trained.at(e2e::gate_name(layer))->detach().clone(),
+                         trained.at(e2e::up_name(layer))->detach().clone(),
+                         trained.at(e2e::down_name(layer))->detach().clone()};
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "experiment_test_util.h"
 #include "test_support.h"
+#include "tttmem/e2e.h"
 #include "tttmem/experiment.h"
 #include "tttmem/io.h"
 #include "tttmem/tensor_io.h"
@@ -244,6 +245,112 @@ TEST_F(RunCommand, ScrollAnswersEqualOnePlainStreamOfConversationFillerAndPrompt
           << sample->sample_id << "/" << probe.probe_id;
     }
   }
+}
+
+// --memory e2e: B, D and scroll answer from their sample's final dynamic weights, each row its
+// own; the engine's records equal the library's inner loop followed by a decode of the prompt
+// alone (B, D: a fresh cache; scroll: the loop's own cache, continued).
+TEST_F(RunCommand, E2EConditionsAnswerFromTheInnerLoopsFinalWeights) {
+  const ModelConfig config = ModelConfig::load(path("model"));
+  const io::Checkpoint checkpoint = io::Checkpoint::open(path("model"));
+  model::Decoder qwen3(config, checkpoint, at::kCPU, at::kFloat);
+  qwen3.set_attention_window(16);
+  const auto tok = tokenizer::Tokenizer::load(test::source_dir() / "configs/tokenizers/qwen3");
+  e2e::E2EConfig e2e_config = e2e::E2EConfig::defaults(config);
+  e2e_config.mini_batch = 16;
+  e2e_config.inner_lr = 2.0;
+  const e2e::E2EParams theta = e2e::E2EParams::init(e2e_config, config, 4, at::kCPU);
+  protocol::ProtocolOptions protocol;
+  protocol.max_new_tokens = 6;
+  const bench::Benchmark benchmark = bench::load_benchmark(path("bench.json"));
+  auto encode = [&](const std::string& text) {
+    const auto ids = tok->encode(text);
+    return std::vector<std::int64_t>(ids.begin(), ids.end());
+  };
+  for (const char* kind : {"b", "d", "scroll"}) {
+    SCOPED_TRACE(kind);
+    const protocol::Condition condition = protocol::make_condition(kind, protocol);
+    const auto samples = protocol::select_samples(benchmark, {"L3-0000", "L3-0001"},
+                                                  std::nullopt, false);
+    const auto out = path(std::string("e2e_engine_") + kind);
+    std::filesystem::create_directories(out);
+    EngineOptions options{false, out, protocol, {}};
+    options.e2e_config = &e2e_config;
+    options.e2e_params = &theta;
+    Engine(qwen3, *tok, nullptr, nullptr, options).run(condition, samples, 3);
+    const Results got = results(out / ("condition_" + condition.name + ".jsonl"));
+    ASSERT_EQ(got.size(), samples[0]->probes.size() + samples[1]->probes.size());
+    for (const bench::Sample* sample : samples) {
+      std::vector<std::int64_t> text = encode(*protocol::ingest_text(condition, *sample));
+      if (condition.filler_until_out_of_window) {
+        const auto filler = protocol::scroll_filler(*sample, *tok, 16);
+        text.insert(text.end(), filler.begin(), filler.end());
+      }
+      const auto length = static_cast<std::int64_t>(text.size());
+      e2e::IngestOptions ingest_options;
+      ingest_options.keep_cache = true;
+      const e2e::IngestResult ingested =
+          e2e::ingest(qwen3, e2e_config, e2e::E2EState::initial(theta, 1),
+                      at::tensor(text, at::kLong).view({1, length}), ingest_options);
+      const e2e::E2EState& state = ingested.state;
+      const std::shared_ptr<const model::KVCache> cache = ingested.cache;
+      EXPECT_EQ(state.updates, (length - 1 + 15) / 16);
+      const c10::InferenceMode inference;
+      for (const bench::Probe& probe : sample->probes) {
+        e2e::DecoderMemory memory(e2e_config);
+        memory.add(0, state);
+        const std::vector<std::int64_t> prompt =
+            encode(protocol::probe_prompt(condition, protocol, *sample, probe));
+        const model::DecodeRow row{0, prompt, condition.continue_stream ? cache : nullptr, 0,
+                                   protocol.max_new_tokens};
+        EXPECT_EQ(got.at({sample->sample_id, probe.probe_id}).output_ids,
+                  model::BatchDecoder(qwen3, {}, &memory).run({row}).at(0).generated)
+            << sample->sample_id << "/" << probe.probe_id;
+      }
+    }
+  }
+}
+
+TEST_F(RunCommand, E2EFromTheCommandLine) {
+  const std::string common = "run --dtype fp32 --model '" + path("model").string() +
+                             "' --benchmark '" + path("bench.json").string() + "' --tokenizer '" +
+                             (test::source_dir() / "configs/tokenizers/qwen3").string() +
+                             "' --limit 1 --max-new-tokens 3 ";
+  const std::string base = common + "--memory e2e --e2e-init --e2e-mini-batch 32 --e2e-inner-lr 1.5 ";
+  auto r = test::run_tttmem(base + "--condition all --out '" + path("e2e_all").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto run_json = nlohmann::json::parse(io::read_file(path("e2e_all") / "run.json"));
+  EXPECT_EQ(run_json.at("memory"), "e2e");
+  EXPECT_EQ(run_json.at("e2e").at("config").at("e2e_mini_batch"), 32);
+  EXPECT_EQ(run_json.at("e2e").at("config").at("e2e_inner_lr"), 1.5);
+  EXPECT_TRUE(run_json.at("ttt").is_null());
+  for (const char* c : {"a", "b", "c", "d"})
+    EXPECT_FALSE(read_records(path("e2e_all") / ("condition_" + std::string(c) + ".jsonl")).empty()) << c;
+  const auto identity = nlohmann::json::parse(io::read_file(path("e2e_all") / "identity_b.json"));
+  EXPECT_EQ(identity.at("e2e").at("config"), run_json.at("e2e").at("config"));
+  // Another inner learning rate is another experiment: --resume refuses it.
+  r = test::run_tttmem(common + "--memory e2e --e2e-init --e2e-mini-batch 32 --e2e-inner-lr 1 "
+                       "--condition b --resume --out '" + path("e2e_all").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("another e2e"), std::string::npos) << r.output;
+  r = test::run_tttmem(base + "--condition a_prime --out '" + path("e2e_noise").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("does not apply to --memory e2e"), std::string::npos) << r.output;
+  r = test::run_tttmem(base + "--condition b --ttt-layers 0 --out '" + path("e2e_ttt").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("do not apply to --memory e2e"), std::string::npos) << r.output;
+  r = test::run_tttmem(common + "--memory e2e --e2e-init --e2e-inner-lr nan --condition b --out '" +
+                       path("e2e_nan").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--e2e-inner-lr: expected a finite number"), std::string::npos) << r.output;
+  // The model has no dynamic_* tensors: without --e2e-init or --e2e, the error names them.
+  r = test::run_tttmem(common + "--memory e2e --condition b --out '" + path("e2e_missing").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("dynamic_gate_proj"), std::string::npos) << r.output;
+  r = test::run_tttmem(common + "--e2e-window 8 --condition c --out '" +
+                       path("e2e_flag_alone").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("apply to --memory e2e only"), std::string::npos) << r.output;
 }
 
 // --paper-decode base (the adapter study's ttt_paper): the prompt is read through the

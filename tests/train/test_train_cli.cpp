@@ -449,6 +449,65 @@ TEST(TrainMemory, LowersTheMemoryLossAndResumesBitIdentically) {
       << other.output;
 }
 
+// --memory e2e: meta-learning theta through the inner loop. The LM objective lowers the held-in
+// eval loss, resumes bit-identically, writes e2e.safetensors recording its settings (which
+// `run --e2e` then needs no flag for), and refuses a resume under another inner loop.
+TEST(TrainE2E, MetaLearningLowersTheLossAndResumesBitIdentically) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  auto args = [&](const fs::path& dir, const std::string& inner_lr = "0.5") {
+    return "train-minimal --model " + (s.dir() / "model").string() + " --tokenizer " +
+           (s.dir() / "tok").string() + " --data " + (s.dir() / "corpus.jsonl").string() +
+           " --out " + dir.string() + " --seq-len 24 --batch-size 2 --packing pack" +
+           " --memory e2e --e2e-init --e2e-mini-batch 8 --e2e-inner-lr " + inner_lr +
+           " --lr 3e-3 --eval-every 1 --eval-data " + (s.dir() / "corpus.jsonl").string();
+  };
+  const auto whole = run_tttmem(args(out / "whole") + " --steps 6 --save-every 3");
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  const auto first = run_tttmem(args(out / "split") + " --steps 3");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto second = run_tttmem(args(out / "split") + " --steps 6 --resume");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  const auto ma = metrics(out / "whole" / "metrics.jsonl");
+  const auto mb = metrics(out / "split" / "metrics.jsonl");
+  ASSERT_EQ(ma.size(), 6u);
+  ASSERT_EQ(mb.size(), 6u);
+  for (std::size_t i = 0; i < ma.size(); ++i)
+    EXPECT_EQ(ma[i]["loss"].get<double>(), mb[i]["loss"].get<double>()) << "step " << i + 1;
+  EXPECT_LT(ma[5]["eval_loss"].get<double>(), ma[0]["eval_loss"].get<double>() - 1e-3);
+  const auto a = io::load_tensors(out / "whole" / "e2e.safetensors", at::kCPU);
+  const auto b = io::load_tensors(out / "split" / "e2e.safetensors", at::kCPU);
+  ASSERT_EQ(a.size(), 3u);  // gate, up and down of layer 1, the last quarter of two layers
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  EXPECT_FALSE(fs::exists(out / "whole" / "ttt.safetensors"));
+  const auto file = io::SafetensorsFile::open(out / "whole" / "e2e.safetensors");
+  EXPECT_EQ(nlohmann::json::parse(file->metadata().at("e2e_config")).at("e2e_inner_lr"), 0.5);
+  // The state records the inner loop: another one cannot continue it.
+  const auto other = run_tttmem(args(out / "split", "0.25") + " --steps 8 --resume");
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("e2e_config"), std::string::npos) << other.output;
+}
+
+TEST(TrainE2E, MemoryObjectiveLowersTheAnswerLoss) {
+  test::ScratchDir out;
+  const TinySetup& s = setup();
+  const auto r = run_tttmem(
+      "train-minimal --model " + (s.dir() / "model").string() + " --tokenizer " +
+      (s.dir() / "tok").string() + " --out " + (out / "m").string() + " --memory-data " +
+      memory_benchmark().string() + " --memory-eval-data " + memory_benchmark().string() +
+      " --objective memory --memory e2e --e2e-init --e2e-mini-batch 32 --e2e-inner-lr 0.5"
+      " --batch-size 2 --lr 3e-3 --steps 4 --eval-every 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto m = metrics(out / "m" / "metrics.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_LT(m[3]["eval_memory_loss"].get<double>(), m[0]["eval_memory_loss"].get<double>() - 1e-3);
+  // In-Place TTT's flags do not configure E2E.
+  const auto mixed = run_tttmem(memory_args(out / "x") + " --objective memory --memory e2e --e2e-init --steps 1");
+  EXPECT_EQ(mixed.exit_code, 1) << mixed.output;
+  EXPECT_NE(mixed.output.find("do not apply to --memory e2e"), std::string::npos) << mixed.output;
+}
+
 TEST(TrainMemory, MixedAddsTheWeightedMemoryLoss) {
   const TinySetup& s = setup();
   test::ScratchDir out;

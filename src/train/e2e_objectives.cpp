@@ -1,0 +1,66 @@
+// train: TTT-E2E's two objectives, differentiated through the inner loop (SPEC.md "e2e").
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+
+#include "tttmem/host_read.h"
+#include "tttmem/train.h"
+
+namespace tttmem::train {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
+
+// Real tokens per row of a right-padded batch, on the host.
+std::vector<std::int64_t> row_lengths(const Batch& batch) {
+  const std::int64_t rows = batch.ids.size(0), width = batch.ids.size(1);
+  if (!batch.attention_mask.defined()) return std::vector<std::int64_t>(rows, width);
+  const at::Tensor counts = model::to_host(batch.attention_mask.ne(0).sum(1));
+  return {counts.data_ptr<std::int64_t>(), counts.data_ptr<std::int64_t>() + rows};
+}
+
+}  // namespace
+
+at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
+                       const e2e::E2EParams& params, const Batch& batch, bool training) {
+  // The inner loop reads whole documents and its outer loss counts every next token.
+  for (std::int64_t length : row_lengths(batch))
+    if (length != batch.ids.size(1))
+      fail("train --memory e2e: the LM rows must be unpadded (--packing pack)");
+  if (batch.labels.defined() && model::host_scalar<std::int64_t>(batch.labels.eq(-100).sum()) > 0)
+    fail("train --memory e2e: the outer loss counts every token (--loss-on all)");
+  e2e::IngestOptions options;
+  options.create_graph = training;
+  return e2e::ingest(model, config, e2e::E2EState::initial(params, batch.ids.size(0)), batch.ids,
+                     options)
+      .outer_loss;
+}
+
+at::Tensor e2e_memory_loss(model::Decoder& model, const e2e::E2EConfig& config,
+                           const e2e::E2EParams& params, const MemoryBatch& batch, bool training) {
+  e2e::IngestOptions options;
+  options.create_graph = training;
+  const e2e::E2EState start = e2e::E2EState::initial(params, 1);
+  std::vector<e2e::E2EState> memories;
+  const std::vector<std::int64_t> lengths = row_lengths(batch.ingest);
+  for (std::size_t r = 0; r < lengths.size(); ++r)
+    memories.push_back(e2e::ingest(model, config, start,
+                                   batch.ingest.ids.narrow(0, static_cast<std::int64_t>(r), 1)
+                                       .narrow(1, 0, lengths[r]),
+                                   options)
+                           .state);
+  const at::Tensor conversation = model::to_host(batch.conversation.to(at::kLong));
+  std::vector<const e2e::E2EState*> rows;
+  for (std::int64_t p = 0; p < conversation.size(0); ++p)
+    rows.push_back(&memories.at(static_cast<std::size_t>(conversation.data_ptr<std::int64_t>()[p])));
+  const e2e::E2EState probes = e2e::stack(rows);
+  e2e::DualMlp graft(config);
+  graft.bind(&probes);
+  model::ForwardOptions forward;
+  forward.attention_mask = batch.probes.attention_mask;
+  forward.mlp_override = &graft;
+  return causal_lm_loss(model.forward(batch.probes.ids, forward), batch.probes.labels);
+}
+
+}  // namespace tttmem::train
