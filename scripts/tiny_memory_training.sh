@@ -27,9 +27,20 @@
 # Design choices (steps, lr, which settings to keep) belong on the dev benchmark (seed 1002,
 # train split), which training also reports its memory loss on.
 #
-#   scripts/tiny_memory_training.sh [--part objectives|ablations|placements|scroll|all]
+# A fifth part, not in `all`, compares the two memory mechanisms (RESULTS.md "In-Place TTT or
+# TTT-E2E?"):
+#
+#   e2e         a base without any memory mechanism (the demo model's recipe without TTT
+#               layers: the demo model needs its own, so neither mechanism could be removed from
+#               it), then on it In-Place TTT (ttt_proj + ttt_conv of layers 0 and 2, 34,048
+#               parameters) and TTT-E2E (a dynamic MLP of width 89 on layer 3, the last quarter,
+#               34,176 parameters), each LM-trained and memory-trained per training seed, plus
+#               E2E's test-time SGD from its untrained start; the same sets, the D curve, and
+#               scroll at windows 96 and 256 for the memory-trained ones.
+#
+#   scripts/tiny_memory_training.sh [--part objectives|ablations|placements|scroll|all|e2e]
 #       [--seeds 42,43,44] [--samples N] [--steps N] [--distractor-tokens 128,512,1536]
-#       [--out DIR]
+#       [--e2e-inner-lr X] [--out DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 part=all
@@ -37,8 +48,10 @@ seeds=42,43,44
 samples=20
 steps=150
 distractors=128,512,1536
+# E2E's inner learning rate, chosen on the dev set (RESULTS.md "In-Place TTT or TTT-E2E?").
+e2e_inner_lr=0.3
 out="$root/out/memory"
-usage="usage: $0 [--part objectives|ablations|placements|scroll|all] [--seeds S,S,...] [--samples N] [--steps N] [--distractor-tokens N,N,...] [--out DIR]"
+usage="usage: $0 [--part objectives|ablations|placements|scroll|all|e2e] [--seeds S,S,...] [--samples N] [--steps N] [--distractor-tokens N,N,...] [--e2e-inner-lr X] [--out DIR]"
 while (($#)); do
   case "$1" in
     --part) part="$2"; shift 2 ;;
@@ -46,11 +59,12 @@ while (($#)); do
     --samples) samples="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --distractor-tokens) distractors="$2"; shift 2 ;;
+    --e2e-inner-lr) e2e_inner_lr="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
-case "$part" in objectives|ablations|placements|scroll|all) ;; *) echo "$0: unknown --part '$part'" >&2; exit 2 ;; esac
+case "$part" in objectives|ablations|placements|scroll|all|e2e) ;; *) echo "$0: unknown --part '$part'" >&2; exit 2 ;; esac
 [[ $seeds =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "$0: --seeds takes integers separated by commas, got '$seeds'" >&2; exit 2; }
 IFS=, read -r -a seed_list <<<"$seeds"
 tttmem="${TTTMEM_BUILD_DIR:-$root/build}/tttmem"
@@ -179,9 +193,11 @@ summary() {
   } | tee "$out/$file"
 }
 
-# The two starting points every part compares against.
-evaluate "$out/lm_trained_demo" --model "$model"
-setting memory_ttt memory ttt
+# The two starting points every part on the demo model compares against.
+if [[ $part != e2e ]]; then
+  evaluate "$out/lm_trained_demo" --model "$model"
+  setting memory_ttt memory ttt
+fi
 
 if [[ $part == objectives || $part == all ]]; then
   names=(lm_trained_demo=lm_trained_demo)
@@ -279,4 +295,73 @@ if [[ $part == scroll || $part == all ]]; then
     names+=("no_fast_weights_window_$window=scroll_${window}_no_fast_weights")
   done
   no_curve=1 summary scroll.md --conditions b,c,scroll -- "${names[@]}"
+fi
+
+if [[ $part == e2e ]]; then
+  # The base: the demo model's recipe (800 steps of 8 rows, every weight, cosine 2e-3) from the
+  # same initialisation seed, without TTT layers; its tokenizer is the demo model's.
+  base="$out/e2e_base"
+  if [[ ! -f $base/train/model/config.json ]]; then
+    python3 - "$root/configs/models/tiny-demo.json" "$base/config.json" <<'PY'
+import json, os, sys
+config = json.load(open(sys.argv[1]))
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+json.dump({k: v for k, v in config.items() if not k.startswith("ttt_")}, open(sys.argv[2], "w"), indent=2)
+PY
+    bench 1001 train 3000 128 "$base/train_benchmark.json"
+    bench 7 train 300 128 "$base/heldout_benchmark.json"
+    python3 "$root/scripts/demo_model/make_corpus.py" "$base/train_benchmark.json" --out "$base" \
+      --exclude "$base/heldout_benchmark.json" >/dev/null
+    rm -rf "$base/init" "$base/train"
+    "$tttmem" --seed 42 init-model --config "$base/config.json" --out "$base/init"
+    cp "$model/tokenizer.model" "$base/init/"
+    "$tttmem" --seed 42 --dtype fp32 train-minimal --model "$base/init" --data "$base/corpus.jsonl" \
+      --eval-data "$base/eval.jsonl" --eval-every 100 --out "$base/train" --trainable all \
+      --steps 800 --batch-size 8 --grad-accum 1 --seq-len 768 --lr 2e-3 --schedule cosine \
+      --warmup 50 --save-every 0
+    cp "$model/tokenizer.model" "$base/train/model/"
+  fi
+  model="$base/train/model"
+  inplace=(--ttt-layers 0,2 --ttt-chunk 32 --ttt-lr 1 --ttt-init dense)
+  e2e=(--memory e2e --e2e-layers 3 --e2e-intermediate 89 --e2e-mini-batch 32 --e2e-inner-lr "$e2e_inner_lr")
+  names=()
+  for objective in lm memory; do
+    setting "inplace_$objective" "$objective" ttt "${inplace[@]}"
+    names+=("inplace_$objective=inplace_$objective")
+    # E2E trains from --e2e-init and answers from the e2e.safetensors it wrote (which records
+    # its settings), so training and evaluation take different flags than setting() passes.
+    for seed in "${seed_list[@]}"; do
+      dir="$out/e2e_$objective/seed_$seed"
+      [[ -f $dir/train/e2e.safetensors ]] || train "$dir" "$seed" "$objective" ttt "${e2e[@]}" --e2e-init
+      evaluate "$dir" --model "$model" --memory e2e --e2e "$dir/train/e2e.safetensors"
+    done
+    names+=("e2e_$objective=e2e_$objective")
+  done
+  # Test-time SGD alone: E2E from its untrained start (down zero: the base until the first step).
+  evaluate "$out/e2e_sgd_only" --model "$model" "${e2e[@]}" --e2e-init
+  names+=("e2e_sgd_only=e2e_sgd_only")
+  summary e2e.md --compare e2e_memory:inplace_memory --compare e2e_lm:inplace_lm -- "${names[@]}"
+
+  # scroll at two windows for the memory-trained ones, beside their B and C.
+  names=()
+  for window in 96 256; do
+    for mechanism in inplace e2e; do
+      for seed in "${seed_list[@]}"; do
+        dir="$out/scroll_${window}_${mechanism}_memory/seed_$seed"
+        trained_dir="$out/${mechanism}_memory/seed_$seed"
+        if [[ $mechanism == e2e ]]; then flags=(--memory e2e --e2e "$trained_dir/train/e2e.safetensors")
+        else flags=(--ttt "$trained_dir/train/ttt.safetensors"); fi
+        for set in "${sets[@]}"; do
+          [[ -f $dir/$set/eval/report.json ]] && continue
+          rm -rf "${dir:?}/$set"
+          mkdir -p "$dir/$set/run"
+          cp "$trained_dir/$set/run/"condition_{b,c}.json "$dir/$set/run/"
+          answer "$dir" "$set" scroll --model "$model" "${flags[@]}" --attention-window "$window"
+          score "$dir" "$set"
+        done
+      done
+      names+=("${mechanism}_memory_window_$window=scroll_${window}_${mechanism}_memory")
+    done
+  done
+  no_curve=1 summary e2e_scroll.md --conditions b,c,scroll -- "${names[@]}"
 fi

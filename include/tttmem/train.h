@@ -341,8 +341,9 @@ class MemoryForward {
 
 // ---- TTT-E2E's objectives (src/train/e2e_objectives.cpp)
 
-// The LM objective: each row [B, L] (no padding, labels on every token) is a document; the
-// outer loss of the inner loop from theta (`params`, read at the call). `training`: the loop
+// The LM objective: each row of [B, L] (right padding allowed, labels on every real token) is a
+// document that runs the inner loop from theta (`params`, read at the call) on its own; the
+// loss is the mean next-token cross-entropy over every pair of the batch. `training`: the loop
 // stays differentiable (create_graph).
 at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
                        const e2e::E2EParams& params, const Batch& batch, bool training);

@@ -24,17 +24,31 @@ std::vector<std::int64_t> row_lengths(const Batch& batch) {
 
 at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
                        const e2e::E2EParams& params, const Batch& batch, bool training) {
-  // The inner loop reads whole documents and its outer loss counts every next token.
-  for (std::int64_t length : row_lengths(batch))
-    if (length != batch.ids.size(1))
-      fail("train --memory e2e: the LM rows must be unpadded (--packing pack)");
-  if (batch.labels.defined() && model::host_scalar<std::int64_t>(batch.labels.eq(-100).sum()) > 0)
-    fail("train --memory e2e: the outer loss counts every token (--loss-on all)");
+  // Each row is a document read from its first token, so rows of different lengths run the
+  // inner loop on their own; the loss is the mean over every next-token pair of the batch.
+  const std::vector<std::int64_t> lengths = row_lengths(batch);
+  if (batch.labels.defined()) {
+    const at::Tensor unlabelled = model::to_host(batch.labels.eq(-100).logical_and(
+        batch.attention_mask.defined() ? batch.attention_mask.ne(0) : at::ones_like(batch.labels, at::kBool)));
+    if (unlabelled.any().item<bool>())
+      fail("train --memory e2e: the outer loss counts every token of a document (--loss-on all)");
+  }
   e2e::IngestOptions options;
   options.create_graph = training;
-  return e2e::ingest(model, config, e2e::E2EState::initial(params, batch.ids.size(0)), batch.ids,
-                     options)
-      .outer_loss;
+  const e2e::E2EState start = e2e::E2EState::initial(params, 1);
+  at::Tensor total;
+  std::int64_t pairs = 0;
+  for (std::size_t r = 0; r < lengths.size(); ++r) {
+    if (lengths[r] < 2) continue;
+    const at::Tensor row =
+        batch.ids.narrow(0, static_cast<std::int64_t>(r), 1).narrow(1, 0, lengths[r]);
+    const at::Tensor sum =
+        e2e::ingest(model, config, start, row, options).outer_loss * static_cast<double>(lengths[r] - 1);
+    total = total.defined() ? total + sum : sum;
+    pairs += lengths[r] - 1;
+  }
+  if (pairs == 0) fail("train --memory e2e: no row of the batch has two tokens");
+  return total / static_cast<double>(pairs);
 }
 
 at::Tensor e2e_memory_loss(model::Decoder& model, const e2e::E2EConfig& config,
