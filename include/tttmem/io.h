@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace tttmem::io {
 
 // Thrown for every bad input: the message names the file (and tensor/field) and what was expected.
@@ -67,6 +69,9 @@ class SafetensorsFile {
   const std::vector<TensorView>& tensors() const { return tensors_; }
   const TensorView* find(std::string_view name) const;  // nullptr if absent; O(log n)
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The JSON object a metadata field holds (a recorded config); null when the field is absent.
+  // Throws IoError naming the file and the field when it is not a JSON object.
+  nlohmann::json metadata_object(const std::string& key) const;
   std::uint64_t file_bytes() const { return size_; }
 
  private:

@@ -1,7 +1,6 @@
 // The TTT-E2E flags and their resolution (SPEC.md "e2e").
 #include "e2e_flags.h"
 
-#include <cmath>
 #include <stdexcept>
 
 #include "flag_checks.h"
@@ -72,19 +71,7 @@ std::optional<E2ESetup> E2EFlags::setup(const ModelConfig& model,
     config.intermediate = intermediate;
     if (recorded && config.width(model) != recorded->width(model)) conflict("--e2e-intermediate");
   }
-  if (!inner_lr.empty()) {
-    std::size_t used = 0;
-    double value = NAN;
-    try {
-      value = std::stod(inner_lr, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != inner_lr.size() || !std::isfinite(value) || value < 0)
-      throw std::invalid_argument("--e2e-inner-lr: expected a finite number >= 0, got '" +
-                                  inner_lr + "'");
-    config.inner_lr = value;
-  }
+  if (!inner_lr.empty()) config.inner_lr = finite_number(inner_lr, "--e2e-inner-lr");
   config.validate(model);
   if (init)
     return E2ESetup{config, e2e::E2EParams::init(config, model, seed, device),

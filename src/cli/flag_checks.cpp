@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
+#include <stdexcept>
 #include <filesystem>
 
 #include "tttmem/io.h"
@@ -61,6 +63,19 @@ CLI::Option* add_attention_window(CLI::App& sub, std::int64_t& tokens) {
                         "Sliding-window attention on every layer: each token attends to the last N "
                         "positions, itself included (default: config.json's sliding window, if any)")
       ->check(whole_number(1, 1 << 24));
+}
+
+double finite_number(const std::string& text, const std::string& flag) {
+  std::size_t used = 0;
+  double value = NAN;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !std::isfinite(value))
+    throw std::invalid_argument(flag + ": expected a finite number, got '" + text + "'");
+  return value;
 }
 
 double physical_memory_bytes() {

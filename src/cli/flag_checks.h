@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <string>
 
 namespace tttmem::cli {
 
@@ -21,6 +22,10 @@ CLI::Validator output_folder();
 // layer, each query seeing the last N positions, itself included (SPEC.md `model`). `tokens`
 // stays 0 when the flag is absent: config.json decides.
 CLI::Option* add_attention_window(CLI::App& sub, std::int64_t& tokens);
+
+// The number a flag's text spells, all of it, finite; else throws "FLAG: expected a finite
+// number, got 'TEXT'" (kept as text by the flag, so that nan and inf are refused by name).
+double finite_number(const std::string& text, const std::string& flag);
 
 // This machine's physical memory in bytes, for refusing work that could never fit up front.
 double physical_memory_bytes();

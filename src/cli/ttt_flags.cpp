@@ -244,15 +244,7 @@ TttResolution TttFlags::resolve(const ModelConfig& model, const std::string& con
   if (chunk > 0)
     apply("--ttt-chunk", std::to_string(chunk), "ttt_chunk", [&](ttt::TTTConfig& c) { c.chunk = chunk; });
   if (!lr.empty()) {
-    std::size_t used = 0;
-    double value = NAN;
-    try {
-      value = std::stod(lr, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != lr.size() || !std::isfinite(value))
-      throw std::invalid_argument("--ttt-lr: expected a finite number, got '" + lr + "'");
+    const double value = finite_number(lr, "--ttt-lr");
     apply("--ttt-lr", lr, "ttt_lr", [&](ttt::TTTConfig& c) { c.lr = value; });
   }
   if (!target.empty())

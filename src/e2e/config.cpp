@@ -179,18 +179,10 @@ void E2EParams::save(const std::filesystem::path& file, const E2EConfig& config)
 std::optional<E2EConfig> E2EParams::recorded_config(const io::Checkpoint& checkpoint,
                                                     const ModelConfig& model) {
   for (const auto& shard : checkpoint.shards()) {
-    const auto& meta = shard->metadata();
-    const auto found = meta.find(kConfigKey);
-    if (found == meta.end()) continue;
-    const std::string source = shard->path().string() + " (metadata " + kConfigKey + ")";
-    nlohmann::json raw;
-    try {
-      raw = nlohmann::json::parse(found->second);
-    } catch (const nlohmann::json::exception& e) {
-      fail(source + ": not JSON: " + e.what());
-    }
-    if (!raw.is_object()) fail(source + ": expected a JSON object, got " + raw.dump());
-    return E2EConfig::from_json(raw, model, source);
+    const nlohmann::json raw = shard->metadata_object(kConfigKey);
+    if (!raw.is_null())
+      return E2EConfig::from_json(raw, model,
+                                  shard->path().string() + " (metadata " + kConfigKey + ")");
   }
   return std::nullopt;
 }

@@ -170,6 +170,20 @@ Header parse_header(std::string_view header_json, std::uint64_t data_bytes,
   return header;
 }
 
+nlohmann::json SafetensorsFile::metadata_object(const std::string& key) const {
+  const auto found = metadata_.find(key);
+  if (found == metadata_.end()) return nullptr;
+  const std::string source = path_.string() + " (metadata " + key + ")";
+  nlohmann::json raw;
+  try {
+    raw = nlohmann::json::parse(found->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(source + ": not JSON: " + e.what());
+  }
+  if (!raw.is_object()) throw IoError(source + ": expected a JSON object, got " + raw.dump());
+  return raw;
+}
+
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string source = path.string();
   const int fd = open_regular_file(path);

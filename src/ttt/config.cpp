@@ -247,16 +247,9 @@ std::optional<Recipe> Recipe::from_metadata(const io::Checkpoint& checkpoint) {
   std::optional<Recipe> found;
   for (const auto& shard : checkpoint.shards()) {
     const auto& meta = shard->metadata();
-    const auto config = meta.find(kRecipeConfig);
-    if (config == meta.end()) continue;
+    const nlohmann::json raw = shard->metadata_object(kRecipeConfig);
+    if (raw.is_null()) continue;
     const std::string source = shard->path().string() + " (metadata " + kRecipeConfig + ")";
-    nlohmann::json raw;
-    try {
-      raw = nlohmann::json::parse(config->second);
-    } catch (const nlohmann::json::exception& e) {
-      fail(source + ": not JSON: " + e.what());
-    }
-    if (!raw.is_object()) fail(source + ": expected a JSON object, got " + raw.dump());
     Recipe recipe{TTTConfig::fields_from_json(raw, source), "", ""};
     for (auto [key, field] : {std::pair{kRecipePreset, &recipe.preset}, {kRecipeInit, &recipe.init}})
       if (const auto it = meta.find(key); it != meta.end()) *field = it->second;

@@ -317,7 +317,7 @@ TEST_F(RunCommand, E2EFromTheCommandLine) {
                              (test::source_dir() / "configs/tokenizers/qwen3").string() +
                              "' --limit 1 --max-new-tokens 3 ";
   const std::string base = common + "--memory e2e --e2e-init --e2e-mini-batch 32 --e2e-inner-lr 1.5 ";
-  auto r = test::run_tttmem(base + "--condition all --out '" + path("e2e_all").string() + "'");
+  const auto r = test::run_tttmem(base + "--condition all --out '" + path("e2e_all").string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto run_json = nlohmann::json::parse(io::read_file(path("e2e_all") / "run.json"));
   EXPECT_EQ(run_json.at("memory"), "e2e");
@@ -328,29 +328,25 @@ TEST_F(RunCommand, E2EFromTheCommandLine) {
     EXPECT_FALSE(read_records(path("e2e_all") / ("condition_" + std::string(c) + ".jsonl")).empty()) << c;
   const auto identity = nlohmann::json::parse(io::read_file(path("e2e_all") / "identity_b.json"));
   EXPECT_EQ(identity.at("e2e").at("config"), run_json.at("e2e").at("config"));
+  // Each refused with exit 1 and a message naming what is wrong.
+  auto refused = [](const std::string& args, const std::string& message) {
+    const test::CommandResult result = test::run_tttmem(args);
+    EXPECT_EQ(result.exit_code, 1) << args << "\n" << result.output;
+    EXPECT_NE(result.output.find(message), std::string::npos) << result.output;
+  };
+  auto out = [&](const char* name) { return "--out '" + path(name).string() + "'"; };
   // Another inner learning rate is another experiment: --resume refuses it.
-  r = test::run_tttmem(common + "--memory e2e --e2e-init --e2e-mini-batch 32 --e2e-inner-lr 1 "
-                       "--condition b --resume --out '" + path("e2e_all").string() + "'");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("another e2e"), std::string::npos) << r.output;
-  r = test::run_tttmem(base + "--condition a_prime --out '" + path("e2e_noise").string() + "'");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("does not apply to --memory e2e"), std::string::npos) << r.output;
-  r = test::run_tttmem(base + "--condition b --ttt-layers 0 --out '" + path("e2e_ttt").string() + "'");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("do not apply to --memory e2e"), std::string::npos) << r.output;
-  r = test::run_tttmem(common + "--memory e2e --e2e-init --e2e-inner-lr nan --condition b --out '" +
-                       path("e2e_nan").string() + "'");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("--e2e-inner-lr: expected a finite number"), std::string::npos) << r.output;
+  refused(common + "--memory e2e --e2e-init --e2e-mini-batch 32 --e2e-inner-lr 1 --condition b "
+                   "--resume " + out("e2e_all"),
+          "another e2e");
+  refused(base + "--condition a_prime " + out("e2e_noise"), "does not apply to --memory e2e");
+  refused(base + "--condition b --ttt-layers 0 " + out("e2e_ttt"), "do not apply to --memory e2e");
+  refused(common + "--memory e2e --e2e-init --e2e-inner-lr nan --condition b " + out("e2e_nan"),
+          "--e2e-inner-lr: expected a finite number");
   // The model has no dynamic_* tensors: without --e2e-init or --e2e, the error names them.
-  r = test::run_tttmem(common + "--memory e2e --condition b --out '" + path("e2e_missing").string() + "'");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("dynamic_gate_proj"), std::string::npos) << r.output;
-  r = test::run_tttmem(common + "--e2e-window 8 --condition c --out '" +
-                       path("e2e_flag_alone").string() + "'");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("apply to --memory e2e only"), std::string::npos) << r.output;
+  refused(common + "--memory e2e --condition b " + out("e2e_missing"), "dynamic_gate_proj");
+  refused(common + "--e2e-window 8 --condition c " + out("e2e_flag_alone"),
+          "apply to --memory e2e only");
 }
 
 // --paper-decode base (the adapter study's ttt_paper): the prompt is read through the
