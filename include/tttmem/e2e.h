@@ -44,6 +44,8 @@ struct E2EConfig {
   void set_layers(std::vector<std::int64_t> new_layers);  // stored sorted and unique
   bool is_e2e_layer(std::int64_t layer) const;
   std::int64_t width(const ModelConfig& model) const;  // F'
+  // The dynamic weights one decoder row holds (fp32), for run's batch-size rule.
+  std::int64_t row_bytes(const ModelConfig& model) const;
 };
 
 // One dynamic MLP: gate, up [.., F', D] and down [.., D, F'] as stored. Parameters have no

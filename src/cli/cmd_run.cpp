@@ -228,10 +228,8 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     model::Decoder decoder(config, checkpoint, device, dtype);
     if (o->attention_window > 0) decoder.set_attention_window(o->attention_window);
     const auto tok = tokenizer::Tokenizer::load(o->tokenizer.empty() ? o->model : o->tokenizer);
-    std::optional<E2ESetup> e2e = o->e2e_flags.setup(config, checkpoint, device, global.seed);
-    if (e2e && o->ttt_flags.given())
-      throw std::invalid_argument("--ttt* flags configure In-Place TTT; they do not apply to "
-                                  "--memory e2e");
+    std::optional<E2ESetup> e2e =
+        o->e2e_flags.setup(config, checkpoint, device, global.seed, o->ttt_flags);
     // Under --memory e2e the model carries no In-Place graft.
     std::optional<TttSetup> ttt =
         e2e ? std::nullopt
@@ -296,11 +294,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
           experiment::shard(condition_samples.back(), world.rank(), world.size()));
       const experiment::RowNeeds needs = engine.row_needs(condition, rank_samples.back());
       // An E2E row holds its dynamic weights (fp32) beside what row_bytes counts.
-      const std::int64_t e2e_bytes =
-          e2e && needs.fast_weights
-              ? static_cast<std::int64_t>(e2e->config.layers.size()) * 3 * config.hidden_size *
-                    e2e->config.width(config) * 4
-              : 0;
+      const std::int64_t e2e_bytes = e2e && needs.fast_weights ? e2e->config.row_bytes(config) : 0;
       row = std::max(row, e2e_bytes + experiment::row_bytes(config, ttt ? &ttt->config : nullptr,
                                                             dtype, needs, protocol.max_new_tokens));
       longest.ingest_tokens = std::max(longest.ingest_tokens, needs.ingest_tokens);

@@ -197,10 +197,8 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                                                    : model::Attention::sdpa);
     std::optional<ttt::TTTConfig> ttt_config;
     ttt::TTTParams ttt_params;
-    std::optional<E2ESetup> e2e_setup = f->e2e_flags.setup(config, checkpoint, device, global.seed);
-    if (e2e_setup && f->ttt_flags.given())
-      throw std::invalid_argument("--ttt* flags configure In-Place TTT; they do not apply to "
-                                  "--memory e2e");
+    std::optional<E2ESetup> e2e_setup =
+        f->e2e_flags.setup(config, checkpoint, device, global.seed, f->ttt_flags);
     if (e2e_setup)
       log::info("train: E2E ", e2e_setup->config.to_json().dump(), ", initial weights from ",
                 e2e_setup->source);

@@ -36,7 +36,8 @@ void E2EFlags::add_to(CLI::App& sub) {
 
 std::optional<E2ESetup> E2EFlags::setup(const ModelConfig& model,
                                         const io::Checkpoint& model_checkpoint,
-                                        const at::Device& device, std::uint64_t seed) const {
+                                        const at::Device& device, std::uint64_t seed,
+                                        const TttFlags& ttt) const {
   const bool flagged = !checkpoint.empty() || init || !layers.empty() || !inner_lr.empty() ||
                        mini_batch > 0 || inner_steps > 0 || window >= 0 || intermediate >= 0;
   if (!enabled()) {
@@ -45,6 +46,9 @@ std::optional<E2ESetup> E2EFlags::setup(const ModelConfig& model,
                                   memory + ")");
     return std::nullopt;
   }
+  if (ttt.given())
+    throw std::invalid_argument("--ttt* flags configure In-Place TTT; they do not apply to "
+                                "--memory e2e");
   if (!checkpoint.empty() && init)
     throw std::invalid_argument("--e2e CKPT and --e2e-init: give one source of E2E parameters");
   std::optional<io::Checkpoint> file;

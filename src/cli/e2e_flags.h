@@ -14,6 +14,7 @@
 #include "tttmem/config.h"
 #include "tttmem/e2e.h"
 #include "tttmem/io.h"
+#include "ttt_flags.h"
 
 namespace tttmem::cli {
 
@@ -34,9 +35,11 @@ struct E2EFlags {
   bool enabled() const { return memory == "e2e"; }
   // Under --memory e2e: the config recorded by --e2e CKPT, else config.json's e2e_* fields over
   // the defaults, then the --e2e-* flags; theta from CKPT, the model checkpoint, or --e2e-init.
-  // std::nullopt under --memory inplace, where an --e2e* flag is an error.
+  // std::nullopt under --memory inplace, where an --e2e* flag is an error; under --memory e2e
+  // a --ttt* flag (`ttt`) is one.
   std::optional<E2ESetup> setup(const ModelConfig& model, const io::Checkpoint& model_checkpoint,
-                                const at::Device& device, std::uint64_t seed) const;
+                                const at::Device& device, std::uint64_t seed,
+                                const TttFlags& ttt) const;
 };
 
 // run.json's and the identity's description of an E2E setup.

@@ -125,6 +125,11 @@ std::int64_t E2EConfig::width(const ModelConfig& model) const {
   return intermediate > 0 ? intermediate : model.intermediate_size;
 }
 
+std::int64_t E2EConfig::row_bytes(const ModelConfig& model) const {
+  return static_cast<std::int64_t>(layers.size()) * 3 * model.hidden_size * width(model) *
+         static_cast<std::int64_t>(sizeof(float));
+}
+
 E2EParams E2EParams::init(const E2EConfig& config, const ModelConfig& model, std::uint64_t seed,
                           const at::Device& device) {
   const std::int64_t d = model.hidden_size, f = config.width(model);

@@ -33,14 +33,9 @@ std::vector<at::Tensor> tensors_of(const E2EState& state) {
   return out;
 }
 
-// The loss dtype: fp32, or fp64 for an fp64 model (the finite-difference checks).
-at::ScalarType loss_dtype(at::ScalarType model) {
-  return model == at::kDouble ? at::kDouble : at::kFloat;
-}
-
 // Per row, the mean next-token cross-entropy of logits [B, c, V] against targets [B, c].
 at::Tensor next_token_loss(const at::Tensor& logits, const at::Tensor& targets) {
-  const at::Tensor logp = at::log_softmax(logits.to(loss_dtype(logits.scalar_type())), -1);
+  const at::Tensor logp = at::log_softmax(logits.to(model::at_least_fp32(logits.scalar_type())), -1);
   return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).neg().mean(1);
 }
 
@@ -141,7 +136,7 @@ IngestResult ingest(model::Decoder& model, const E2EConfig& config, const E2ESta
 
   IngestResult result;
   std::vector<at::Tensor> logits_parts;
-  at::Tensor total = at::zeros({}, at::TensorOptions().dtype(loss_dtype(model.dtype())).device(model.device()));
+  at::Tensor total = at::zeros({}, at::TensorOptions().dtype(model::at_least_fp32(model.dtype())).device(model.device()));
   E2EState weights = start;
   for (std::int64_t first = 0; first < N; first += b) {
     const std::int64_t length = std::min(b, N - first);

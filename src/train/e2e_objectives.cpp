@@ -20,6 +20,25 @@ std::vector<std::int64_t> row_lengths(const Batch& batch) {
   return {counts.data_ptr<std::int64_t>(), counts.data_ptr<std::int64_t>() + rows};
 }
 
+// Each row of a right-padded batch through the inner loop from theta on its own (mini-batch
+// boundaries count from each text's first token); rows shorter than `min_length` are skipped
+// (an empty result).
+std::vector<e2e::IngestResult> ingest_rows(model::Decoder& model, const e2e::E2EConfig& config,
+                                           const e2e::E2EParams& params, const Batch& batch,
+                                           const std::vector<std::int64_t>& lengths,
+                                           bool training, std::int64_t min_length) {
+  e2e::IngestOptions options;
+  options.create_graph = training;
+  const e2e::E2EState start = e2e::E2EState::initial(params, 1);
+  std::vector<e2e::IngestResult> out(lengths.size());
+  for (std::size_t r = 0; r < lengths.size(); ++r)
+    if (lengths[r] >= min_length)
+      out[r] = e2e::ingest(model, config, start,
+                           batch.ids.narrow(0, static_cast<std::int64_t>(r), 1).narrow(1, 0, lengths[r]),
+                           options);
+  return out;
+}
+
 }  // namespace
 
 at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
@@ -33,17 +52,13 @@ at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
     if (unlabelled.any().item<bool>())
       fail("train --memory e2e: the outer loss counts every token of a document (--loss-on all)");
   }
-  e2e::IngestOptions options;
-  options.create_graph = training;
-  const e2e::E2EState start = e2e::E2EState::initial(params, 1);
+  const std::vector<e2e::IngestResult> rows =
+      ingest_rows(model, config, params, batch, lengths, training, /*min_length=*/2);
   at::Tensor total;
   std::int64_t pairs = 0;
   for (std::size_t r = 0; r < lengths.size(); ++r) {
     if (lengths[r] < 2) continue;
-    const at::Tensor row =
-        batch.ids.narrow(0, static_cast<std::int64_t>(r), 1).narrow(1, 0, lengths[r]);
-    const at::Tensor sum =
-        e2e::ingest(model, config, start, row, options).outer_loss * static_cast<double>(lengths[r] - 1);
+    const at::Tensor sum = rows[r].outer_loss * static_cast<double>(lengths[r] - 1);
     total = total.defined() ? total + sum : sum;
     pairs += lengths[r] - 1;
   }
@@ -53,21 +68,12 @@ at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
 
 at::Tensor e2e_memory_loss(model::Decoder& model, const e2e::E2EConfig& config,
                            const e2e::E2EParams& params, const MemoryBatch& batch, bool training) {
-  e2e::IngestOptions options;
-  options.create_graph = training;
-  const e2e::E2EState start = e2e::E2EState::initial(params, 1);
-  std::vector<e2e::E2EState> memories;
-  const std::vector<std::int64_t> lengths = row_lengths(batch.ingest);
-  for (std::size_t r = 0; r < lengths.size(); ++r)
-    memories.push_back(e2e::ingest(model, config, start,
-                                   batch.ingest.ids.narrow(0, static_cast<std::int64_t>(r), 1)
-                                       .narrow(1, 0, lengths[r]),
-                                   options)
-                           .state);
+  const std::vector<e2e::IngestResult> memories = ingest_rows(
+      model, config, params, batch.ingest, row_lengths(batch.ingest), training, /*min_length=*/0);
   const at::Tensor conversation = model::to_host(batch.conversation.to(at::kLong));
   std::vector<const e2e::E2EState*> rows;
   for (std::int64_t p = 0; p < conversation.size(0); ++p)
-    rows.push_back(&memories.at(static_cast<std::size_t>(conversation.data_ptr<std::int64_t>()[p])));
+    rows.push_back(&memories.at(static_cast<std::size_t>(conversation.data_ptr<std::int64_t>()[p])).state);
   const e2e::E2EState probes = e2e::stack(rows);
   e2e::DualMlp graft(config);
   graft.bind(&probes);
