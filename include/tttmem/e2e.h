@@ -113,6 +113,10 @@ struct IngestOptions {
   // Meta-learning: every inner step stays differentiable (gradients of gradients) and the cached
   // keys and values keep their graph. False: each step's weights and the keys are plain values.
   bool create_graph = false;
+  // Activation checkpointing of the meta-learning path (needs create_graph): each mini-batch keeps
+  // only its inputs (its weights W_i, the earlier tokens' keys and values) and runs again, inner
+  // steps included, when the backward pass reaches it; keeps neither logits nor the cache.
+  bool checkpoint = false;
   bool keep_logits = false;  // IngestResult::logits
   // Keep the loop's KV cache (IngestResult::cache): the stream goes on after the document (the
   // scroll condition).

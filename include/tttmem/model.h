@@ -115,6 +115,9 @@ class KVCache {
   // (has_padding, compact) never reads the device.
   void advance(const at::Tensor& new_valid_host);
 
+  // Views of `layer`'s keys and values at slots [from, from + count).
+  std::pair<at::Tensor, at::Tensor> slots(std::int64_t layer, std::int64_t from,
+                                          std::int64_t count) const;
   void crop(std::int64_t length);  // forget every slot from `length` on
 
   // Continuous batching (rows come and go; slots stay shared). Row `row` forgets its slots and

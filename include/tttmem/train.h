@@ -344,14 +344,17 @@ class MemoryForward {
 // The LM objective: each row of [B, L] (right padding allowed, labels on every real token) is a
 // document that runs the inner loop from theta (`params`, read at the call) on its own; the
 // loss is the mean next-token cross-entropy over every pair of the batch. `training`: the loop
-// stays differentiable (create_graph).
+// stays differentiable (create_graph); `checkpoint` (with training): each mini-batch runs again
+// in the backward pass (e2e::IngestOptions::checkpoint).
 at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
-                       const e2e::E2EParams& params, const Batch& batch, bool training);
+                       const e2e::E2EParams& params, const Batch& batch, bool training,
+                       bool checkpoint = false);
 // The memory objective: each conversation runs the inner loop from theta on its own; each probe
 // row then reads, in a fresh context, with its conversation's final weights (frozen), and the
 // loss is the answer tokens' cross-entropy.
 at::Tensor e2e_memory_loss(model::Decoder& model, const e2e::E2EConfig& config,
-                           const e2e::E2EParams& params, const MemoryBatch& batch, bool training);
+                           const e2e::E2EParams& params, const MemoryBatch& batch, bool training,
+                           bool checkpoint = false);
 
 // ---- the training loop (what `tttmem train-minimal` runs)
 

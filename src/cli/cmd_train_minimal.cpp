@@ -130,7 +130,8 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                   "ttt (ttt_proj + ttt_conv), ttt+down (plus the TTT layers' down_proj) or all")
       ->capture_default_str()->check(CLI::IsMember({"ttt", "ttt+down", "all"}));
   sub->add_flag("--grad-checkpointing", f->grad_checkpointing,
-                "Recompute each decoder layer in the backward pass instead of keeping activations");
+                "Recompute each decoder layer (--memory e2e: each inner-loop mini-batch) in the "
+                "backward pass instead of keeping activations");
   sub->add_option("--precision", f->precision,
                   "fp32-master (fp32 master weights and AdamW state) or seed-bf16 (all bf16, the "
                   "seed)")->capture_default_str()->check(CLI::IsMember({"seed-bf16", "fp32-master"}));

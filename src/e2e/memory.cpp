@@ -1,9 +1,11 @@
 // e2e: the dual MLP, the inner loop (SGD on the dynamic MLPs, one step per mini-batch, through
 // libtorch autograd) and the per-row memory the batch decoder reads (SPEC.md "e2e").
 #include <ATen/ATen.h>
+#include <ATen/core/ivalue.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <optional>
@@ -98,41 +100,234 @@ at::Tensor DualMlp::forward(const model::MlpContext& context) {
          dynamic_mlp(context.x, found->second, context.weights.activation);
 }
 
+namespace {
+
+// torch has no second derivative of the fused attention kernels: meta-learning (create_graph)
+// reads with the math attention (HF eager) while in scope.
+class MathAttention {
+ public:
+  MathAttention(model::Decoder& model, bool wanted) : model_(model), saved_(model.attention()) {
+    if (wanted) model_.set_attention(model::Attention::math);
+  }
+  ~MathAttention() { model_.set_attention(saved_); }
+  MathAttention(const MathAttention&) = delete;
+  MathAttention& operator=(const MathAttention&) = delete;
+
+ private:
+  model::Decoder& model_;
+  model::Attention saved_;
+};
+
+// A state's tensors as the ones an inner step differentiates against, B rows each: with
+// create_graph a tensor that already carries a graph stays in it (a leaf only where nothing
+// upstream requires grad); without, every tensor is a fresh leaf.
+E2EState as_inputs(const E2EState& state, std::int64_t B, bool create_graph) {
+  return map_weights(state, [&](const at::Tensor& t) {
+    const at::Tensor rows = t.size(0) == B ? t : t.expand({B, -1, -1});
+    if (create_graph && rows.requires_grad()) return rows;
+    return rows.detach().requires_grad_(true);
+  });
+}
+
+struct MiniBatchResult {
+  at::Tensor logits;  // [B, L, V], read with W_i
+  at::Tensor loss;    // [B], l_i(W_i); undefined when the mini-batch does not learn
+  E2EState next;      // W_{i+1}
+};
+
+// One mini-batch of the inner loop: `piece` [B, L] read after what `cache` holds with `weights`,
+// then, when `targets` [B, terms] (the next token of each of its first `terms` positions) is
+// defined, the s SGD steps on its inner loss.
+MiniBatchResult read_mini_batch(model::Decoder& model, const E2EConfig& config,
+                                model::KVCache& cache, const E2EState& weights,
+                                const at::Tensor& piece, const at::Tensor& targets,
+                                bool create_graph) {
+  const std::int64_t B = piece.size(0);
+  const bool learns = targets.defined();
+  DualMlp graft(config);
+  model::ForwardOptions forward;
+  forward.mlp_override = &graft;
+  E2EState current = learns ? as_inputs(weights, B, create_graph) : weights;
+  std::optional<model::KVCache> before;
+  if (learns && config.inner_steps > 1) before = cache.clone();
+  graft.bind(&current);
+  MiniBatchResult out;
+  out.logits = model.forward(piece, cache, forward);
+  if (!learns) {
+    out.next = weights;
+    return out;
+  }
+  const std::int64_t terms = targets.size(1);
+  out.loss = next_token_loss(out.logits.narrow(1, 0, terms), targets);
+  at::Tensor loss = out.loss;
+  for (std::int64_t step = 0; step < config.inner_steps; ++step) {
+    if (step > 0) {
+      model::KVCache scratch = before->clone();
+      graft.bind(&current);
+      loss = next_token_loss(model.forward(piece, scratch, forward).narrow(1, 0, terms), targets);
+    }
+    const std::vector<at::Tensor> inputs = tensors_of(current);
+    const std::vector<at::Tensor> grads =
+        torch::autograd::grad({loss.sum()}, inputs, {}, /*retain_graph=*/create_graph,
+                              create_graph, /*allow_unused=*/true);
+    std::size_t k = 0;
+    current = map_weights(current, [&](const at::Tensor& w) {
+      const at::Tensor& g = grads[k++];
+      const at::Tensor next = g.defined() ? w - config.inner_lr * g : w;
+      return create_graph ? next : next.detach();
+    });
+    if (step + 1 < config.inner_steps) current = as_inputs(current, B, create_graph);
+    ++current.updates;
+  }
+  out.next = std::move(current);
+  return out;
+}
+
+// What a checkpointed mini-batch needs to run again in the backward pass. Its inputs, in order:
+// W_i's tensors (tensors_of order), each earlier mini-batch's keys then values (one per layer),
+// then the decoder weights that require grad.
+struct Segment : torch::CustomClassHolder {
+  model::Decoder* model = nullptr;  // the decoder being trained: it outlives its graph's backward
+  E2EConfig config;
+  E2EState layout;                  // W_i's layers, without tensors
+  at::Tensor piece, targets;
+  std::int64_t earlier = 0;         // tokens before the mini-batch
+  std::size_t kv_inputs = 0;
+  std::vector<at::Tensor*> weight_slots;  // where the decoder reads its trainable weights
+};
+
+// The mini-batch from `inputs` (Segment's order) -> its inner loss [B], W_{i+1}'s tensors, then
+// its own keys and values per layer (copies: a view would keep the whole buffer alive).
+std::vector<at::Tensor> run_segment(const Segment& s, const std::vector<at::Tensor>& inputs,
+                                    bool create_graph) {
+  const std::int64_t B = s.piece.size(0), L = s.piece.size(1);
+  const MathAttention attention(*s.model, create_graph);
+  model::KVCache cache = s.model->make_cache(B, s.earlier + L);
+  cache.set_out_of_place(create_graph);
+  const std::int64_t layers = cache.num_layers();
+  std::size_t k = 0;
+  const E2EState weights = map_weights(s.layout, [&](const at::Tensor&) { return inputs[k++]; });
+  if (s.earlier > 0) {
+    for (std::int64_t l = 0; l < layers; ++l) {
+      std::vector<at::Tensor> keys, values;
+      for (std::size_t p = k; p < k + s.kv_inputs; p += 2 * static_cast<std::size_t>(layers)) {
+        keys.push_back(inputs[p + static_cast<std::size_t>(l)]);
+        values.push_back(inputs[p + static_cast<std::size_t>(layers + l)]);
+      }
+      cache.write(l, at::cat(keys, 2), at::cat(values, 2));
+    }
+    cache.advance(at::ones({B, s.earlier}, at::kBool));
+  }
+  const MiniBatchResult r =
+      read_mini_batch(*s.model, s.config, cache, weights, s.piece, s.targets, create_graph);
+  std::vector<at::Tensor> out{r.loss};
+  for (const at::Tensor& t : tensors_of(r.next)) out.push_back(t);
+  std::vector<at::Tensor> values;
+  for (std::int64_t l = 0; l < layers; ++l) {
+    auto [key, value] = cache.slots(l, s.earlier, L);
+    out.push_back(key.clone());
+    values.push_back(value.clone());
+  }
+  out.insert(out.end(), values.begin(), values.end());
+  return out;
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Forward: the mini-batch's values only (its inner step still takes a gradient, without a
+// graph). Backward: run_segment again with create_graph, then one first-order gradient of its
+// outputs, which already hold the inner step's gradient graph.
+struct CheckpointedMiniBatch : torch::autograd::Function<CheckpointedMiniBatch> {
+  static variable_list forward(AutogradContext* ctx, at::TensorList inputs,
+                               const c10::intrusive_ptr<Segment>& segment) {
+    ctx->save_for_backward(inputs.vec());
+    ctx->set_materialize_grads(false);  // outputs nothing reads (the last keys) stay undefined
+    ctx->saved_data["segment"] = c10::IValue::make_capsule(segment);
+    std::vector<at::Tensor> values;
+    for (const at::Tensor& t : inputs) values.push_back(t.detach());
+    const at::AutoGradMode grad_on(true);
+    variable_list out = run_segment(*segment, values, /*create_graph=*/false);
+    for (at::Tensor& t : out) t = t.detach();
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const variable_list saved = ctx->get_saved_variables();
+    const auto segment = ctx->saved_data["segment"].toCapsule();
+    const Segment& s = *static_cast<const Segment*>(segment.get());
+    const std::size_t weights_first = saved.size() - s.weight_slots.size();
+    // W_i must be a leaf of the recomputation whatever the caller's: its inner step takes the
+    // gradient against it.
+    variable_list inputs;
+    for (std::size_t k = 0; k < weights_first; ++k)
+      inputs.push_back(saved[k].detach().requires_grad_(k < weights_first - s.kv_inputs ||
+                                                        saved[k].requires_grad()));
+    for (std::size_t k = weights_first; k < saved.size(); ++k) {
+      // The recomputation reads the decoder's weights where the forward read them; their
+      // gradients are taken against those same tensors.
+      if (!s.weight_slots[k - weights_first]->is_same(saved[k]))
+        throw std::logic_error("e2e::ingest: a decoder weight was rebound between a checkpointed "
+                               "forward and its backward");
+      inputs.push_back(saved[k]);
+    }
+    variable_list outputs;
+    {
+      const at::AutoGradMode grad_on(true);
+      outputs = run_segment(s, {inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(weights_first)},
+                            /*create_graph=*/true);
+    }
+    variable_list used, grads_in;
+    for (std::size_t k = 0; k < outputs.size(); ++k)
+      if (grad_out[k].defined() && outputs[k].requires_grad()) {
+        used.push_back(outputs[k]);
+        grads_in.push_back(grad_out[k]);
+      }
+    variable_list wanted;
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+      if (saved[k].requires_grad()) wanted.push_back(inputs[k]);
+    const variable_list found =
+        used.empty() ? variable_list(wanted.size())
+                     : torch::autograd::grad(used, wanted, grads_in, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    variable_list grads;
+    std::size_t next = 0;
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+      grads.push_back(saved[k].requires_grad() ? found[next++] : at::Tensor());
+    grads.emplace_back();  // the segment
+    return grads;
+  }
+};
+
+}  // namespace
+
 IngestResult ingest(model::Decoder& model, const E2EConfig& config, const E2EState& start,
                     const at::Tensor& ids_in, const IngestOptions& options) {
   // The inner steps need gradients even inside an inference run.
   const c10::InferenceMode not_inference(false);
   const at::AutoGradMode grad_on(true);
   if (ids_in.dim() != 2 || ids_in.size(1) < 1) fail("e2e::ingest: ids must be [B, N] with N >= 1");
+  if (options.checkpoint && (!options.create_graph || options.keep_logits || options.keep_cache))
+    fail("e2e::ingest: checkpointing is for the meta-learning path (create_graph) and keeps "
+         "neither logits nor the cache");
   const at::Tensor ids = ids_in.to(model.device(), at::kLong).clone();
   const std::int64_t B = ids.size(0), N = ids.size(1), b = config.mini_batch;
   if (start.rows() != B && start.rows() != 1)
     fail("e2e::ingest: a state of " + std::to_string(start.rows()) + " rows for " +
          std::to_string(B) + " documents");
-  // torch has no second derivative of the fused attention kernels: meta-learning reads with the
-  // math attention (HF eager), restored on the way out.
-  struct AttentionScope {
-    model::Decoder& model;
-    model::Attention saved;
-    ~AttentionScope() { model.set_attention(saved); }
-  } attention{model, model.attention()};
-  if (options.create_graph) model.set_attention(model::Attention::math);
+  const MathAttention attention(model, options.create_graph);
   // Made here, outside any inference mode, so that its tensors accept the loop's updates.
-  auto cache = std::make_shared<model::KVCache>(model.make_cache(B, N));
-  cache->set_out_of_place(options.create_graph);
-  DualMlp graft(config);
-  model::ForwardOptions forward;
-  forward.mlp_override = &graft;
-  // Each step's weights are the tensors the gradient is taken against: plain leaves without
-  // create_graph; with it, the previous step's outputs (leaves only where nothing upstream
-  // requires grad).
-  auto as_inputs = [&](const E2EState& state) {
-    return map_weights(state, [&](const at::Tensor& t) {
-      const at::Tensor rows = t.size(0) == B ? t : t.expand({B, -1, -1});
-      if (options.create_graph && rows.requires_grad()) return rows;
-      return rows.detach().requires_grad_(true);
-    });
-  };
+  // Checkpointed mini-batches build their own from the keys and values kept so far.
+  std::shared_ptr<model::KVCache> cache;
+  if (!options.checkpoint) {
+    cache = std::make_shared<model::KVCache>(model.make_cache(B, N));
+    cache->set_out_of_place(options.create_graph);
+  }
+  std::vector<at::Tensor> kept_kv;  // checkpointing: each mini-batch's keys, then values
+  std::vector<at::Tensor*> trainable;
+  if (options.checkpoint)
+    for (auto& [name, slot] : model.named_weights())
+      if (slot->requires_grad()) trainable.push_back(slot);
 
   IngestResult result;
   std::vector<at::Tensor> logits_parts;
@@ -142,37 +337,38 @@ IngestResult ingest(model::Decoder& model, const E2EConfig& config, const E2ESta
     const std::int64_t length = std::min(b, N - first);
     const std::int64_t terms = std::min(first + length, N - 1) - first;  // next-token pairs
     const at::Tensor piece = ids.narrow(1, first, length);
-    E2EState current = terms > 0 ? as_inputs(weights) : weights;
-    std::optional<model::KVCache> before;
-    if (terms > 0 && config.inner_steps > 1) before = cache->clone();
-    graft.bind(&current);
-    const at::Tensor logits = model.forward(piece, *cache, forward);
-    if (options.keep_logits) logits_parts.push_back(options.create_graph ? logits : logits.detach());
-    if (terms == 0) break;  // only the document's last token: nothing to learn from
-    const at::Tensor targets = ids.narrow(1, first + 1, terms);
-    at::Tensor loss = next_token_loss(logits.narrow(1, 0, terms), targets);
-    result.inner_losses.push_back(options.create_graph ? loss : loss.detach());
-    total = total + (options.create_graph ? loss : loss.detach()).sum() * static_cast<double>(terms);
-    for (std::int64_t step = 0; step < config.inner_steps; ++step) {
-      if (step > 0) {
-        model::KVCache scratch = before->clone();
-        graft.bind(&current);
-        loss = next_token_loss(model.forward(piece, scratch, forward).narrow(1, 0, terms), targets);
-      }
-      const std::vector<at::Tensor> inputs = tensors_of(current);
-      const std::vector<at::Tensor> grads =
-          torch::autograd::grad({loss.sum()}, inputs, {}, /*retain_graph=*/options.create_graph,
-                                options.create_graph, /*allow_unused=*/true);
-      std::size_t k = 0;
-      current = map_weights(current, [&](const at::Tensor& w) {
-        const at::Tensor& g = grads[k++];
-        const at::Tensor next = g.defined() ? w - config.inner_lr * g : w;
-        return options.create_graph ? next : next.detach();
-      });
-      if (step + 1 < config.inner_steps) current = as_inputs(current);
-      ++current.updates;
+    const at::Tensor targets = terms > 0 ? ids.narrow(1, first + 1, terms) : at::Tensor();
+    MiniBatchResult step;
+    if (!options.checkpoint) {
+      step = read_mini_batch(model, config, *cache, weights, piece, targets, options.create_graph);
+    } else {
+      if (terms == 0) break;  // the document's last token alone: it changes nothing kept
+      auto segment = c10::make_intrusive<Segment>();
+      segment->model = &model;
+      segment->config = config;
+      segment->layout = map_weights(weights, [](const at::Tensor&) { return at::Tensor(); });
+      segment->piece = piece;
+      segment->targets = targets;
+      segment->earlier = first;
+      segment->kv_inputs = kept_kv.size();
+      segment->weight_slots = trainable;
+      std::vector<at::Tensor> inputs = tensors_of(as_inputs(weights, B, /*create_graph=*/true));
+      inputs.insert(inputs.end(), kept_kv.begin(), kept_kv.end());
+      for (at::Tensor* slot : trainable) inputs.push_back(*slot);
+      const variable_list out = CheckpointedMiniBatch::apply(at::TensorList(inputs), segment);
+      step.loss = out[0];
+      std::size_t k = 1;
+      step.next = map_weights(weights, [&](const at::Tensor&) { return out[k++]; });
+      step.next.updates = weights.updates + config.inner_steps;
+      kept_kv.insert(kept_kv.end(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end());
     }
-    weights = std::move(current);
+    if (options.keep_logits)
+      logits_parts.push_back(options.create_graph ? step.logits : step.logits.detach());
+    if (terms == 0) break;  // only the document's last token: nothing to learn from
+    const at::Tensor loss = options.create_graph ? step.loss : step.loss.detach();
+    result.inner_losses.push_back(loss);
+    total = total + loss.sum() * static_cast<double>(terms);
+    weights = std::move(step.next);
   }
   result.state = map_weights(weights, [&](const at::Tensor& t) {
     const at::Tensor rows = t.size(0) == B ? t : t.expand({B, -1, -1});

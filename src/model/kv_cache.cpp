@@ -81,6 +81,17 @@ void KVCache::advance(const at::Tensor& new_valid_host) {
   length_ += L;
 }
 
+std::pair<at::Tensor, at::Tensor> KVCache::slots(std::int64_t layer, std::int64_t from,
+                                                 std::int64_t count) const {
+  if (layer < 0 || layer >= num_layers() || from < 0 || count < 0 || from + count > length_)
+    throw std::out_of_range("KVCache::slots: layer " + std::to_string(layer) + " slots [" +
+                            std::to_string(from) + ", " + std::to_string(from + count) +
+                            ") of " + std::to_string(num_layers()) + " layers and " +
+                            std::to_string(length_) + " filled slots");
+  return {keys_[static_cast<std::size_t>(layer)].narrow(2, from, count),
+          values_[static_cast<std::size_t>(layer)].narrow(2, from, count)};
+}
+
 bool KVCache::host_padded() const {
   return length_ > 0 && !valid_host_.narrow(1, 0, length_).all().item<bool>();  // host tensor
 }

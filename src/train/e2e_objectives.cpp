@@ -26,9 +26,11 @@ std::vector<std::int64_t> row_lengths(const Batch& batch) {
 std::vector<e2e::IngestResult> ingest_rows(model::Decoder& model, const e2e::E2EConfig& config,
                                            const e2e::E2EParams& params, const Batch& batch,
                                            const std::vector<std::int64_t>& lengths,
-                                           bool training, std::int64_t min_length) {
+                                           bool training, bool checkpoint,
+                                           std::int64_t min_length) {
   e2e::IngestOptions options;
   options.create_graph = training;
+  options.checkpoint = training && checkpoint;
   const e2e::E2EState start = e2e::E2EState::initial(params, 1);
   std::vector<e2e::IngestResult> out(lengths.size());
   for (std::size_t r = 0; r < lengths.size(); ++r)
@@ -42,7 +44,8 @@ std::vector<e2e::IngestResult> ingest_rows(model::Decoder& model, const e2e::E2E
 }  // namespace
 
 at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
-                       const e2e::E2EParams& params, const Batch& batch, bool training) {
+                       const e2e::E2EParams& params, const Batch& batch, bool training,
+                       bool checkpoint) {
   // Each row is a document read from its first token, so rows of different lengths run the
   // inner loop on their own; the loss is the mean over every next-token pair of the batch.
   const std::vector<std::int64_t> lengths = row_lengths(batch);
@@ -53,7 +56,7 @@ at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
       fail("train --memory e2e: the outer loss counts every token of a document (--loss-on all)");
   }
   const std::vector<e2e::IngestResult> rows =
-      ingest_rows(model, config, params, batch, lengths, training, /*min_length=*/2);
+      ingest_rows(model, config, params, batch, lengths, training, checkpoint, /*min_length=*/2);
   at::Tensor total;
   std::int64_t pairs = 0;
   for (std::size_t r = 0; r < lengths.size(); ++r) {
@@ -67,9 +70,11 @@ at::Tensor e2e_lm_loss(model::Decoder& model, const e2e::E2EConfig& config,
 }
 
 at::Tensor e2e_memory_loss(model::Decoder& model, const e2e::E2EConfig& config,
-                           const e2e::E2EParams& params, const MemoryBatch& batch, bool training) {
+                           const e2e::E2EParams& params, const MemoryBatch& batch, bool training,
+                           bool checkpoint) {
   const std::vector<e2e::IngestResult> memories = ingest_rows(
-      model, config, params, batch.ingest, row_lengths(batch.ingest), training, /*min_length=*/0);
+      model, config, params, batch.ingest, row_lengths(batch.ingest), training, checkpoint,
+      /*min_length=*/0);
   const at::Tensor conversation = model::to_host(batch.conversation.to(at::kLong));
   std::vector<const e2e::E2EState*> rows;
   for (std::int64_t p = 0; p < conversation.size(0); ++p)

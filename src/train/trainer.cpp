@@ -105,9 +105,6 @@ Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config
   if (e2e_config_ && options_.precision != Precision::fp32_master)
     fail("train: --memory e2e trains fp32 masters (its dynamic weights are fp32): --precision "
          "fp32-master");
-  if (e2e_config_ && options_.grad_checkpointing)
-    fail("train: --grad-checkpointing is not implemented for --memory e2e (the inner loop's "
-         "second-order graph is kept whole)");
   if (!ttt_config_ && !e2e_config_ && options_.trainable != Trainable::all)
     fail("train: --trainable " + to_string(options_.trainable) +
          " needs TTT layers (give --ttt, a TTT model, or --ttt-preset/--ttt-layers)");
@@ -143,7 +140,8 @@ Trainer::Trainer(model::Decoder& model, std::optional<ttt::TTTConfig> ttt_config
   }
   if (e2e_config_)
     for (auto& [name, slot] : e2e_params_.named()) add(name, slot);
-  if (options_.grad_checkpointing) {
+  // E2E checkpoints whole mini-batches of its inner loop instead (e2e::IngestOptions::checkpoint).
+  if (options_.grad_checkpointing && !e2e_config_) {
     checkpointing_ = std::make_unique<CheckpointedLayers>([this](std::int64_t layer) {
       std::vector<at::Tensor> inputs;
       for (std::size_t k = 0; k < slots_.size(); ++k)
@@ -171,7 +169,8 @@ void Trainer::bind(bool with_grad) {
 }
 
 at::Tensor Trainer::loss_of(const Batch& batch, bool training) {
-  if (e2e_config_) return e2e_lm_loss(model_, *e2e_config_, e2e_params_, batch, training);
+  if (e2e_config_) return e2e_lm_loss(model_, *e2e_config_, e2e_params_, batch, training,
+                                     options_.grad_checkpointing);
   model::ForwardOptions forward;
   forward.attention_mask = batch.attention_mask;
   forward.mlp_override = graft_.get();
@@ -180,7 +179,8 @@ at::Tensor Trainer::loss_of(const Batch& batch, bool training) {
 }
 
 at::Tensor Trainer::loss_of(const MemoryBatch& batch, bool training) {
-  if (e2e_config_) return e2e_memory_loss(model_, *e2e_config_, e2e_params_, batch, training);
+  if (e2e_config_) return e2e_memory_loss(model_, *e2e_config_, e2e_params_, batch, training,
+                                         options_.grad_checkpointing);
   if (!memory_) fail("train: the memory objective needs TTT layers");
   return causal_lm_loss(memory_->logits(model_, batch, training ? checkpointing_.get() : nullptr),
                         batch.probes.labels);

@@ -82,10 +82,9 @@ std::map<std::string, at::Tensor> train_static(model::Decoder& model) {
   return out;
 }
 
-class InnerSteps : public ::testing::TestWithParam<std::int64_t> {};
-
-TEST_P(InnerSteps, InnerLoopAndMetaGradientMatchPyTorch) {
-  const std::int64_t steps = GetParam();
+// The inner loop and the meta-gradient against the reference; with `checkpoint` the mini-batches
+// run again in the backward pass (no logits are kept then).
+void expect_meta_learning_matches_reference(std::int64_t steps, bool checkpoint) {
   const Reference& r = reference();
   const std::string s = "s" + std::to_string(steps) + ".";
   auto model = r.model();
@@ -94,11 +93,14 @@ TEST_P(InnerSteps, InnerLoopAndMetaGradientMatchPyTorch) {
   const E2EConfig config = r.e2e(steps);
   IngestOptions options;
   options.create_graph = true;
-  options.keep_logits = true;
+  options.checkpoint = checkpoint;
+  options.keep_logits = !checkpoint;
   const IngestResult result =
       ingest(*model, config, E2EState::initial(theta, 2), r.ref("ids"), options);
 
-  EXPECT_LT(rel_error(result.logits, r.ref(s + "logits")), 1e-4);
+  if (!checkpoint) {
+    EXPECT_LT(rel_error(result.logits, r.ref(s + "logits")), 1e-4);
+  }
   ASSERT_EQ(result.inner_losses.size(), 3U);
   for (std::size_t i = 0; i < 3; ++i)
     EXPECT_LT((result.inner_losses[i].to(at::kDouble) - r.ref(s + "inner_loss." + std::to_string(i)))
@@ -123,6 +125,73 @@ TEST_P(InnerSteps, InnerLoopAndMetaGradientMatchPyTorch) {
     ASSERT_TRUE(weight.grad().defined()) << name;
     EXPECT_LT(rel_error(weight.grad(), r.ref(s + "grad." + name)), 1e-4) << name;
   }
+}
+
+class InnerSteps : public ::testing::TestWithParam<std::int64_t> {};
+
+TEST_P(InnerSteps, InnerLoopAndMetaGradientMatchPyTorch) {
+  expect_meta_learning_matches_reference(GetParam(), /*checkpoint=*/false);
+}
+
+TEST_P(InnerSteps, CheckpointedMetaGradientMatchesPyTorch) {
+  expect_meta_learning_matches_reference(GetParam(), /*checkpoint=*/true);
+}
+
+// In fp64 the recomputation is the same arithmetic as the kept graph: the checkpointed outer
+// loss, final weights and gradients (theta and static weights) equal the plain path's to
+// rounding. Also the final state's own gradient path (the memory objective reads W_N), and a
+// document (17 tokens, b = 8) whose last mini-batch is one token that learns nothing.
+TEST_P(InnerSteps, CheckpointingChangesNothingButWhatIsKept) {
+  const Reference& r = reference();
+  const E2EConfig config = r.e2e(GetParam());
+  struct Run { double loss; std::vector<at::Tensor> weights, grads; };
+  for (const std::int64_t tokens : {19L, 17L}) {
+    auto run = [&](bool checkpoint) {
+      auto model = r.model(at::kDouble);
+      const auto statics = train_static(*model);
+      E2EParams theta = r.theta(at::kDouble);
+      IngestOptions options;
+      options.create_graph = true;
+      options.checkpoint = checkpoint;
+      const IngestResult result = ingest(*model, config, E2EState::initial(theta, 2),
+                                         r.ref("ids").narrow(1, 0, tokens), options);
+      // A loss that also reads the final weights, as the memory objective does.
+      at::Tensor loss = result.outer_loss;
+      for (const auto& [layer, w] : result.state.weights)
+        loss = loss + w.down.square().sum() + w.gate.sum();
+      loss.backward();
+      Run out{result.outer_loss.item<double>(), {}, {}};
+      for (const auto& [layer, w] : result.state.weights)
+        out.weights.insert(out.weights.end(), {w.gate.detach(), w.down.detach()});
+      for (const auto& [layer, p] : theta.layers)
+        out.grads.insert(out.grads.end(), {p.gate.grad(), p.up.grad(), p.down.grad()});
+      for (const auto& [name, weight] : statics) out.grads.push_back(weight.grad());
+      return out;
+    };
+    const Run plain = run(false), checkpointed = run(true);
+    EXPECT_NEAR(checkpointed.loss, plain.loss, 1e-12);
+    for (std::size_t k = 0; k < plain.weights.size(); ++k)
+      EXPECT_LT(rel_error(checkpointed.weights[k], plain.weights[k]), 1e-12) << k;
+    ASSERT_EQ(checkpointed.grads.size(), plain.grads.size());
+    for (std::size_t k = 0; k < plain.grads.size(); ++k) {
+      ASSERT_TRUE(checkpointed.grads[k].defined()) << k;
+      EXPECT_GT(plain.grads[k].abs().max().item<double>(), 0.0) << k;
+      EXPECT_LT(rel_error(checkpointed.grads[k], plain.grads[k]), 1e-10)
+          << tokens << " tokens, " << k;
+    }
+  }
+}
+
+TEST(E2ECheckpointing, RefusesWhatItDoesNotKeep) {
+  const Reference& r = reference();
+  auto model = r.model();
+  const E2EState start = E2EState::initial(r.theta(at::kFloat), 2);
+  IngestOptions options;
+  options.checkpoint = true;
+  EXPECT_THROW(ingest(*model, r.e2e(1), start, r.ref("ids"), options), std::runtime_error);
+  options.create_graph = true;
+  options.keep_logits = true;
+  EXPECT_THROW(ingest(*model, r.e2e(1), start, r.ref("ids"), options), std::runtime_error);
 }
 
 TEST_P(InnerSteps, InferenceIngestionGivesTheSameWeightsWithoutAGraph) {

@@ -508,6 +508,37 @@ TEST(TrainE2E, MemoryObjectiveLowersTheAnswerLoss) {
   EXPECT_NE(mixed.output.find("do not apply to --memory e2e"), std::string::npos) << mixed.output;
 }
 
+// Checkpointing the inner loop's mini-batches changes what the backward pass keeps, not what it
+// computes: both objectives take the same steps with and without it.
+TEST(TrainE2E, GradCheckpointingTakesTheSameSteps) {
+  const TinySetup& s = setup();
+  test::ScratchDir out;
+  const std::string common = "train-minimal --model " + (s.dir() / "model").string() +
+                             " --tokenizer " + (s.dir() / "tok").string() +
+                             " --memory e2e --e2e-init --e2e-mini-batch 8 --e2e-inner-lr 0.5" +
+                             " --lr 3e-3 --batch-size 2 --steps 3 --save-every 0";
+  const std::string lm = common + " --data " + (s.dir() / "corpus.jsonl").string() +
+                         " --seq-len 24 --packing pack";
+  const std::string memory = common + " --objective memory --memory-data " +
+                             memory_benchmark().string();
+  for (const auto& [name, args] : {std::pair{"lm", lm}, std::pair{"memory", memory}}) {
+    const auto plain = run_tttmem(args + " --out " + (out / name / "plain").string());
+    ASSERT_EQ(plain.exit_code, 0) << plain.output;
+    const auto checkpointed =
+        run_tttmem(args + " --grad-checkpointing --out " + (out / name / "ckpt").string());
+    ASSERT_EQ(checkpointed.exit_code, 0) << checkpointed.output;
+    const auto a = metrics(out / name / "plain" / "metrics.jsonl");
+    const auto b = metrics(out / name / "ckpt" / "metrics.jsonl");
+    ASSERT_EQ(a.size(), 3u) << name;
+    ASSERT_EQ(b.size(), 3u) << name;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const double x = a[i]["loss"].get<double>(), y = b[i]["loss"].get<double>();
+      EXPECT_NEAR(y, x, 1e-5 * std::abs(x)) << name << " step " << i + 1;
+    }
+    EXPECT_NE(a[0]["loss"].get<double>(), a[2]["loss"].get<double>()) << name;
+  }
+}
+
 TEST(TrainMemory, MixedAddsTheWeightedMemoryLoss) {
   const TinySetup& s = setup();
   test::ScratchDir out;
