@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "e2e_reference.h"
 #include "tensor_testing.h"
 #include "test_support.h"
 #include "tttmem/e2e.h"
@@ -21,54 +22,8 @@ namespace tttmem::e2e {
 namespace {
 
 using test::rel_error;
-
-class Reference {
- public:
-  Reference() {
-    const auto dir = test::fixture("e2e_reference");
-    config_ = ModelConfig::load(dir / "model" / "config.json");
-    checkpoint_ = std::make_unique<io::Checkpoint>(io::Checkpoint::open(dir / "model"));
-    const auto file = io::SafetensorsFile::open(dir / "reference.safetensors");
-    for (const io::TensorView& view : file->tensors())
-      tensors_[view.name] = io::load_tensor(view, at::kCPU, io::to_scalar_type(view.dtype));
-  }
-  const at::Tensor& ref(const std::string& name) const {
-    const auto it = tensors_.find(name);
-    if (it == tensors_.end()) throw std::runtime_error("e2e_reference lacks " + name);
-    return it->second;
-  }
-  const ModelConfig& config() const { return config_; }
-  E2EConfig e2e(std::int64_t steps) const {
-    E2EConfig config = E2EConfig::from_json(config_.raw, config_, "config.json");
-    config.inner_steps = steps;
-    return config;
-  }
-  std::unique_ptr<model::Decoder> model(at::ScalarType dtype = at::kFloat) const {
-    return std::make_unique<model::Decoder>(config_, *checkpoint_, at::kCPU, dtype);
-  }
-  // theta as leaves that require grad, in `dtype`.
-  E2EParams theta(at::ScalarType dtype) const {
-    E2EParams params;
-    for (std::int64_t layer : e2e(1).layers) {
-      const std::string p = "theta." + std::to_string(layer) + ".";
-      auto leaf = [&](const char* name) {
-        return ref(p + name).to(dtype).detach().requires_grad_(true);
-      };
-      params.layers[layer] = {leaf("gate"), leaf("up"), leaf("down")};
-    }
-    return params;
-  }
-
- private:
-  ModelConfig config_;
-  std::unique_ptr<io::Checkpoint> checkpoint_;
-  std::map<std::string, at::Tensor> tensors_;
-};
-
-const Reference& reference() {
-  static const Reference instance;
-  return instance;
-}
+using test::e2e_reference::Reference;
+using test::e2e_reference::reference;
 
 const char* const kStatic[] = {"model.layers.3.mlp.down_proj.weight",
                                "model.layers.1.self_attn.q_proj.weight"};
