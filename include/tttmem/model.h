@@ -50,6 +50,8 @@ class MlpOverride {
   virtual at::Tensor forward(const MlpContext& context) = 0;  // returns [B, L, D]
 };
 
+// The gate's activation: silu (Qwen3) or tanh-approximated gelu (Gemma3).
+at::Tensor gate_activation(const at::Tensor& gate, Activation activation);
 // act(gate(x)) * up(x), [.., F]: what down_proj multiplies, in HF's op order.
 at::Tensor mlp_intermediate(const at::Tensor& x, const MlpWeights& weights);
 // The plain MLP: down(act(gate(x)) * up(x)), the exact op order of HF Qwen3MLP / Gemma3MLP.

@@ -81,7 +81,7 @@ at::Tensor dynamic_mlp(const at::Tensor& x, const DynamicMlp& weights, model::Ac
   const auto dtype = x.scalar_type();
   const at::Tensor gate = at::matmul(x, weights.gate.to(dtype).transpose(-1, -2));
   const at::Tensor up = at::matmul(x, weights.up.to(dtype).transpose(-1, -2));
-  const at::Tensor h = (act == model::Activation::silu ? at::silu(gate) : at::gelu(gate, "tanh")) * up;
+  const at::Tensor h = model::gate_activation(gate, act) * up;
   return at::matmul(h, weights.down.to(dtype).transpose(-1, -2));
 }
 
@@ -274,8 +274,9 @@ struct CheckpointedMiniBatch : torch::autograd::Function<CheckpointedMiniBatch> 
     variable_list outputs;
     {
       const at::AutoGradMode grad_on(true);
-      outputs = run_segment(s, {inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(weights_first)},
-                            /*create_graph=*/true);
+      const std::vector<at::Tensor> own(
+          inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(weights_first));
+      outputs = run_segment(s, own, /*create_graph=*/true);
     }
     variable_list used, grads_in;
     for (std::size_t k = 0; k < outputs.size(); ++k)
@@ -298,6 +299,36 @@ struct CheckpointedMiniBatch : torch::autograd::Function<CheckpointedMiniBatch> 
     return grads;
   }
 };
+
+// One mini-batch through CheckpointedMiniBatch, reading after the keys and values in `kept_kv`
+// (Segment's order), to which it appends its own.
+MiniBatchResult checkpointed_mini_batch(model::Decoder& model, const E2EConfig& config,
+                                        const E2EState& weights, const at::Tensor& piece,
+                                        const at::Tensor& targets, std::int64_t first,
+                                        const std::vector<at::Tensor*>& trainable,
+                                        std::vector<at::Tensor>& kept_kv) {
+  auto segment = c10::make_intrusive<Segment>();
+  segment->model = &model;
+  segment->config = config;
+  segment->layout = map_weights(weights, [](const at::Tensor&) { return at::Tensor(); });
+  segment->piece = piece;
+  segment->targets = targets;
+  segment->earlier = first;
+  segment->kv_inputs = kept_kv.size();
+  segment->weight_slots = trainable;
+  std::vector<at::Tensor> inputs =
+      tensors_of(as_inputs(weights, piece.size(0), /*create_graph=*/true));
+  inputs.insert(inputs.end(), kept_kv.begin(), kept_kv.end());
+  for (at::Tensor* slot : trainable) inputs.push_back(*slot);
+  const variable_list out = CheckpointedMiniBatch::apply(at::TensorList(inputs), segment);
+  MiniBatchResult step;
+  step.loss = out[0];
+  std::size_t k = 1;
+  step.next = map_weights(weights, [&](const at::Tensor&) { return out[k++]; });
+  step.next.updates = weights.updates + config.inner_steps;
+  kept_kv.insert(kept_kv.end(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end());
+  return step;
+}
 
 }  // namespace
 
@@ -343,24 +374,8 @@ IngestResult ingest(model::Decoder& model, const E2EConfig& config, const E2ESta
       step = read_mini_batch(model, config, *cache, weights, piece, targets, options.create_graph);
     } else {
       if (terms == 0) break;  // the document's last token alone: it changes nothing kept
-      auto segment = c10::make_intrusive<Segment>();
-      segment->model = &model;
-      segment->config = config;
-      segment->layout = map_weights(weights, [](const at::Tensor&) { return at::Tensor(); });
-      segment->piece = piece;
-      segment->targets = targets;
-      segment->earlier = first;
-      segment->kv_inputs = kept_kv.size();
-      segment->weight_slots = trainable;
-      std::vector<at::Tensor> inputs = tensors_of(as_inputs(weights, B, /*create_graph=*/true));
-      inputs.insert(inputs.end(), kept_kv.begin(), kept_kv.end());
-      for (at::Tensor* slot : trainable) inputs.push_back(*slot);
-      const variable_list out = CheckpointedMiniBatch::apply(at::TensorList(inputs), segment);
-      step.loss = out[0];
-      std::size_t k = 1;
-      step.next = map_weights(weights, [&](const at::Tensor&) { return out[k++]; });
-      step.next.updates = weights.updates + config.inner_steps;
-      kept_kv.insert(kept_kv.end(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end());
+      step = checkpointed_mini_batch(model, config, weights, piece, targets, first, trainable,
+                                     kept_kv);
     }
     if (options.keep_logits)
       logits_parts.push_back(options.create_graph ? step.logits : step.logits.detach());

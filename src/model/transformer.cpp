@@ -79,10 +79,13 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * (h * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
 
+at::Tensor gate_activation(const at::Tensor& gate, Activation activation) {
+  return activation == Activation::silu ? at::silu(gate) : at::gelu(gate, "tanh");
+}
+
 at::Tensor mlp_intermediate(const at::Tensor& x, const MlpWeights& weights) {
-  const at::Tensor gate = at::linear(x, weights.gate_proj);
-  const at::Tensor act = weights.activation == Activation::silu ? at::silu(gate) : at::gelu(gate, "tanh");
-  return act * at::linear(x, weights.up_proj);
+  return gate_activation(at::linear(x, weights.gate_proj), weights.activation) *
+         at::linear(x, weights.up_proj);
 }
 
 at::Tensor mlp_forward(const at::Tensor& x, const MlpWeights& weights) {

@@ -17,9 +17,6 @@ using test::rel_error;
 using test::e2e_reference::Reference;
 using test::e2e_reference::reference;
 
-#define SKIP_WITHOUT_CUDA() \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device"
-
 TEST(E2EGpu, MetaLearningInFp32MatchesTheReference) {
   SKIP_WITHOUT_CUDA();
   const Reference& r = reference();

@@ -5,12 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "../model/model_test_util.h"
+#include "tensor_testing.h"
 
 namespace tttmem::test {
 namespace {
-
-#define SKIP_WITHOUT_CUDA() \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device"
 
 using Gemma3Gpu = ReferenceTestOf<gemma3_reference>;
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "run_reference.h"
+#include "tensor_testing.h"
 #include "tttmem/config.h"
 #include "tttmem/model.h"
 #include "tttmem/ttt.h"
@@ -20,9 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::run_reference::expect_condition_matches;
 using test::run_reference::run_args;
-
-#define SKIP_WITHOUT_CUDA() \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device"
 
 TEST(RunGpu, SeedProtocolInFp32EqualsTheReference) {
   SKIP_WITHOUT_CUDA();

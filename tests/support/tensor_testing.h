@@ -13,3 +13,7 @@ inline double rel_error(const at::Tensor& a, const at::Tensor& reference) {
 }
 
 }  // namespace tttmem::test
+
+// The first line of a GPU test (ctest label `gpu`): without a CUDA device it skips.
+#define SKIP_WITHOUT_CUDA() \
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device"
