@@ -18,6 +18,7 @@
 #include "tttmem/config.h"
 #include "tttmem/io.h"
 #include "tttmem/model.h"
+#include "tttmem/tensor_io.h"
 
 namespace tttmem::e2e {
 
@@ -78,6 +79,7 @@ class E2EParams {
                                                   const ModelConfig& model);
   // Every tensor with its name, layer order, gate/up/down: what a trainer optimises.
   std::vector<std::pair<std::string, at::Tensor*>> named();
+  io::NamedTensors tensors() const;  // the same, as values: what a file holds
 };
 
 // The memory of B rows: per E2E layer the dynamic weights, [B, F', D] / [B, D, F'], fp32.

@@ -172,7 +172,7 @@ class Trainer {
           ttt::TTTParams ttt_params, TrainerOptions options);
   // TTT-E2E's meta-learning (SPEC.md "e2e", Outer loss): `ttt` trains theta, `ttt+down` also the
   // E2E layers' down_proj, `all` every weight; both objectives differentiate through the inner
-  // loop. fp32 masters only; no activation checkpointing.
+  // loop. fp32 masters only; --grad-checkpointing checkpoints the inner loop's mini-batches.
   Trainer(model::Decoder& model, e2e::E2EConfig e2e_config, e2e::E2EParams e2e_params,
           TrainerOptions options);
   ~Trainer();

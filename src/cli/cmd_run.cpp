@@ -234,13 +234,7 @@ Action add_run(CLI::App& app, const GlobalOptions& global) {
     std::optional<TttSetup> ttt =
         e2e ? std::nullopt
             : o->ttt_flags.setup(config, o->model, checkpoint, device, dtype, global.seed);
-    if (e2e && e2e->config.window > 0) {
-      if (o->attention_window > 0 && o->attention_window != e2e->config.window)
-        throw std::invalid_argument("--attention-window " + std::to_string(o->attention_window) +
-                                    " and the E2E window " + std::to_string(e2e->config.window) +
-                                    " differ: give one");
-      decoder.set_attention_window(e2e->config.window);
-    }
+    if (e2e) e2e->apply_window(decoder, o->attention_window);
 
     // What a resumed condition must share with the run that wrote its records.
     nlohmann::ordered_json identity;

@@ -97,8 +97,9 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
                   "{\"text\": ...} or {\"instruction\", \"input\", \"output\"} (LongAlpaca, "
                   "formatted as the Gemma3 adapter study did) per line (objectives lm and mixed)");
   sub->add_option("--out", f->out,
-                  "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt; e2e.safetensors for --e2e under --memory e2e), "
-                  "state.safetensors (resume), loss.png/svg")->required();
+                  "Output folder: metrics.jsonl, ttt.safetensors (loadable by --ttt; "
+                  "e2e.safetensors for --e2e under --memory e2e), state.safetensors (resume), "
+                  "loss.png/svg")->required();
   f->ttt_flags.add_to(*sub);
   f->e2e_flags.add_to(*sub);
   sub->add_option("--tokenizer", f->tokenizer, "Tokenizer file or folder (default: --model)");
@@ -252,7 +253,7 @@ Action add_train_minimal(CLI::App& app, const GlobalOptions& global) {
     if (objective != train::Objective::lm && !ttt_config && !e2e_setup)
       throw std::runtime_error("--objective " + f->objective + " needs TTT layers (give --ttt, a "
                                "TTT model, or --ttt-preset/--ttt-layers) or --memory e2e");
-    if (e2e_setup && e2e_setup->config.window > 0) decoder.set_attention_window(e2e_setup->config.window);
+    if (e2e_setup) e2e_setup->apply_window(decoder);
     std::optional<train::Trainer> made;
     if (e2e_setup)
       made.emplace(decoder, e2e_setup->config, std::move(e2e_setup->params), options);

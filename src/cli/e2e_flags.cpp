@@ -85,6 +85,15 @@ std::optional<E2ESetup> E2EFlags::setup(const ModelConfig& model,
                   source.location().string()};
 }
 
+void E2ESetup::apply_window(model::Decoder& decoder, std::int64_t requested) const {
+  if (config.window <= 0) return;
+  if (requested > 0 && requested != config.window)
+    throw std::invalid_argument("--attention-window " + std::to_string(requested) +
+                                " and the E2E window " + std::to_string(config.window) +
+                                " differ: give one");
+  decoder.set_attention_window(config.window);
+}
+
 nlohmann::ordered_json describe(const E2ESetup& setup) {
   return {{"config", setup.config.to_json()}, {"source", setup.source}};
 }

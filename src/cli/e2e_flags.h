@@ -22,6 +22,10 @@ struct E2ESetup {
   e2e::E2EConfig config;
   e2e::E2EParams params;
   std::string source;  // the parameters' file, the model folder, or "init seed N"
+
+  // A config's e2e_window > 0 becomes the decoder's window; a different `requested`
+  // (--attention-window; 0: not given) is an error.
+  void apply_window(model::Decoder& decoder, std::int64_t requested = 0) const;
 };
 
 struct E2EFlags {

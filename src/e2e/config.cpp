@@ -18,6 +18,16 @@ namespace {
 
 constexpr const char* kConfigKey = "e2e_config";
 
+// Calls visit(name, tensor) for each of theta's tensors: layer order, gate/up/down.
+template <typename Layers, typename Visit>
+void for_each_named(Layers& layers, Visit visit) {
+  for (auto& [layer, p] : layers) {
+    visit(gate_name(layer), p.gate);
+    visit(up_name(layer), p.up);
+    visit(down_name(layer), p.down);
+  }
+}
+
 }  // namespace
 
 std::string gate_name(std::int64_t layer) {
@@ -171,13 +181,7 @@ E2EParams E2EParams::load(const io::Checkpoint& checkpoint, const E2EConfig& con
 }
 
 void E2EParams::save(const std::filesystem::path& file, const E2EConfig& config) const {
-  io::NamedTensors tensors;
-  for (const auto& [layer, p] : layers) {
-    tensors.emplace_back(gate_name(layer), p.gate);
-    tensors.emplace_back(up_name(layer), p.up);
-    tensors.emplace_back(down_name(layer), p.down);
-  }
-  io::save_tensors(file, tensors,
+  io::save_tensors(file, tensors(),
                    {{kConfigKey, config.to_json().dump()}, {"format", "tttmem.e2e_params.v1"}});
 }
 
@@ -194,11 +198,16 @@ std::optional<E2EConfig> E2EParams::recorded_config(const io::Checkpoint& checkp
 
 std::vector<std::pair<std::string, at::Tensor*>> E2EParams::named() {
   std::vector<std::pair<std::string, at::Tensor*>> out;
-  for (auto& [layer, p] : layers) {
-    out.emplace_back(gate_name(layer), &p.gate);
-    out.emplace_back(up_name(layer), &p.up);
-    out.emplace_back(down_name(layer), &p.down);
-  }
+  for_each_named(layers,
+                 [&](std::string name, at::Tensor& t) { out.emplace_back(std::move(name), &t); });
+  return out;
+}
+
+io::NamedTensors E2EParams::tensors() const {
+  io::NamedTensors out;
+  for_each_named(layers, [&](std::string name, const at::Tensor& t) {
+    out.emplace_back(std::move(name), t);
+  });
   return out;
 }
 

@@ -362,7 +362,8 @@ IngestResult ingest(model::Decoder& model, const E2EConfig& config, const E2ESta
 
   IngestResult result;
   std::vector<at::Tensor> logits_parts;
-  at::Tensor total = at::zeros({}, at::TensorOptions().dtype(model::at_least_fp32(model.dtype())).device(model.device()));
+  at::Tensor total = at::zeros(
+      {}, at::TensorOptions().dtype(model::at_least_fp32(model.dtype())).device(model.device()));
   E2EState weights = start;
   for (std::int64_t first = 0; first < N; first += b) {
     const std::int64_t length = std::min(b, N - first);

@@ -248,9 +248,7 @@ io::NamedTensors Trainer::model_weights() const {
     if (params.proj.defined()) out.emplace_back(ttt::proj_name(layer), params.proj);
     out.emplace_back(ttt::conv_name(layer), params.conv);
   }
-  for (const auto& [layer, p] : e2e_params().layers)
-    out.insert(out.end(), {{e2e::gate_name(layer), p.gate}, {e2e::up_name(layer), p.up},
-                           {e2e::down_name(layer), p.down}});
+  for (auto& named : e2e_params().tensors()) out.push_back(std::move(named));
   return out;
 }
 
